@@ -1,0 +1,70 @@
+"""Shared helpers of the benchmarks: timing and the result record every benchmark returns."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["BenchResult", "median_seconds", "time_call", "time_command"]
+
+
+@dataclass
+class BenchResult:
+    """One benchmark's figure, as a ratio to a reference measured in the same run.
+
+    ``ratio = measured_s / reference_s``; ``passed`` is ``ratio <= target_ratio`` and every
+    extra check in ``checks`` holding.
+    """
+
+    name: str
+    description: str
+    reference: str
+    reference_s: float
+    measured_s: float
+    target_ratio: float
+    checks: dict[str, bool] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.measured_s / self.reference_s if self.reference_s > 0 else float("inf")
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio <= self.target_ratio and all(self.checks.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ratio"] = round(self.ratio, 4)
+        data["passed"] = self.passed
+        data["reference_s"] = round(self.reference_s, 6)
+        data["measured_s"] = round(self.measured_s, 6)
+        return data
+
+
+def time_call(func: Callable[[], Any]) -> float:
+    """Wall time of one call, in seconds."""
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+def median_seconds(func: Callable[[], Any], repeat: int) -> float:
+    """Median wall time of ``repeat`` calls."""
+    return statistics.median(time_call(func) for _ in range(repeat))
+
+
+def time_command(argv: Sequence[str], repeat: int, **kwargs: Any) -> float:
+    """Median wall time of running a command ``repeat`` times (output discarded)."""
+
+    def once() -> None:
+        subprocess.run(
+            argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs
+        )
+
+    once()  # warm the page cache and bytecode cache
+    return median_seconds(once, repeat)

@@ -1,0 +1,76 @@
+"""Run the performance benchmarks and write ``benchmarks/results.json``.
+
+Every benchmark reports its figure as a ratio to a reference measured in the same run on the same
+machine (``python -c pass``, ``orjson`` parsing, ripgrep, a direct call), so the targets hold on
+any machine. Usage::
+
+    python benchmarks/run.py                 # every benchmark
+    python benchmarks/run.py startup plugins # some of them (results of the others are kept)
+    python benchmarks/run.py --quick         # smaller inputs, for a smoke run
+
+Exit code 0 when every benchmark that ran met its target, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results.json"
+
+
+def _modules() -> dict[str, str]:
+    return {path.stem.removeprefix("bench_"): path.stem for path in sorted(HERE.glob("bench_*.py"))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument("--quick", action="store_true", help="smaller inputs, for a smoke run")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(HERE))
+    modules = _modules()
+    unknown = sorted(set(args.names) - set(modules))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(modules)}")
+    selected = args.names or list(modules)
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = dict(previous.get("results", {}))
+    ok = True
+    for name in selected:
+        module = importlib.import_module(modules[name])
+        started = time.perf_counter()
+        for result in module.run(quick=args.quick):
+            record = result.as_dict()
+            record["quick"] = args.quick
+            results[result.name] = record
+            ok = ok and result.passed
+            verdict = "PASS" if result.passed else "FAIL"
+            print(
+                f"{verdict}  {result.name}: {result.measured_s:.3f}s vs {result.reference} "
+                f"{result.reference_s:.3f}s = {result.ratio:.2f}x (target <= "
+                f"{result.target_ratio:.2f}x) {result.checks or ''} {result.extra or ''}"
+            )
+        print(f"      ({name} took {time.perf_counter() - started:.1f}s)")
+    payload = {
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "processor": platform.machine(),
+            "cpus": __import__("os").cpu_count(),
+        },
+        "results": dict(sorted(results.items())),
+    }
+    RESULTS.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

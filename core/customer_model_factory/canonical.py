@@ -1,0 +1,93 @@
+"""Canonical JSON (RFC 8785, the JSON Canonicalization Scheme) and sha256 content hashes.
+
+Every hash the factory records is ``sha256`` over the canonical form of a JSON value, so anyone can
+recompute it with any RFC 8785 implementation. Values without a canonical form are rejected
+instead of being coerced: ``NaN`` and ``Infinity`` (not JSON), mapping keys that are not strings
+(JSON objects have string keys only), and types JSON does not know.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from typing import Any, Final
+
+import rfc8785
+
+from customer_model_factory.errors import CanonicalizationError
+
+__all__ = [
+    "HASH_PREFIX",
+    "canonical_json",
+    "content_hash",
+    "sha256_bytes",
+    "sha256_file",
+]
+
+HASH_PREFIX: Final = "sha256:"
+_CHUNK: Final = 1 << 20
+
+
+def _check(value: Any, path: str) -> None:
+    """Walk ``value`` and reject what has no canonical JSON form, naming where it sits."""
+    if value is None or isinstance(value, bool | str | int):
+        return
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise CanonicalizationError(f"{path}: {value!r} has no JSON representation")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalizationError(
+                    f"{path}: object key {key!r} is a {type(key).__name__}, JSON keys are strings"
+                )
+            _check(item, f"{path}.{key}")
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check(item, f"{path}[{index}]")
+        return
+    raise CanonicalizationError(f"{path}: a {type(value).__name__} is not a JSON value")
+
+
+def canonical_json(value: Any) -> bytes:
+    """Return the RFC 8785 canonical JSON bytes of ``value``.
+
+    Object keys are sorted by their UTF-16 code units, numbers use the ECMAScript shortest form,
+    strings are minimally escaped, and no whitespace is emitted.
+
+    :param value: a JSON value made of ``dict``, ``list``/``tuple``, ``str``, ``int``, finite
+        ``float``, ``bool`` and ``None``.
+    :returns: the canonical UTF-8 bytes.
+    :raises CanonicalizationError: for NaN, Infinity, a non-string key or a non-JSON type; the
+        message names the path to the offending value (``$.metrics.f1``).
+    """
+    _check(value, "$")
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as error:
+        raise CanonicalizationError(f"$: {error}") from error
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Return ``"sha256:<hex>"`` of ``data``."""
+    return HASH_PREFIX + hashlib.sha256(data).hexdigest()
+
+
+def content_hash(value: Any) -> str:
+    """Return ``"sha256:<hex>"`` of the canonical JSON of ``value``.
+
+    :raises CanonicalizationError: when ``value`` has no canonical form.
+    """
+    return sha256_bytes(canonical_json(value))
+
+
+def sha256_file(path: Any) -> str:
+    """Return ``"sha256:<hex>"`` of a file's exact bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return HASH_PREFIX + digest.hexdigest()

@@ -1,0 +1,98 @@
+"""The root typer app, its global options and the error boundary of every command."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from customer_model_factory._version import __version__
+from customer_model_factory.errors import EXIT_INTERNAL, CMFError
+
+__all__ = ["app", "is_debug"]
+
+_DEBUG_ENV = "CMF_DEBUG"
+
+
+def is_debug() -> bool:
+    """Return whether ``--debug`` (or ``CMF_DEBUG=1``) asked for tracebacks."""
+    return os.environ.get(_DEBUG_ENV, "") not in ("", "0")
+
+
+class _ErrorBoundary(TyperGroup):
+    """Turn library errors into one line on stderr and their exit code (tracebacks on --debug)."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.TyperException, typer.Exit, typer.Abort):
+            raise
+        except CMFError as error:
+            if is_debug():
+                traceback.print_exc()
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(error.exit_code) from None
+        except Exception as error:
+            if is_debug():
+                traceback.print_exc()
+            typer.echo(
+                f"internal error: {type(error).__name__}: {error} (run with --debug for the "
+                "traceback)",
+                err=True,
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"cmf (customer-model-factory) {__version__}")
+        raise typer.Exit(0)
+
+
+app = typer.Typer(
+    cls=_ErrorBoundary,
+    name="cmf",
+    help=(
+        "customer-model-factory: turn labelled customer traces into a release-gated, "
+        "evidence-backed scorer package.\n\n"
+        "Exit codes: 0 ready/clean, 1 blocked (findings, leaks, gate closed), 2 bad input or "
+        "usage, 3 internal error."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show Python tracebacks for errors.")
+    ] = False,
+) -> None:
+    if debug:
+        os.environ[_DEBUG_ENV] = "1"
+
+
+def _register_groups() -> None:
+    from customer_model_factory.cli import manifest, schemas  # noqa: PLC0415
+
+    app.add_typer(manifest.app, name="manifest")
+    app.add_typer(schemas.app, name="schemas")
+
+
+_register_groups()

@@ -1,0 +1,156 @@
+"""Typed exceptions of customer-model-factory.
+
+Every error the library raises on purpose derives from :class:`CMFError` and carries the exit code
+the CLI uses for it, so only the CLI turns errors into output::
+
+    CMFError (exit 3: internal)
+    ├── InputError (exit 2: bad input or usage)
+    │   ├── ConfigError            a workspace, config, denylist or allowlist is malformed
+    │   ├── DataFormatError        a data file cannot be read as its format (JSON, JSONL, TOML)
+    │   ├── ManifestIntegrityError a manifest's recomputed hash differs from the stored one
+    │   ├── SchemaVersionError     a manifest declares a schema version this release cannot read
+    │   └── CanonicalizationError  a value has no canonical JSON form (NaN, Infinity, non-str key)
+    ├── PluginError (exit 2)       a plugin cannot be loaded or declares an incompatible API
+    └── BlockedError (exit 1)      the input was checked and a gate blocked it
+
+Errors carry their context (file, line, field, expected and actual hash, plugin) as attributes;
+``str(error)`` is the one line the CLI prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Final
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_BLOCKED",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "BlockedError",
+    "CMFError",
+    "CanonicalizationError",
+    "ConfigError",
+    "DataFormatError",
+    "InputError",
+    "ManifestIntegrityError",
+    "PluginError",
+    "SchemaVersionError",
+]
+
+EXIT_OK: Final = 0
+EXIT_BLOCKED: Final = 1
+EXIT_BAD_INPUT: Final = 2
+EXIT_INTERNAL: Final = 3
+
+
+def _where(path: str | Path | None, line: int | None) -> str:
+    if path is None:
+        return ""
+    return f"{path}:{line}: " if line is not None else f"{path}: "
+
+
+class CMFError(Exception):
+    """Base class of every error customer-model-factory raises on purpose.
+
+    :param message: one line saying what is wrong, never echoing a secret.
+    :param path: the file concerned, when there is one.
+    :param line: the 1-based line in ``path``, when there is one.
+    :param field: the field concerned, when there is one.
+    """
+
+    exit_code: ClassVar[int] = EXIT_INTERNAL
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        field = f"field '{self.field}': " if self.field else ""
+        return f"{_where(self.path, self.line)}{field}{self.message}"
+
+
+class InputError(CMFError):
+    """The input or the command line is wrong (exit 2)."""
+
+    exit_code: ClassVar[int] = EXIT_BAD_INPUT
+
+
+class ConfigError(InputError):
+    """A workspace, pipeline config, denylist or allowlist file is malformed or inconsistent."""
+
+
+class DataFormatError(InputError):
+    """A data file cannot be read in its declared format (missing, empty, not JSONL, ...)."""
+
+
+class CanonicalizationError(InputError):
+    """A value has no canonical JSON form: NaN, Infinity, a non-string key or an unknown type."""
+
+
+class ManifestIntegrityError(InputError):
+    """A manifest's recomputed hash differs from the hash written in it.
+
+    :param path: the manifest file.
+    :param hash_field: the name of the hash field (``dataset_hash``, ``manifest_hash``, ...).
+    :param expected: the hash stored in the file.
+    :param actual: the hash recomputed from the file's content.
+    """
+
+    def __init__(
+        self, *, path: str | Path | None, hash_field: str, expected: str, actual: str
+    ) -> None:
+        self.hash_field = hash_field
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"{hash_field} mismatch: stored {expected}, recomputed {actual} (the file was "
+            "modified after it was written)",
+            path=path,
+        )
+
+
+class SchemaVersionError(InputError):
+    """A manifest declares a ``schema_version`` this release does not read.
+
+    :param found: the version in the file.
+    :param supported: the versions this release reads.
+    """
+
+    def __init__(
+        self, *, path: str | Path | None, found: object, supported: tuple[str, ...]
+    ) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"unknown schema_version {found!r}; this release reads {', '.join(supported)}",
+            path=path,
+            field="schema_version",
+        )
+
+
+class PluginError(InputError):
+    """A plugin cannot be loaded, or it targets a plugin API this release does not provide.
+
+    :param plugin: the plugin or distribution name.
+    """
+
+    def __init__(self, message: str, *, plugin: str | None = None) -> None:
+        self.plugin = plugin
+        super().__init__(f"plugin {plugin!r}: {message}" if plugin else message)
+
+
+class BlockedError(CMFError):
+    """The input was checked and a gate blocked it (exit 1)."""
+
+    exit_code: ClassVar[int] = EXIT_BLOCKED
