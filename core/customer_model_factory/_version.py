@@ -1,1 +1,5 @@
+"""The version of customer-model-factory (read by hatch at build time)."""
+
+__all__ = ["__version__"]
+
 __version__ = "0.1.0"

@@ -27,28 +27,48 @@ __all__ = [
 
 HASH_PREFIX: Final = "sha256:"
 _CHUNK: Final = 1 << 20
+_SAFE_INT: Final = 2**53 - 1
 
 
-def _check(value: Any, path: str) -> None:
-    """Walk ``value`` and reject what has no canonical JSON form, naming where it sits."""
-    if value is None or isinstance(value, bool | str | int):
-        return
+def _prepare(value: Any, path: str) -> Any:
+    """Return ``value`` ready for RFC 8785, rejecting what has no canonical form, naming where.
+
+    JSON numbers are IEEE doubles: an integer beyond 2**53 is accepted when its canonical text
+    reads back as the same integer (so canonical output round-trips), and rejected when writing it
+    would silently change its value.
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if -_SAFE_INT <= value <= _SAFE_INT:
+            return value
+        try:
+            as_float = float(value)
+        except OverflowError:
+            as_float = math.inf
+        if not math.isinf(as_float):
+            text = rfc8785.dumps(as_float).decode()
+            read_back = int(text) if text.lstrip("-").isdigit() else int(as_float)
+            if read_back == value:
+                return as_float
+        raise CanonicalizationError(
+            f"{path}: {value} is not exactly representable as a JSON number"
+        )
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             raise CanonicalizationError(f"{path}: {value!r} has no JSON representation")
-        return
+        return value
     if isinstance(value, Mapping):
+        prepared = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise CanonicalizationError(
                     f"{path}: object key {key!r} is a {type(key).__name__}, JSON keys are strings"
                 )
-            _check(item, f"{path}.{key}")
-        return
+            prepared[key] = _prepare(item, f"{path}.{key}")
+        return prepared
     if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _check(item, f"{path}[{index}]")
-        return
+        return [_prepare(item, f"{path}[{index}]") for index, item in enumerate(value)]
     raise CanonicalizationError(f"{path}: a {type(value).__name__} is not a JSON value")
 
 
@@ -64,9 +84,9 @@ def canonical_json(value: Any) -> bytes:
     :raises CanonicalizationError: for NaN, Infinity, a non-string key or a non-JSON type; the
         message names the path to the offending value (``$.metrics.f1``).
     """
-    _check(value, "$")
+    prepared = _prepare(value, "$")
     try:
-        return rfc8785.dumps(value)
+        return rfc8785.dumps(prepared)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as error:
         raise CanonicalizationError(f"$: {error}") from error
 
