@@ -50,11 +50,14 @@ hookimpl: Final = pluggy.HookimplMarker(PROJECT_NAME)
 def cmf_sector_packs() -> list[SectorPack]:
     """Declare the sector packs (verticals) this plugin provides.
 
-    Called once when the plugin manager is built, and by ``cmf plugins list``. Two plugins
-    declaring the same sector id is an error naming both.
+    Called on first use of a plugin manager (the result is cached until a plugin is registered
+    or unregistered), and by ``cmf plugins list``. Two plugins declaring the same sector id is a
+    ``PLUGIN_DUPLICATE_ID`` error naming both; the plugin first by name keeps the id.
 
     :returns: ``list[SectorPack]``: each pack's id, version, jurisdiction, frameworks, its trace
         metadata model or JSON Schema, and the finding codes of its own rules.
+
+    Not ``firstresult``: every implementation is called, one at a time, in isolation.
 
     .. versionadded:: 0.1
     """
@@ -73,7 +76,12 @@ def cmf_validate_sector_metadata(
     :param sector_id: the sector the trace belongs to.
     :param trace: the whole trace object, read-only.
     :param metadata: the trace's ``metadata`` object (empty when absent), read-only.
-    :returns: ``list[Finding]`` with codes prefixed ``SECTOR_``, or ``None``.
+    :returns: ``list[Finding]`` with codes prefixed ``SECTOR_``, or ``None``. The core fills in
+        ``trace_id`` and ``location`` when a finding leaves them empty.
+
+    Not ``firstresult``, and not broadcast: the owner's implementation is resolved once per
+    sector and called directly (see ``sector.validate_sector_trace_metadata``); if it raises,
+    the trace gets a ``PLUGIN_HOOK_FAILED`` finding.
 
     .. versionadded:: 0.1
     """
@@ -90,6 +98,8 @@ def cmf_evidence_mappings(sector_id: str) -> list[SectorEvidenceMapping] | None:
     :returns: ``list[SectorEvidenceMapping]`` (control id → required evidence kinds, frameworks,
         jurisdiction), or ``None`` for a sector this plugin does not own.
 
+    Not ``firstresult``: every implementation is called, one at a time, in isolation.
+
     .. versionadded:: 0.1
     """
 
@@ -102,6 +112,8 @@ def cmf_retrieval_schemas() -> list[RetrievalSchema]:
     these schema ids, and runtime retrieval records, are validated against its JSON Schema.
 
     :returns: ``list[RetrievalSchema]``.
+
+    Not ``firstresult``: every implementation is called, one at a time, in isolation.
 
     .. versionadded:: 0.1
     """
@@ -118,6 +130,8 @@ def cmf_benchmark_packages() -> list[BenchmarkPackage]:
 
     :returns: ``list[BenchmarkPackage]``.
 
+    Not ``firstresult``: every implementation is called, one at a time, in isolation.
+
     .. versionadded:: 0.1
     """
 
@@ -130,6 +144,8 @@ def cmf_objective_profiles() -> list[ObjectiveProfile]:
     same hook.
 
     :returns: ``list[ObjectiveProfile]``.
+
+    Not ``firstresult``: every implementation is called, one at a time, in isolation.
 
     .. versionadded:: 0.1
     """
@@ -146,6 +162,8 @@ def cmf_training_lanes() -> list[TrainingLaneSpec]:
     through this same hook.
 
     :returns: ``list[TrainingLaneSpec]``.
+
+    Not ``firstresult``: every implementation is called, one at a time, in isolation.
 
     .. versionadded:: 0.1
     """
@@ -165,6 +183,8 @@ def cmf_release_checks(context: Mapping[str, Any]) -> list[Finding] | None:
     :returns: ``list[Finding]`` with codes prefixed ``RELEASE_`` (errors block promotion), or
         ``None``.
 
+    Not ``firstresult``: every implementation is called, one at a time, in isolation.
+
     .. versionadded:: 0.1
     """
 
@@ -180,6 +200,8 @@ def cmf_proprietary_identifiers() -> list[ProprietaryIdentifiers]:
     only as salted hashes (``hashed`` + ``salt``), never in plain text.
 
     :returns: ``list[ProprietaryIdentifiers]``.
+
+    Not ``firstresult``: every implementation is called, one at a time, in isolation.
 
     .. versionadded:: 0.1
     """
