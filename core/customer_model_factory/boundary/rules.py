@@ -1,0 +1,444 @@
+"""Boundary rules: what must never appear in the public tree, and where each rule came from.
+
+Rules come from four sources and are merged into one :class:`RuleSet`, each rule recording its
+``origin``:
+
+* identifiers declared by installed packs (the ``cmf_proprietary_identifiers`` hook), as
+  plaintext ``literals`` or salted ``hashed`` entries;
+* a plaintext denylist file kept outside the public tree (:func:`read_plain_denylist`);
+* a hashed denylist committed in the public tree (:class:`HashedDenylist`), so the public repo can
+  enforce a rule without ever containing the identifier;
+* path globs (pack module paths, private schema files) and schema ``$id`` values.
+
+Identifiers are compared after :func:`normalise_identifier` under the fixed hash scheme
+``cmf-boundary-v1``; a rule is shown in reports by its label or a hash prefix, never by its text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from customer_model_factory.contributions import IDENTIFIER_HASH_SCHEME, ProprietaryIdentifiers
+from customer_model_factory.errors import ConfigError, DataFormatError
+
+__all__ = [
+    "DEFAULT_HASHED_DENYLIST",
+    "HASH_SCHEME",
+    "SEPARATORS",
+    "HashedDenylist",
+    "Rule",
+    "RuleKind",
+    "RuleSet",
+    "hash_identifier",
+    "identifier_tokens",
+    "load_hashed_denylist",
+    "make_hashed_denylist",
+    "normalise_identifier",
+    "read_identifier_lines",
+    "read_plain_denylist",
+    "rules_from_identifiers",
+]
+
+HASH_SCHEME: Final = IDENTIFIER_HASH_SCHEME
+"""The only hash scheme this release reads and writes."""
+
+DEFAULT_HASHED_DENYLIST: Final = "boundary-denylist.json"
+"""File name of the hashed denylist read from the scan root when present."""
+
+SEPARATORS: Final = " \t-_."
+"""Characters a separator-insensitive rule ignores (``acme_bank`` == ``acme-bank`` == ``AcmeBank``).
+"""
+
+# The salt used only to name plaintext rules in reports: a short, stable, non-reversible label.
+_DISPLAY_SALT: Final = "cmf-boundary-v1-report"
+_DISPLAY_HEX: Final = 12
+_HASH_RE: Final = re.compile(r"^sha256:[0-9a-f]{64}$")
+# A token is a run of word characters; identifiers join tokens with these single characters.
+_ATOM_RE: Final = re.compile(r"[^\W]+|[\s.\-@/:]", re.UNICODE)
+_JOINERS: Final = frozenset(" \t.-@/:")
+
+RuleKind = Literal["literal", "hashed", "path_glob", "schema_id"]
+
+
+def normalise_identifier(identifier: str, *, separator_insensitive: bool = False) -> str:
+    """Return the form of ``identifier`` that rules compare and hash (scheme ``cmf-boundary-v1``).
+
+    NFKC-normalised, case-folded and stripped; with ``separator_insensitive`` the characters of
+    :data:`SEPARATORS` are removed too.
+    """
+    normalised = unicodedata.normalize("NFKC", identifier).casefold().strip()
+    if separator_insensitive:
+        normalised = "".join(ch for ch in normalised if ch not in SEPARATORS)
+    return normalised
+
+
+def hash_identifier(identifier: str, salt: str, *, separator_insensitive: bool = False) -> str:
+    """Return ``sha256:<hex>`` of ``salt``, a NUL byte and the normalised identifier.
+
+    This is the fixed scheme ``cmf-boundary-v1`` that packs publish their identifiers with.
+    """
+    normalised = normalise_identifier(identifier, separator_insensitive=separator_insensitive)
+    digest = hashlib.sha256(salt.encode() + b"\x00" + normalised.encode()).hexdigest()
+    return f"sha256:{digest}"
+
+
+def identifier_tokens(identifier: str) -> list[str]:
+    """Split an identifier into its word tokens (``acme-bank.eu`` → ``acme``, ``bank``, ``eu``).
+
+    :raises ValueError: the identifier holds a character that is neither a word character nor a
+        single joiner (space, tab, ``.``, ``-``, ``@``, ``/``, ``:``) between two tokens, so
+        token-wise matching could never find it.
+    """
+    text = unicodedata.normalize("NFKC", identifier).strip()
+    pieces = _ATOM_RE.findall(text)
+    if "".join(pieces) != text or not pieces:
+        raise ValueError("contains a character that is neither a word character nor a joiner")
+    tokens = [piece for piece in pieces if piece not in _JOINERS]
+    for first, second in itertools.pairwise(pieces):
+        if first in _JOINERS and second in _JOINERS:
+            raise ValueError("has two joiners in a row")
+    if pieces[0] in _JOINERS or pieces[-1] in _JOINERS:
+        raise ValueError("starts or ends with a joiner")
+    return tokens
+
+
+def _display_id(kind: RuleKind, text: str) -> str:
+    digest = hashlib.sha256(f"{_DISPLAY_SALT}\x00{kind}\x00{text}".encode()).hexdigest()
+    return f"sha256:{digest[:_DISPLAY_HEX]}"
+
+
+class Rule(BaseModel):
+    """One boundary rule. Its plaintext (when it has one) is never serialised into reports.
+
+    ``rule_id`` names it in reports: the label when one is given, else a hash prefix.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: RuleKind = Field(description="literal, hashed, path_glob or schema_id.")
+    origin: str = Field(description="Where the rule comes from (pack source, denylist file).")
+    rule_id: str = Field(description="Label or hash prefix naming the rule in reports.")
+    text: str | None = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="The plaintext identifier, glob or schema id (never reported).",
+    )
+    hash: str | None = Field(default=None, description="sha256:<hex> of a hashed rule.")
+    salt: str = Field(default="", description="Salt of a hashed rule.")
+    separator_insensitive: bool = Field(
+        default=False, description="Ignore spaces, tabs, '-', '_' and '.' when comparing."
+    )
+    whole_word: bool = Field(default=True, description="Match only at word boundaries.")
+    max_tokens: int = Field(default=1, ge=1, description="Tokens a hashed identifier may span.")
+    lead: str | None = Field(
+        default=None, description="Hash of the first token of a multi-token hashed identifier."
+    )
+
+
+class RuleSet(BaseModel):
+    """The merged rules of one verification, in a stable order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rules: tuple[Rule, ...] = Field(default=(), description="Every rule, sorted and deduplicated.")
+
+    @classmethod
+    def merge(cls, groups: Iterable[Iterable[Rule]]) -> RuleSet:
+        """Merge rule groups; a rule declared twice keeps the first origin (sorted by origin)."""
+        seen: dict[tuple[object, ...], Rule] = {}
+        flat = sorted(
+            (rule for group in groups for rule in group),
+            key=lambda r: (r.kind, r.origin, r.rule_id, r.hash or "", r.text or ""),
+        )
+        for rule in flat:
+            key = (
+                rule.kind,
+                rule.hash,
+                rule.salt,
+                normalise_identifier(rule.text, separator_insensitive=rule.separator_insensitive)
+                if rule.text is not None and rule.kind != "path_glob"
+                else rule.text,
+                rule.separator_insensitive,
+                rule.whole_word,
+            )
+            seen.setdefault(key, rule)
+        return cls(rules=tuple(seen.values()))
+
+    def of_kind(self, *kinds: RuleKind) -> tuple[Rule, ...]:
+        """Return the rules of the given kinds, in order."""
+        return tuple(rule for rule in self.rules if rule.kind in kinds)
+
+    def summary(self) -> dict[str, int]:
+        """Return the number of rules of each kind."""
+        counts = dict.fromkeys(("literal", "hashed", "path_glob", "schema_id"), 0)
+        for rule in self.rules:
+            counts[rule.kind] += 1
+        return counts
+
+
+def _literal_rule(
+    text: str,
+    origin: str,
+    *,
+    kind: RuleKind = "literal",
+    label: str | None = None,
+    separator_insensitive: bool = False,
+    whole_word: bool = True,
+) -> Rule:
+    return Rule(
+        kind=kind,
+        origin=origin,
+        rule_id=label or _display_id(kind, normalise_identifier(text)),
+        text=text.strip(),
+        separator_insensitive=separator_insensitive,
+        whole_word=whole_word,
+    )
+
+
+def rules_from_identifiers(contribution: ProprietaryIdentifiers) -> list[Rule]:
+    """Turn one pack's :class:`ProprietaryIdentifiers` into rules whose origin is its source.
+
+    :raises ConfigError: the contribution names an unknown hash scheme or a malformed hash.
+    """
+    origin = f"pack:{contribution.source}"
+    if contribution.hashed and contribution.hash_scheme != HASH_SCHEME:
+        raise ConfigError(
+            f"{origin}: unknown hash scheme {contribution.hash_scheme!r}; this release reads "
+            f"{HASH_SCHEME}"
+        )
+    rules: list[Rule] = [
+        _literal_rule(literal, origin, separator_insensitive=contribution.separator_insensitive)
+        for literal in contribution.literals
+        if literal.strip()
+    ]
+    for value in contribution.hashed:
+        if not _HASH_RE.match(value):
+            raise ConfigError(f"{origin}: hashed identifier is not sha256:<64 hex digits>")
+        rules.append(
+            Rule(
+                kind="hashed",
+                origin=origin,
+                rule_id=value[: len("sha256:") + _DISPLAY_HEX],
+                hash=value,
+                salt=contribution.salt,
+                separator_insensitive=contribution.separator_insensitive,
+                # A pack does not say how many tokens its identifiers span; three covers
+                # module paths and "Org Unit Name" style names.
+                max_tokens=3,
+            )
+        )
+    rules.extend(_literal_rule(glob, origin, kind="path_glob") for glob in contribution.path_globs)
+    rules.extend(
+        _literal_rule(schema_id, origin, kind="schema_id") for schema_id in contribution.schema_ids
+    )
+    return rules
+
+
+def _read_list(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found", path=path) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} is not UTF-8 text", path=path) from None
+    except OSError as error:
+        raise ConfigError(f"cannot read {what}: {error.strerror}", path=path) from None
+
+
+def _entries(text: str) -> Iterable[tuple[int, str, str | None]]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        body, _, comment = raw.partition(" #")
+        body = body.strip()
+        if body and not body.startswith("#"):
+            yield number, body, comment.strip() or None
+
+
+def read_identifier_lines(path: Path) -> tuple[list[str], list[str | None]]:
+    """Read a plaintext identifier list: ``identifier  # optional label`` a line.
+
+    Blank lines and lines starting with ``#`` are ignored.
+
+    :raises ConfigError: the file is missing, not UTF-8, or holds no identifier.
+    """
+    names: list[str] = []
+    labels: list[str | None] = []
+    for _number, body, label in _entries(_read_list(path, "identifier list")):
+        names.append(body)
+        labels.append(label)
+    if not names:
+        raise ConfigError("identifier list holds no identifier", path=path)
+    return names, labels
+
+
+def read_plain_denylist(path: Path, *, separator_insensitive: bool = False) -> list[Rule]:
+    """Read a plaintext denylist: one identifier a line, ``#`` comments, blank lines ignored.
+
+    A line ``identifier  # label`` names the rule ``label`` in reports. A line starting with
+    ``path:`` is a path glob, ``schema:`` a schema ``$id``.
+
+    :raises ConfigError: the file is missing, not UTF-8, or holds no rule.
+    """
+    origin = f"denylist:{path.name}"
+    rules: list[Rule] = []
+    for number, entry, label in _entries(_read_list(path, "denylist")):
+        body = entry
+        kind: RuleKind = "literal"
+        if body.startswith("path:"):
+            body, kind = body[len("path:") :].strip(), "path_glob"
+        elif body.startswith("schema:"):
+            body, kind = body[len("schema:") :].strip(), "schema_id"
+        if not body:
+            raise ConfigError("empty rule", path=path, line=number)
+        rules.append(
+            _literal_rule(
+                body,
+                origin,
+                kind=kind,
+                label=label,
+                separator_insensitive=separator_insensitive and kind == "literal",
+            )
+        )
+    if not rules:
+        raise ConfigError("denylist holds no rule", path=path)
+    return rules
+
+
+class HashedDenylist(BaseModel):
+    """A denylist that can be committed publicly: salted hashes of normalised identifiers.
+
+    Hashes follow :func:`hash_identifier`; ``max_tokens`` is how many word tokens the longest
+    identifier spans, so the scanner knows which token sequences to hash.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scheme: Literal["cmf-boundary-v1"] = Field(description="Hash scheme; only cmf-boundary-v1.")
+    salt: str = Field(min_length=8, description="Salt prepended (with a NUL byte) to each hash.")
+    separator_insensitive: bool = Field(
+        default=False, description="Identifiers were hashed with separators removed."
+    )
+    max_tokens: int = Field(
+        default=1, ge=1, le=8, description="Longest identifier, in word tokens."
+    )
+    hashes: tuple[str, ...] = Field(description="sha256:<hex> of each identifier, sorted.")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Optional hash → public label shown in reports."
+    )
+    leads: dict[str, str] = Field(
+        default_factory=dict,
+        description="Hash of a multi-token identifier → hash of its first token, so the scanner "
+        "hashes token sequences only after their first token occurred.",
+    )
+
+    @field_validator("hashes")
+    @classmethod
+    def _hashes_are_sorted_sha256(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if not _HASH_RE.match(item):
+                raise ValueError(f"{item[:20]!r} is not sha256:<64 hex digits>")
+        if list(value) != sorted(set(value)):
+            raise ValueError("hashes must be sorted and unique")
+        return value
+
+    def rules(self, origin: str) -> list[Rule]:
+        """Return one ``hashed`` rule per hash, named by its label or hash prefix."""
+        return [
+            Rule(
+                kind="hashed",
+                origin=origin,
+                rule_id=self.labels.get(value) or value[: len("sha256:") + _DISPLAY_HEX],
+                hash=value,
+                salt=self.salt,
+                separator_insensitive=self.separator_insensitive,
+                max_tokens=self.max_tokens,
+                lead=self.leads.get(value),
+            )
+            for value in self.hashes
+        ]
+
+
+def make_hashed_denylist(
+    identifiers: Sequence[str],
+    salt: str,
+    *,
+    separator_insensitive: bool = False,
+    labels: Sequence[str | None] | None = None,
+    max_tokens: int | None = None,
+) -> HashedDenylist:
+    """Hash ``identifiers`` into a :class:`HashedDenylist`.
+
+    :param labels: optional public label per identifier (same order), shown in reports.
+    :param max_tokens: token sequences to hash when scanning; default: the longest identifier
+        (at least 2 when separator-insensitive, so ``acme bank`` still meets ``acmebank``).
+    :raises ConfigError: an identifier is empty or cannot be matched token-wise.
+    """
+    if labels is not None and len(labels) != len(identifiers):
+        raise ConfigError("labels and identifiers differ in length")
+    hashes: set[str] = set()
+    label_map: dict[str, str] = {}
+    leads: dict[str, str] = {}
+    longest = 1
+    for index, identifier in enumerate(identifiers):
+        if not identifier.strip():
+            raise ConfigError(f"identifier {index + 1} is empty")
+        try:
+            tokens = identifier_tokens(identifier)
+        except ValueError as error:
+            raise ConfigError(f"identifier {index + 1} {error}") from None
+        longest = max(longest, len(tokens))
+        value = hash_identifier(identifier, salt, separator_insensitive=separator_insensitive)
+        hashes.add(value)
+        if len(tokens) > 1:
+            leads[value] = hash_identifier(
+                tokens[0], salt, separator_insensitive=separator_insensitive
+            )
+        label = labels[index] if labels is not None else None
+        if label:
+            label_map[value] = label
+    if separator_insensitive:
+        longest = max(longest, 2)
+    try:
+        return HashedDenylist(
+            scheme=HASH_SCHEME,
+            salt=salt,
+            separator_insensitive=separator_insensitive,
+            max_tokens=max_tokens or longest,
+            hashes=tuple(sorted(hashes)),
+            labels=label_map,
+            leads=leads,
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid hashed denylist: {where}: {first['msg']}") from None
+
+
+def load_hashed_denylist(path: Path) -> HashedDenylist:
+    """Read and validate a hashed denylist file.
+
+    :raises DataFormatError: the file is missing or not JSON.
+    :raises ConfigError: the JSON does not describe a valid hashed denylist.
+    """
+    import orjson  # noqa: PLC0415
+
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise DataFormatError("hashed denylist not found", path=path) from None
+    except orjson.JSONDecodeError as error:
+        raise DataFormatError(f"hashed denylist is not JSON: {error}", path=path) from None
+    try:
+        return HashedDenylist.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise ConfigError(first["msg"], path=path, field=where) from None

@@ -1,0 +1,150 @@
+"""Matching engines: every engine finds exactly the same matches, with positions."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from customer_model_factory.boundary import ENGINES, Matcher, make_hashed_denylist
+from customer_model_factory.boundary.engines import available_engines, resolve_engine
+from customer_model_factory.boundary.rules import Rule, _literal_rule
+
+
+def _word(n: int = 7) -> str:
+    return "".join(secrets.choice("bcdfghjklmnpqrstvwxz") for _ in range(n))
+
+
+ENGINE_PARAMS = [name for name in ENGINES if name in available_engines()]
+
+
+def _found(matcher: Matcher, text: str) -> list[tuple[int, int, int, str]]:
+    return [(m.rule, m.line, m.col, m.text) for m in matcher.scan(text.encode())]
+
+
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
+def test_literal_is_case_insensitive_and_whole_word(engine: str) -> None:
+    word = _word()
+    matcher = Matcher([_literal_rule(word, "t")], engine)
+    text = f"a {word.upper()} b\n{word}x x{word} _{word}\n  ({word}).\n"
+    assert _found(matcher, text) == [(0, 1, 3, word.upper()), (0, 3, 4, word)]
+
+
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
+def test_identifiers_with_dots_dashes_and_at(engine: str) -> None:
+    code = f"{_word(3)}-{secrets.randbelow(900) + 100}.{_word(2)}"
+    mail = f"{_word()}@{_word()}.example"
+    matcher = Matcher([_literal_rule(code, "t"), _literal_rule(mail, "t")], engine)
+    text = f'id="{code.upper()}" to: <{mail}>\nnot {code}x nor x{mail}\n'
+    found = _found(matcher, text)
+    assert [(r, line) for r, line, _c, _t in found] == [(0, 1), (1, 1)]
+
+
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
+def test_separator_insensitive_spellings_match_one_rule(engine: str) -> None:
+    a, b = _word(4), _word(5)
+    rule = _literal_rule(f"{a}_{b}", "t", separator_insensitive=True)
+    matcher = Matcher([rule], engine)
+    spellings = [f"{a}_{b}", f"{a}-{b}", f"{a}.{b}", f"{a.capitalize()}{b.capitalize()}", f"{a}{b}"]
+    text = "\n".join(spellings) + f"\n{a}__{b}\n{a}{b}z\n"
+    assert [line for _r, line, _c, _t in _found(matcher, text)] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
+def test_non_ascii_text_and_identifiers(engine: str) -> None:
+    word = _word()
+    rule = _literal_rule(f"ÿ{word}é", "t")
+    matcher = Matcher([rule, _literal_rule(word + "q", "t")], engine)
+    text = f"é café {word}q\nŸ{word.upper()}É\n"
+    found = _found(matcher, text)
+    assert (1, 1, 8, f"{word}q") in found
+    assert (0, 2, 1, f"Ÿ{word.upper()}É") in found
+
+
+def _hashed(identifiers: list[str], *, sep: bool = False) -> list[Rule]:
+    denylist = make_hashed_denylist(
+        identifiers, "salt-" + secrets.token_hex(4), separator_insensitive=sep
+    )
+    return denylist.rules("h")
+
+
+def test_hashed_single_token_found_whole_word_only() -> None:
+    word = _word()
+    matcher = Matcher(_hashed([word]), "re")
+    text = f"x = '{word.upper()}'\n{word}s {word}_x\n# {word}\n"
+    assert [(line, col) for _r, line, col, _t in _found(matcher, text)] == [(1, 6), (3, 3)]
+
+
+def test_hashed_multi_token_identifiers_follow_their_lead_token() -> None:
+    a, b, c = _word(), _word(), _word()
+    module = f"{a}.{b}.{c}"
+    name = f"{b} {c}"
+    matcher = Matcher(_hashed([module, name]), "re")
+    text = f"import {module}\n{a}.{b} only\nthe {b.upper()} {c} team\n{b}  {c}\nx.{a}.{b}.{c}\n"
+    found = [(line, col) for _r, line, col, _t in _found(matcher, text)]
+    assert found == [(1, 8), (3, 5), (5, 3)]
+
+
+def test_hashed_separator_insensitive_matches_every_spelling() -> None:
+    a, b = _word(), _word()
+    matcher = Matcher(_hashed([f"{a} {b}"], sep=True), "re")
+    lines = [f"{a}{b}", f"{a.capitalize()}{b.capitalize()}", f"{a}_{b}", f"{a}-{b}", f"{a} {b}"]
+    text = "\n".join(lines) + f"\n{a}\n{b}{a}\n"
+    assert [line for _r, line, _c, _t in _found(matcher, text)] == [1, 2, 3, 4, 5]
+
+
+def test_hashed_tokens_are_hashed_once_across_files() -> None:
+    word = _word()
+    matcher = Matcher(_hashed([word]), "re")
+    screened: list[int] = []
+    original = matcher._screen
+
+    def counting(tokens: set[bytes]) -> list[bytes]:
+        screened.append(len(tokens))
+        return original(tokens)
+
+    matcher._screen = counting  # type: ignore[method-assign]
+    text = f"alpha beta {word} gamma\n".encode()
+    assert len(matcher.scan(text)) == 1
+    assert screened == [4]
+    assert len(matcher.scan(text + b"delta\n")) == 1
+    assert screened == [4, 1]
+    assert len(matcher.scan(text)) == 1
+    assert screened == [4, 1]
+
+
+def test_resolve_engine() -> None:
+    assert resolve_engine("auto") == available_engines()[0]
+    assert resolve_engine("re") == "re"
+    assert available_engines()[-1] == "re"
+
+
+def test_matches_report_character_columns_after_multibyte_text() -> None:
+    word = _word()
+    for rules in ([_literal_rule(word, "t")], _hashed([word])):
+        matcher = Matcher(rules, "re")
+        assert [(m.line, m.col) for m in matcher.scan(f"ééé {word}\n".encode())] == [(1, 5)]
+
+
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
+@pytest.mark.parametrize("limit", [100_000, 2])
+def test_batch_scan_equals_file_by_file_scan(engine: str, limit: int, monkeypatch) -> None:
+    from customer_model_factory.boundary import engines
+
+    monkeypatch.setattr(engines, "_BATCH_MATCH_LIMIT", limit)
+    plain, hashed, sep = _word(), _word(), (_word(4), _word(4))
+    rules = [
+        _literal_rule(plain, "t"),
+        _literal_rule("_".join(sep), "t", separator_insensitive=True),
+        *_hashed([hashed, f"{hashed} {plain}x"]),
+    ]
+    batch = [
+        f"a {plain} b\n{plain.upper()}\n".encode(),
+        b"nothing here\n",
+        f"{hashed}\n{sep[0]}-{sep[1]} {hashed.upper()} {plain}x\n".encode(),
+        f"x{plain} {hashed}s\n".encode(),
+        b"",
+    ]
+    expected = [Matcher(rules, engine).scan(data) for data in batch]
+    assert Matcher(rules, engine).scan_batch(batch) == expected
+    assert [len(found) for found in expected] == [2, 0, 4, 0, 0]
