@@ -26,6 +26,11 @@ if TYPE_CHECKING:
         SectorPack,
         TrainingLaneSpec,
     )
+    from customer_model_factory.dataset import (
+        CustomerDatasetValidationReport,
+        CustomerWorkspace,
+        validate_customer_trace_dataset,
+    )
     from customer_model_factory.errors import (
         BlockedError,
         CanonicalizationError,
@@ -41,6 +46,13 @@ if TYPE_CHECKING:
     from customer_model_factory.hookspecs import CMF_PLUGIN_API, hookimpl
     from customer_model_factory.io import JsonlReader, atomic_write_bytes
     from customer_model_factory.manifest import Manifest, verify_manifest_file
+    from customer_model_factory.plugins import call_isolated, get_plugin_manager
+    from customer_model_factory.sector import (
+        SectorEvidenceMapping,
+        SectorMetadata,
+        build_sector_evidence_mapping,
+        validate_sector_trace_metadata,
+    )
 
 __all__ = [
     "CMF_PLUGIN_API",
@@ -50,6 +62,8 @@ __all__ = [
     "CMFError",
     "CanonicalizationError",
     "ConfigError",
+    "CustomerDatasetValidationReport",
+    "CustomerWorkspace",
     "DataFormatError",
     "Finding",
     "InputError",
@@ -62,14 +76,21 @@ __all__ = [
     "ProprietaryIdentifiers",
     "RetrievalSchema",
     "SchemaVersionError",
+    "SectorEvidenceMapping",
+    "SectorMetadata",
     "SectorPack",
     "TrainingLaneSpec",
     "__version__",
     "atomic_write_bytes",
+    "build_sector_evidence_mapping",
+    "call_isolated",
     "canonical_json",
     "content_hash",
+    "get_plugin_manager",
     "hookimpl",
     "sha256_file",
+    "validate_customer_trace_dataset",
+    "validate_sector_trace_metadata",
     "verify_manifest_file",
 ]
 
@@ -81,6 +102,8 @@ _LAZY: dict[str, str] = {
     "CMFError": "errors",
     "CanonicalizationError": "errors",
     "ConfigError": "errors",
+    "CustomerDatasetValidationReport": "dataset",
+    "CustomerWorkspace": "dataset",
     "DataFormatError": "errors",
     "Finding": "findings",
     "InputError": "errors",
@@ -93,13 +116,20 @@ _LAZY: dict[str, str] = {
     "ProprietaryIdentifiers": "contributions",
     "RetrievalSchema": "contributions",
     "SchemaVersionError": "errors",
+    "SectorEvidenceMapping": "sector",
+    "SectorMetadata": "sector",
     "SectorPack": "contributions",
     "TrainingLaneSpec": "contributions",
     "atomic_write_bytes": "io",
+    "build_sector_evidence_mapping": "sector",
+    "call_isolated": "plugins",
     "canonical_json": "canonical",
     "content_hash": "canonical",
+    "get_plugin_manager": "plugins",
     "hookimpl": "hookspecs",
     "sha256_file": "canonical",
+    "validate_customer_trace_dataset": "dataset",
+    "validate_sector_trace_metadata": "sector",
     "verify_manifest_file": "manifest",
 }
 

@@ -34,6 +34,13 @@ _SCHEMA_BASE_URI: Final = "https://customer-model-factory.dev/schemas/"
 
 SCHEMA_MODELS: Final[dict[str, str]] = {
     # name -> "module:Class", in workflow order.
+    "workspace": "customer_model_factory.dataset:CustomerWorkspace",
+    "trace": "customer_model_factory.dataset:CustomerTrace",
+    "dataset-report": "customer_model_factory.dataset:CustomerDatasetValidationReport",
+    "sector-metadata": "customer_model_factory.sector:SectorMetadata",
+    "sector-evidence-mapping": "customer_model_factory.sector:SectorEvidenceMapping",
+    "boundary-hashed-denylist": "customer_model_factory.boundary.rules:HashedDenylist",
+    "boundary-report": "customer_model_factory.boundary.scanner:BoundaryReport",
 }
 """Schema name → ``"module:Class"`` of every published model."""
 

@@ -72,6 +72,68 @@ _register(
 _register("MANIFEST_INVALID", "A manifest file is not valid JSON or does not match its model.")
 
 # ---- dataset stage ----
+_register("DATASET_JSONL_BOM", "A JSONL file starts with a UTF-8 byte order mark.")
+_register("DATASET_JSONL_INVALID_UTF8", "A JSONL line is not valid UTF-8.")
+_register("DATASET_JSONL_TRUNCATED_LINE", "A JSONL file ends in the middle of a JSON object.")
+_register("DATASET_JSONL_JSON_ARRAY", "A JSONL file holds a JSON array, not one object a line.")
+_register("DATASET_JSONL_NAN_LITERAL", "A JSONL line uses NaN or Infinity (not JSON).")
+_register("DATASET_JSONL_LINE_TOO_LONG", "A JSONL line is longer than the line limit; not parsed.")
+_register("DATASET_JSONL_NOT_OBJECT", "A JSONL line holds a JSON value that is not an object.")
+_register("DATASET_JSONL_INVALID_JSON", "A JSONL line is not valid JSON.")
+_register("DATASET_NO_ROWS", "The dataset holds no trace object at all.")
+_register("DATASET_MISSING_REQUIRED_FIELD", "A trace lacks a field the workspace requires.")
+_register("DATASET_BLANK_REQUIRED_FIELD", "A required trace field is empty or whitespace only.")
+_register("DATASET_FIELD_TYPE", "A trace field has the wrong JSON type.")
+_register("DATASET_INVALID_TIMESTAMP", "A trace time is not an RFC 3339 date-time with an offset.")
+_register("DATASET_CUSTOMER_ID_MISMATCH", "A trace's customer_id differs from the workspace's.")
+_register("DATASET_TENANT_ID_MISMATCH", "A trace's tenant_id differs from the workspace's.")
+_register("DATASET_WORKSPACE_ID_MISMATCH", "A trace's workspace_id differs from the workspace's.")
+_register("DATASET_DUPLICATE_TRACE_ID", "A trace_id is used by more than one trace.")
+_register("DATASET_DECISION_NOT_ALLOWED", "expected_decision is not a known decision.")
+_register("DATASET_SEVERITY_NOT_ALLOWED", "severity is not low/medium/high/critical.")
+_register(
+    "DATASET_REDACTION_STATUS_NOT_ALLOWED",
+    "redaction_status is not not_required/redacted/pending.",
+)
+_register("DATASET_SPLIT_NOT_ALLOWED", "A trace's split is not in the workspace's allowed_splits.")
+_register("DATASET_SPLIT_MISSING", "A split the workspace requires holds no trace.")
+_register("DATASET_UNKNOWN_LABEL", "A trace's label is not in the workspace label_map.")
+_register("DATASET_SILENT_UNSAFE_PASS", "An unsafe trace is expected to be approved.")
+_register(
+    "DATASET_HIGH_RISK_APPROVE_LABEL", "A high/critical-severity trace is expected to be approved."
+)
+_register(
+    "DATASET_INVALID_REFERENCE_LIST", "source_refs/policy_refs is not a non-empty list of ids."
+)
+_register(
+    "DATASET_RETRIEVAL_SCHEMA_UNKNOWN", "A source_refs object names no registered retrieval schema."
+)
+_register(
+    "DATASET_RETRIEVAL_SCHEMA_VIOLATION", "A source_refs entry violates its retrieval schema."
+)
+_register(
+    "DATASET_CROSS_SPLIT_DUPLICATE",
+    "The same normalised prompt and response appear in two splits (leakage).",
+)
+_register(
+    "DATASET_DUPLICATE_IN_SPLIT", "The same normalised prompt and response repeat within a split."
+)
+_register("DATASET_LABEL_AFTER_CUTOFF", "A label was observed after the workspace label cut-off.")
+_register("DATASET_EVENT_OUTSIDE_WINDOW", "A trace's event_time is outside its split's window.")
+_register("DATASET_EVENT_TIME_MISSING", "The as-of policy needs an event_time the trace lacks.")
+_register("DATASET_TEMPORAL_ORDER", "An evaluation trace is older than the newest training one.")
+_register(
+    "DATASET_SECRET_DETECTED",
+    "A secret was detected in a text field (error; warning when redacted in the copy).",
+)
+_register(
+    "DATASET_PII_DETECTED",
+    "Personal data was detected in a text field (error; warning when redacted in the copy).",
+)
+_register("DATASET_UNREDACTED_SECRET", "contains_secret is true but the trace is not redacted.")
+_register("DATASET_UNREDACTED_PII", "contains_pii is true but the trace is not redacted.")
+_register("DATASET_VERTICAL_MISMATCH", "A trace's vertical differs from the forced sector.")
+_register("DATASET_SECTOR_UNAVAILABLE", "A trace names a sector but sector checks cannot run.")
 
 # ---- training stage ----
 
@@ -82,6 +144,22 @@ _register("MANIFEST_INVALID", "A manifest file is not valid JSON or does not mat
 # ---- deployment stage ----
 
 # ---- sector extension ----
+_register(
+    "SECTOR_METADATA_MISSING",
+    "A trace naming a sector lacks metadata or a generic sector field (sector_class, ...).",
+)
+_register("SECTOR_METADATA_INVALID", "A generic sector metadata field has the wrong type.")
+_register("SECTOR_CITATION_REQUIRED", "requires_citation is set but evidence_refs is empty.")
+_register(
+    "SECTOR_NUMERIC_EVIDENCE_MISSING",
+    "requires_numeric_evidence is set but numeric_evidence_refs is empty.",
+)
+_register(
+    "SECTOR_ESCALATION_REQUIRED", "requires_escalation is set but the decision is not escalate."
+)
+_register("SECTOR_UNKNOWN", "A trace names a sector no loaded sector pack provides.")
+_register("SECTOR_EVIDENCE_CONTROL_EMPTY", "An evidence mapping control lists no evidence kind.")
+_register("SECTOR_EVIDENCE_NO_FRAMEWORK", "An evidence mapping names no framework.")
 
 # ---- evidence pack ----
 
@@ -94,8 +172,22 @@ _register("MANIFEST_INVALID", "A manifest file is not valid JSON or does not mat
 # ---- release gate ----
 
 # ---- plugins ----
+_register("PLUGIN_LOAD_FAILED", "A plugin could not be imported or registered.")
+_register("PLUGIN_API_MISMATCH", "A plugin declares no or another CMF_PLUGIN_API version.")
+_register("PLUGIN_HOOK_FAILED", "A plugin's hook implementation raised; the run fails closed.")
+_register("PLUGIN_DUPLICATE_ID", "Two plugins contribute the same id (sector, schema, lane...).")
+_register("PLUGIN_INVALID_CONTRIBUTION", "A hook returned something that fails validation.")
+_register("PLUGIN_DISABLED", "An operator disabled a plugin (CMF_DISABLE_PLUGINS, allowlist).")
 
 # ---- boundary verifier ----
+_register("BOUNDARY_LEAK", "A proprietary identifier occurs in the content of a public file.")
+_register("BOUNDARY_PATH_LEAK", "A proprietary identifier occurs in a public file's path.")
+_register("BOUNDARY_PATH_GLOB", "A public file's path matches a private path glob.")
+_register("BOUNDARY_FILE_TOO_LARGE", "A file above the size limit was reported, not scanned.")
+_register("BOUNDARY_FILE_UNREADABLE", "A file could not be read, so its content is unverified.")
+_register("BOUNDARY_ALLOWLIST_EXPIRED", "A boundary allowlist entry is past its expiry date.")
+_register("BOUNDARY_ALLOWLIST_UNUSED", "A boundary allowlist entry matched nothing.")
+_register("BOUNDARY_NO_RULES", "No boundary rule was configured, so nothing was checked.")
 
 
 FINDING_CODES: Final[Mapping[str, str]] = MappingProxyType(_CODES)

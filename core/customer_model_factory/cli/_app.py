@@ -83,9 +83,30 @@ def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show Python tracebacks for errors.")
     ] = False,
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plugin",
+            metavar="MODULE",
+            help="Load this plugin module or .py file (repeatable; adds to CMF_PLUGINS).",
+        ),
+    ] = None,
+    disable_plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--disable-plugin",
+            metavar="NAME",
+            help="Do not load this plugin (repeatable; adds to CMF_DISABLE_PLUGINS).",
+        ),
+    ] = None,
 ) -> None:
     if debug:
         os.environ[_DEBUG_ENV] = "1"
+    # Passed on through the environment so the plugin manager, built later by whichever stage
+    # needs it, sees them without this callback importing it (keeps `cmf --help` fast).
+    for variable, values in (("CMF_PLUGINS", plugin), ("CMF_DISABLE_PLUGINS", disable_plugin)):
+        if values:
+            os.environ[variable] = ",".join(filter(None, [os.environ.get(variable), *values]))
 
 
 def _register_groups() -> None:
@@ -93,6 +114,15 @@ def _register_groups() -> None:
 
     app.add_typer(manifest.app, name="manifest")
     app.add_typer(schemas.app, name="schemas")
+    from customer_model_factory.cli import plugins  # noqa: PLC0415
+
+    app.add_typer(plugins.app, name="plugins")
+    from customer_model_factory.cli import boundary  # noqa: PLC0415
+
+    app.add_typer(boundary.app, name="boundary")
+    from customer_model_factory.cli import dataset  # noqa: PLC0415
+
+    app.add_typer(dataset.app, name="dataset")
 
 
 _register_groups()
