@@ -418,7 +418,7 @@ class RedactedCopy(BaseModel):
     )
 
 
-_INPUT_HASH_RECIPE: Final = (
+_DATASET_HASH_RECIPE: Final = (
     "sha256:<hex> over the exact bytes of the input: the file itself, or the *.jsonl shards of "
     "the directory concatenated in sorted name order (no separator), e.g. "
     "`cat $(ls dir/*.jsonl | sort) | sha256sum`. For an in-memory iterable of rows: over each "
@@ -429,17 +429,17 @@ _INPUT_HASH_RECIPE: Final = (
 class CustomerDatasetValidationReport(Manifest):
     """The dataset contract's manifest: counts, input digests, findings, readiness.
 
-    ``dataset_hash`` is this manifest's hash (sha256 over the RFC 8785 canonical JSON of every
-    other field, as for every manifest); it covers ``input_hash``, the digest of the exact input
+    ``report_hash`` is this manifest's hash (sha256 over the RFC 8785 canonical JSON of every
+    other field, as for every manifest); it covers ``dataset_hash``, the digest of the exact input
     bytes, so it changes whenever one input byte does.
     """
 
-    HASH_FIELD: ClassVar[str] = "dataset_hash"
+    HASH_FIELD: ClassVar[str] = "report_hash"
     SCHEMA_NAME: ClassVar[str] = "dataset-report"
     SCHEMA_VERSIONS: ClassVar[tuple[str, ...]] = ("1",)
 
     source: str = Field(description="The path validated, or <rows> for an in-memory iterable.")
-    input_hash: str = Field(description=_INPUT_HASH_RECIPE)
+    dataset_hash: str = Field(description=_DATASET_HASH_RECIPE)
     shards: tuple[ShardDigest, ...] = Field(default=(), description="Input files, sorted.")
     vertical: str | None = Field(default=None, description="Sector forced on every row, if any.")
     row_count: int = Field(ge=0, description="Lines that held a JSON object.")
@@ -455,11 +455,11 @@ class CustomerDatasetValidationReport(Manifest):
     redacted_copy: RedactedCopy | None = Field(
         default=None, description="The redacted copy, when one was written."
     )
-    dataset_hash: str = Field(
+    report_hash: str = Field(
         default="",
         description=(
             "sha256:<hex> over the RFC 8785 canonical JSON of every other field of this report "
-            "(it covers input_hash, the digest of the exact input bytes)."
+            "(it covers dataset_hash, the digest of the exact input bytes)."
         ),
     )
 
@@ -1576,12 +1576,12 @@ def _hash_shards(shards: list[Path], result: dict[str, Any]) -> None:
     if len(shards) == 1:
         # One file: its own digest is the input digest; hash the bytes once.
         digest = _sha256_of(shards[0], ())
-        result["input_hash"] = digest
+        result["dataset_hash"] = digest
         result["digests"] = [digest]
         return
     combined = hashlib.sha256()
     result["digests"] = [_sha256_of(shard, (combined,)) for shard in shards]
-    result["input_hash"] = HASH_PREFIX + combined.hexdigest()
+    result["dataset_hash"] = HASH_PREFIX + combined.hexdigest()
 
 
 def _sha256_of(path: Path, also: tuple[Any, ...]) -> str:
@@ -1901,7 +1901,7 @@ def _validate_files(
     )
     fields: dict[str, Any] = {
         "source": str(source),
-        "input_hash": hashed["input_hash"],
+        "dataset_hash": hashed["dataset_hash"],
         "shards": shard_digests,
         **_count_fields(merger),
     }
@@ -1980,7 +1980,7 @@ def _validate_rows(
     findings = _finish(merger, settings)
     return findings, {
         "source": _INPUT_ROWS,
-        "input_hash": HASH_PREFIX + combined.hexdigest(),
+        "dataset_hash": HASH_PREFIX + combined.hexdigest(),
         "shards": (),
         **_count_fields(merger),
     }

@@ -1,10 +1,10 @@
 """The base class of every stage manifest: hashed on write, verified on load.
 
-A manifest is a frozen pydantic model. Its hash field (``dataset_hash``, ``manifest_hash``, ...,
+A manifest is a frozen pydantic model. Its hash field (``report_hash``, ``manifest_hash``, ...,
 named by :attr:`Manifest.HASH_FIELD`) holds ``sha256:<hex>`` over the RFC 8785 canonical JSON of
 every *other* field, so anyone can recompute it::
 
-    payload = json.load(open(path)); stored = payload.pop("dataset_hash")
+    payload = json.load(open(path)); stored = payload.pop("manifest_hash")
     assert "sha256:" + sha256(rfc8785.dumps(payload)).hexdigest() == stored
 
 :meth:`Manifest.write` is atomic and byte-deterministic (sorted keys, two-space indent, trailing

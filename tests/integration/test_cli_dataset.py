@@ -72,7 +72,7 @@ def test_clean_dataset_exits_0_and_writes_a_verifiable_report(files, committed_s
     committed_schema("dataset-report", payload)
     verified = CliRunner().invoke(_app.app, ["manifest", "verify", str(report)])
     assert verified.exit_code == 0, verified.output
-    assert "dataset_hash" in verified.output
+    assert "report_hash" in verified.output
 
 
 def test_findings_exit_1_and_text_output_is_capped_per_code(files):

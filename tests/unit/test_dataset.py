@@ -164,7 +164,7 @@ def test_workers_do_not_change_the_report(tmp_path, pm):
     assert not one.ready
     assert {"DATASET_CUSTOMER_ID_MISMATCH", "DATASET_DUPLICATE_TRACE_ID"} <= set(codes(one))
     assert one.findings == two.findings
-    assert one.dataset_hash == two.dataset_hash
+    assert one.report_hash == two.report_hash
 
 
 # ---- required fields, types, enums ----
@@ -722,7 +722,7 @@ def test_shards_are_read_in_sorted_order_and_hashed_as_documented(tmp_path, pm):
     report = validate_customer_trace_dataset(shards, workspace(), pm=pm, workers=1)
     assert [s.name for s in report.shards] == [str(shards / "a.jsonl"), str(shards / "b.jsonl")]
     whole = (shards / "a.jsonl").read_bytes() + (shards / "b.jsonl").read_bytes()
-    assert report.input_hash == "sha256:" + hashlib.sha256(whole).hexdigest()
+    assert report.dataset_hash == "sha256:" + hashlib.sha256(whole).hexdigest()
     assert (
         report.shards[0].sha256
         == "sha256:" + hashlib.sha256((shards / "a.jsonl").read_bytes()).hexdigest()
@@ -733,8 +733,8 @@ def test_shards_are_read_in_sorted_order_and_hashed_as_documented(tmp_path, pm):
 def test_report_is_a_verifiable_manifest(tmp_path, pm, committed_schema):
     report = validate(tmp_path, [*clean_rows(3), trace(9, label="odd")], pm)
     payload = report.payload()
-    stored = payload.pop("dataset_hash")
-    assert stored == content_hash(payload) == report.dataset_hash
+    stored = payload.pop("report_hash")
+    assert stored == content_hash(payload) == report.report_hash
     path = report.write(tmp_path / "report.json")
     assert verify_manifest_file(path).ok
     assert CustomerDatasetValidationReport.load(path) == report
@@ -758,7 +758,7 @@ def test_in_memory_rows_are_validated_and_hashed_canonically(pm):
     from customer_model_factory.canonical import canonical_json
 
     digest = hashlib.sha256(b"".join(canonical_json(row) + b"\n" for row in rows)).hexdigest()
-    assert report.input_hash == "sha256:" + digest
+    assert report.dataset_hash == "sha256:" + digest
     with pytest.raises(DataFormatError):
         validate_customer_trace_dataset([], workspace(), pm=pm)
 

@@ -40,8 +40,8 @@ def render_text(report: CustomerDatasetValidationReport, *, per_code: int = _DEF
         f"{verdict}  {report.source}: {report.row_count} rows, "
         f"{counts.get('error', 0)} errors, {counts.get('warning', 0)} warnings",
         f"  workspace  {report.customer_id}/{report.workspace_id}/{report.tenant_id}",
-        f"  input      {report.input_hash}",
-        f"  report     {report.dataset_hash}",
+        f"  dataset    {report.dataset_hash}",
+        f"  report     {report.report_hash}",
         "  splits     " + _pairs(report.split_counts),
         "  labels     " + _pairs(report.label_class_counts),
         "  severity   " + _pairs(report.severity_counts) + f" (high risk {report.high_risk_count})",
