@@ -205,11 +205,25 @@ def _read_fs(item: SourceItem, limit: int) -> bytes | None:
     try:
         if item.link:
             return os.fsencode(os.readlink(item.fs_path))
-        # One byte past the limit tells a too-large file without a separate stat.
-        with open(item.fs_path, "rb") as handle:
-            return handle.read(limit + 1)
+        fd = os.open(item.fs_path, os.O_RDONLY)
     except FileNotFoundError:
         return None
+    try:
+        # Ask for the size fstat reports (+1 to notice growth, capped one byte past the limit
+        # so a too-large file is told by its length): asking for the limit itself would make
+        # every read allocate a limit-sized buffer, which costs more than the read.
+        want = min(os.fstat(fd).st_size, limit) + 1
+        data = os.read(fd, want)
+        if 0 < len(data) < want:
+            parts = [data]
+            got = len(data)
+            while got < want and (more := os.read(fd, want - got)):
+                parts.append(more)
+                got += len(more)
+            data = b"".join(parts)
+        return data
+    finally:
+        os.close(fd)
 
 
 def _accept(result: _ChunkResult, key: str, data: bytes) -> bool:
@@ -256,35 +270,60 @@ def _scan_fs_chunk(items: Sequence[SourceItem]) -> _ChunkResult:
     return result
 
 
-def _chunks(items: Sequence[SourceItem]) -> Iterator[list[SourceItem]]:
-    chunk: list[SourceItem] = []
+def _chunk_bounds(items: Sequence[SourceItem]) -> Iterator[tuple[int, int]]:
+    """Yield ``(start, end)`` index ranges of about 8 MB or 1000 files each."""
+    start = 0
     size = 0
-    for item in items:
-        chunk.append(item)
+    for index, item in enumerate(items):
         size += item.size if item.size > 0 else _TYPICAL_FILE_BYTES
-        if size >= _CHUNK_BYTES or len(chunk) >= _CHUNK_FILES:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
+        if size >= _CHUNK_BYTES or index + 1 - start >= _CHUNK_FILES:
+            yield start, index + 1
+            start, size = index + 1, 0
+    if start < len(items):
+        yield start, len(items)
 
 
-def _pool(jobs: int, content_rules: tuple[Rule, ...], engine: str, max_size: int) -> Any:
+def _scan_fs_range(bounds: tuple[int, int]) -> _ChunkResult:
+    """Scan a range of the items a forked worker inherited (nothing but two ints is pickled)."""
+    start, end = bounds
+    return _scan_fs_chunk(_WORKER["items"][start:end])
+
+
+@dataclass
+class _Pool:
+    """A process pool, and whether its workers were forked (and so share this process's state)."""
+
+    executor: ProcessPoolExecutor
+    forked: bool
+
+    def __enter__(self) -> _Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.executor.shutdown()
+
+
+def _pool(jobs: int, content_rules: tuple[Rule, ...], engine: str, max_size: int) -> _Pool:
     import multiprocessing  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
-        # Forked workers inherit the compiled matcher: no re-import, no recompilation. Only
-        # safe while this process runs a single thread (no lock can be held mid-fork).
-        return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"))
+        # Forked workers inherit the compiled matcher and the item list: no re-import, no
+        # recompilation, no pickled file lists. Only safe while this process runs a single
+        # thread (no lock can be held mid-fork).
+        executor = ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("fork")
+        )
+        return _Pool(executor, forked=True)
     method = "forkserver" if "forkserver" in methods else "spawn"
-    return ProcessPoolExecutor(
+    executor = ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=multiprocessing.get_context(method),
         initializer=_init_worker,
         initargs=(content_rules, engine, max_size),
     )
+    return _Pool(executor, forked=False)
 
 
 def _scan_fs(
@@ -299,18 +338,28 @@ def _scan_fs(
     jobs = options.jobs if options.jobs is not None else (os.cpu_count() or 1)
     results: list[_ChunkResult] = []
     done = 0
+    bounds = list(_chunk_bounds(items))
     if jobs > 1 and total >= _PARALLEL_MIN_BYTES and content_rules:
-        chunks = list(_chunks(items))
-        with _pool(jobs, content_rules, engine, options.max_file_size) as pool:
-            for chunk, result in zip(chunks, pool.map(_scan_fs_chunk, chunks), strict=True):
-                results.append(result)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, len(items))
+        _WORKER["items"] = items
+        try:
+            with _pool(jobs, content_rules, engine, options.max_file_size) as pool:
+                if pool.forked:
+                    pending = pool.executor.map(_scan_fs_range, bounds)
+                else:
+                    pending = pool.executor.map(
+                        _scan_fs_chunk, (items[start:end] for start, end in bounds)
+                    )
+                for (start, end), result in zip(bounds, pending, strict=True):
+                    results.append(result)
+                    done += end - start
+                    if progress is not None:
+                        progress(done, len(items))
+        finally:
+            _WORKER.pop("items", None)
         return results, jobs
-    for chunk in _chunks(items):
-        results.append(_scan_fs_chunk(chunk))
-        done += len(chunk)
+    for start, end in bounds:
+        results.append(_scan_fs_chunk(items[start:end]))
+        done += end - start
         if progress is not None:
             progress(done, len(items))
     return results, 1
