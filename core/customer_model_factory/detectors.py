@@ -233,20 +233,21 @@ class DetectorSet:
         ]
         self._hs_db: Any = None
         self._fallback: re.Pattern[bytes] | None = None
-        if engine in (None, "hyperscan"):
-            self._hs_db = _compile_hyperscan(detectors)
-            if self._hs_db is None and engine == "hyperscan":
-                raise RuntimeError("hyperscan is not installed")
-        if self._hs_db is None:
-            self._fallback = _compile_fallback(detectors)
-        self.engine: str = "hyperscan" if self._hs_db is not None else "re"
+        if engine == "hyperscan" and not _hyperscan_available():
+            raise RuntimeError("hyperscan is not installed")
+        use_hyperscan = engine in (None, "hyperscan") and _hyperscan_available()
+        self.engine: str = "hyperscan" if use_hyperscan else "re"
 
     def candidate_ends(self, block: bytes) -> list[int]:
         """Return the sorted end offsets in ``block`` where a prefilter pattern matched.
 
-        An empty list proves that no detector matches anywhere in the block.
+        An empty list proves that no detector matches anywhere in the block. The prefilter is
+        compiled on first use: callers that scan blocks with their own combined database (the
+        dataset validator) never pay for this one.
         """
-        if self._hs_db is not None:
+        if self.engine == "hyperscan":
+            if self._hs_db is None:
+                self._hs_db = _compile_hyperscan(self.detectors)
             ends: list[int] = []
             append = ends.append
 
@@ -256,7 +257,8 @@ class DetectorSet:
             self._hs_db.scan(block, match_event_handler=on_match)
             ends.sort()
             return ends
-        assert self._fallback is not None
+        if self._fallback is None:
+            self._fallback = _compile_fallback(self.detectors)
         return [match.end() for match in self._fallback.finditer(block)]
 
     def has_candidate(self, data: bytes) -> bool:
@@ -320,11 +322,17 @@ def iter_text_fields(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from iter_text_fields(item, f"{path}[{index}]")
 
 
-def _compile_hyperscan(detectors: tuple[Detector, ...]) -> Any:
+def _hyperscan_available() -> bool:
     try:
-        import hyperscan  # noqa: PLC0415
+        import hyperscan  # noqa: PLC0415, F401
     except ImportError:
-        return None
+        return False
+    return True
+
+
+def _compile_hyperscan(detectors: tuple[Detector, ...]) -> Any:
+    import hyperscan  # noqa: PLC0415
+
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     expressions = [d.prefilter_pattern.encode("ascii") for d in detectors]
     flags = [hyperscan.HS_FLAG_CASELESS if d.caseless else 0 for d in detectors]
