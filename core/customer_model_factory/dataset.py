@@ -60,8 +60,9 @@ from customer_model_factory.errors import ConfigError, DataFormatError
 from customer_model_factory.findings import Finding, Severity, count_by_severity
 from customer_model_factory.io import (
     DEFAULT_MAX_LINE_BYTES,
-    _diagnose,
     atomic_writer,
+    diagnose_jsonl_line,
+    json_type_name,
     list_jsonl_shards,
 )
 from customer_model_factory.manifest import Manifest
@@ -769,7 +770,8 @@ class _RowChecker:
             self.add(
                 "DATASET_FIELD_TYPE",
                 "error",
-                f"{name} must be a {_TYPE_NAMES.get(kind, kind.__name__)}, got {_json_type(value)}",
+                f"{name} must be a {_TYPE_NAMES.get(kind, kind.__name__)}, "
+                f"got {json_type_name(value)}",
                 tid,
                 name,
                 line,
@@ -1043,7 +1045,7 @@ class _RowChecker:
         self.add(
             "DATASET_INVALID_REFERENCE_LIST",
             "error",
-            f"{name} must be a non-empty list of ids or URIs, got {_json_type(refs)}",
+            f"{name} must be a non-empty list of ids or URIs, got {json_type_name(refs)}",
             tid,
             name,
             line,
@@ -1295,20 +1297,6 @@ def _normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 # ---- reading byte ranges ----
 
 # Raw JSON that may hide whitespace other than single spaces inside a string: a run of spaces
@@ -1485,7 +1473,7 @@ def _check_range(
                     unterminated = (
                         index == last_index and not terminated and at_end and byte_range.is_last
                     )
-                    kind, message = _diagnose(raw, last_without_newline=unterminated)
+                    kind, message = diagnose_jsonl_line(raw, last_without_newline=unterminated)
                     problem(kind, message, line)
                     continue
                 if type(value) is not dict:
@@ -1500,7 +1488,7 @@ def _check_range(
                         return chunk
                     problem(
                         "not_object",
-                        f"line holds a JSON {_json_type(value)}, expected an object",
+                        f"line holds a JSON {json_type_name(value)}, expected an object",
                         line,
                     )
                     continue

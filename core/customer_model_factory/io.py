@@ -33,6 +33,8 @@ __all__ = [
     "JsonlRow",
     "atomic_write_bytes",
     "atomic_writer",
+    "diagnose_jsonl_line",
+    "json_type_name",
     "list_jsonl_shards",
     "read_text_strict",
 ]
@@ -176,8 +178,12 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
-def _diagnose(raw: bytes, *, last_without_newline: bool) -> tuple[str, str]:
-    """Explain why orjson rejected ``raw``; slow, runs only on bad lines."""
+def diagnose_jsonl_line(raw: bytes, *, last_without_newline: bool) -> tuple[str, str]:
+    """Return ``(kind, message)`` explaining why a JSONL line is not valid JSON.
+
+    Slow (it decodes the line again with :mod:`json` to name the problem): call it only on a line
+    a fast parser already rejected. ``kind`` is one of the :class:`JsonlProblem` kinds.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -271,7 +277,7 @@ class JsonlReader:
                             "file holds a JSON array; JSONL needs one JSON object per line",
                         )
                         return
-                    kind, message = _diagnose(raw, last_without_newline=not has_newline)
+                    kind, message = diagnose_jsonl_line(raw, last_without_newline=not has_newline)
                     self._report(path, number, kind, message)
                     continue
                 if type(value) is not dict:
@@ -287,7 +293,7 @@ class JsonlReader:
                         path,
                         number,
                         "not_object",
-                        f"line holds a JSON {_json_type(value)}, expected an object",
+                        f"line holds a JSON {json_type_name(value)}, expected an object",
                     )
                     continue
                 yield JsonlRow(number, value, path, raw)
@@ -300,7 +306,8 @@ class JsonlReader:
                 return
 
 
-def _json_type(value: Any) -> str:
+def json_type_name(value: Any) -> str:
+    """Return the JSON name of a decoded value's type (``null``, ``object``, ``array``, ...)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -309,4 +316,6 @@ def _json_type(value: Any) -> str:
         return "number"
     if isinstance(value, str):
         return "string"
-    return "array"
+    if isinstance(value, list):
+        return "array"
+    return "object"

@@ -12,6 +12,8 @@ from customer_model_factory.io import (
     JsonlReader,
     atomic_write_bytes,
     atomic_writer,
+    diagnose_jsonl_line,
+    json_type_name,
     list_jsonl_shards,
     read_text_strict,
 )
@@ -227,3 +229,21 @@ def test_read_text_strict_reads_utf8(tmp_path):
     assert read_text_strict(path) == "name = 'é'\n"
     with pytest.raises(DataFormatError, match="file not found"):
         read_text_strict(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("raw", "last", "kind"),
+    [
+        (b'{"a": "\xff"}', False, "invalid_utf8"),
+        (b'{"a": NaN}', False, "nan_literal"),
+        (b'{"a": 1', True, "truncated_line"),
+        (b'{"a": 1', False, "invalid_json"),
+    ],
+)
+def test_diagnose_names_the_problem_of_a_rejected_line(raw, last, kind):
+    assert diagnose_jsonl_line(raw, last_without_newline=last)[0] == kind
+
+
+def test_json_type_names():
+    names = [json_type_name(v) for v in (None, True, 1, 1.5, "s", [], {})]
+    assert names == ["null", "boolean", "number", "number", "string", "array", "object"]
