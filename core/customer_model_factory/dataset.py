@@ -345,7 +345,26 @@ class CustomerWorkspace(BaseModel):
             raise ConfigError(f"invalid UTF-8 at byte {error.start}", path=target) from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"invalid TOML: {error}", path=target) from None
-        return cls.from_mapping(data, path=target)
+        try:
+            return cls.from_mapping(data, path=target)
+        except ConfigError as error:
+            if error.field is None:
+                raise
+            raise ConfigError(
+                error.message,
+                path=target,
+                line=_toml_key_line(raw.decode("utf-8"), error.field),
+                field=error.field,
+            ) from None
+
+
+def _toml_key_line(text: str, dotted: str) -> int | None:
+    """The 1-based line where the last key of ``dotted`` is assigned (tomllib keeps no
+    positions), or ``None`` when it is not written as ``key = ...`` (a missing field)."""
+    key = next((part for part in reversed(dotted.split(".")) if not part.isdigit()), "")
+    pattern = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", re.MULTILINE)
+    found = pattern.search(text)
+    return text.count("\n", 0, found.start()) + 1 if found else None
 
 
 class CustomerTrace(BaseModel):

@@ -924,3 +924,19 @@ def test_workers_agree_on_shards_with_bad_lines_at_range_edges(tmp_path, pm):
     assert codes(one)["DATASET_JSONL_INVALID_JSON"] == 2
     assert codes(one)["DATASET_DUPLICATE_TRACE_ID"] == 2
     assert [s.line_count for s in one.shards] == [300, 300]
+
+
+def test_invalid_workspace_field_is_located_at_its_toml_line(tmp_path):
+    path = tmp_path / "workspace.toml"
+    path.write_text(
+        '[workspace]\ncustomer_id = "acme"\ntenant_id = "t"\n\nworkspace_id = 3\n'
+        'data_classification = "internal"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        CustomerWorkspace.from_toml(path)
+    assert (info.value.line, info.value.field) == (5, "workspace_id")
+    assert str(info.value).startswith(f"{path}:5: field 'workspace_id'")
+    path.write_text('[workspace]\ncustomer_id = "acme"\nworkspace_id = "w"\n')
+    with pytest.raises(ConfigError) as info:
+        CustomerWorkspace.from_toml(path)
+    assert (info.value.line, info.value.field) == (None, "tenant_id")

@@ -110,19 +110,20 @@ def _root(
 
 
 def _register_groups() -> None:
-    from customer_model_factory.cli import manifest, schemas  # noqa: PLC0415
-
-    app.add_typer(manifest.app, name="manifest")
-    app.add_typer(schemas.app, name="schemas")
-    from customer_model_factory.cli import plugins  # noqa: PLC0415
-
-    app.add_typer(plugins.app, name="plugins")
-    from customer_model_factory.cli import boundary  # noqa: PLC0415
-
-    app.add_typer(boundary.app, name="boundary")
-    from customer_model_factory.cli import dataset  # noqa: PLC0415
+    # Each group module imports only typer at import time; the library loads inside commands.
+    from customer_model_factory.cli import (  # noqa: PLC0415
+        boundary,
+        dataset,
+        manifest,
+        plugins,
+        schemas,
+    )
 
     app.add_typer(dataset.app, name="dataset")
+    app.add_typer(manifest.app, name="manifest")
+    app.add_typer(schemas.app, name="schemas")
+    app.add_typer(plugins.app, name="plugins")
+    app.add_typer(boundary.app, name="boundary")
 
 
 _register_groups()

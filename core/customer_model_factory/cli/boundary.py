@@ -73,7 +73,8 @@ def verify_command(  # noqa: PLR0917
         bool, typer.Option("--staged", help="Scan the staged content (pre-commit).")
     ] = False,
     since: Annotated[
-        str | None, typer.Option("--since", help="Scan the files changed since this revision.")
+        str | None,
+        typer.Option("--since", metavar="REV", help="Scan the files changed since this revision."),
     ] = None,
     history: Annotated[
         bool, typer.Option("--history", help="Scan every blob reachable in git history.")
@@ -86,6 +87,7 @@ def verify_command(  # noqa: PLR0917
         list[Path] | None,
         typer.Option(
             "--denylist",
+            metavar="FILE",
             help="Plaintext denylist (keep it outside the public tree).",
             dir_okay=False,
         ),
@@ -94,15 +96,18 @@ def verify_command(  # noqa: PLR0917
         list[Path] | None,
         typer.Option(
             "--hashed-denylist",
+            metavar="FILE",
             help="Hashed denylist (default: boundary-denylist.json at the root when present).",
             dir_okay=False,
         ),
     ] = None,
     path_glob: Annotated[
-        list[str] | None, typer.Option("--path-glob", help="Path glob that must not exist.")
+        list[str] | None,
+        typer.Option("--path-glob", metavar="GLOB", help="Path glob that must not exist."),
     ] = None,
     schema_id: Annotated[
-        list[str] | None, typer.Option("--schema-id", help="Schema $id that must not appear.")
+        list[str] | None,
+        typer.Option("--schema-id", metavar="ID", help="Schema $id that must not appear."),
     ] = None,
     separator_insensitive: Annotated[
         bool,
@@ -119,7 +124,8 @@ def verify_command(  # noqa: PLR0917
         ),
     ] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", help="gitwildmatch glob of paths not to scan.")
+        list[str] | None,
+        typer.Option("--exclude", metavar="GLOB", help="gitwildmatch glob of paths not to scan."),
     ] = None,
     plugins: Annotated[
         bool, typer.Option("--plugins/--no-plugins", help="Use the rules of installed packs.")
@@ -142,7 +148,9 @@ def verify_command(  # noqa: PLR0917
     ] = False,
     today: Annotated[
         str | None,
-        typer.Option("--today", help="Date allowlist expiries are judged on (YYYY-MM-DD)."),
+        typer.Option(
+            "--today", metavar="DATE", help="Date allowlist expiries are judged on (YYYY-MM-DD)."
+        ),
     ] = None,
     progress: Annotated[
         bool | None,
