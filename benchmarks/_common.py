@@ -17,7 +17,8 @@ class BenchResult:
     """One benchmark's figure, as a ratio to a reference measured in the same run.
 
     ``ratio = measured_s / reference_s``; ``passed`` is ``ratio <= target_ratio`` and every
-    extra check in ``checks`` holding.
+    extra check in ``checks`` holding. An ``informational`` figure has no target: it is reported
+    beside a targeted one to show what the target leaves out, and never fails the run.
     """
 
     name: str
@@ -28,6 +29,7 @@ class BenchResult:
     target_ratio: float
     checks: dict[str, bool] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    informational: bool = False
 
     @property
     def ratio(self) -> float:
@@ -35,6 +37,8 @@ class BenchResult:
 
     @property
     def passed(self) -> bool:
+        if self.informational:
+            return all(self.checks.values())
         return self.ratio <= self.target_ratio and all(self.checks.values())
 
     def as_dict(self) -> dict[str, Any]:

@@ -1,12 +1,14 @@
 """Hook dispatch overhead: sector metadata of 100k traces through the plugin vs. a direct call.
 
 Measured: ``sector.validate_sector_trace_metadata`` (the generic sector contract, the cached owner
-look-up, the call into the example pack's validator, completing its findings). Reference: the
-example pack's validator (its ``cmf_validate_sector_metadata``) called directly on the same
-traces. Target ratio <= 1.25 (the issue's "adds <= 25 %"). This figure counts the core's generic
-sector contract as overhead too. The second figure isolates the plugin dispatch: its reference
-calls the same generic contract and the pack's validator directly, as a core without a plugin
-system would.
+look-up, the call into the example pack's validator, completing its findings).
+
+* ``plugins.dispatch_only`` (the target, ratio <= 1.25: "adds <= 25 %"): the reference calls
+  the same generic contract and the pack's validator directly, as a core without a plugin system
+  would, so the ratio is what going *through the plugin* adds.
+* ``plugins.sector_dispatch`` (informational): the reference is the pack's validator alone, so
+  the core's own generic sector contract (~0.9 us a trace, run whether or not a pack is
+  installed) counts as overhead too.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def run(quick: bool = False) -> list[BenchResult]:
             reference_s=reference,
             measured_s=measured,
             target_ratio=TARGET_RATIO,
+            informational=True,
             checks={"same findings both ways": findings_direct == findings_dispatched},
             extra={"traces": count, "per_trace_us": round(measured / count * 1e6, 2)},
         ),
@@ -106,5 +109,6 @@ def run(quick: bool = False) -> list[BenchResult]:
             reference_s=hard_wired_s,
             measured_s=measured,
             target_ratio=TARGET_RATIO,
+            checks={"same findings both ways": findings_direct == findings_dispatched},
         ),
     ]
