@@ -74,8 +74,8 @@ def run(quick: bool = False) -> list[BenchResult]:
             return found
 
         findings_direct, findings_dispatched = direct(), dispatched()  # warm caches
-        # Interleaved, so a burst of load from the other engineers on the 2 shared cores hits
-        # both sides alike.
+        # Interleaved, so a burst of load from other processes on the machine hits both sides
+        # alike.
         references, wired, measures = [], [], []
         for _ in range(repeat):
             references.append(time_call(direct))

@@ -589,11 +589,17 @@ class _RowChecker:
     # -- the hot path --
 
     def check(
-        self, row: dict[str, Any], line: int, candidate: bool, spaced: bool = True
+        self,
+        row: dict[str, Any],
+        line: int,
+        candidate: bool,
+        spaced: bool = True,
+        kinds: frozenset[int] | None = None,
     ) -> dict[str, Any] | None:
         """Check one row; return the redacted row when a secret or personal datum was found.
 
         :param candidate: the prefilter matched this row's raw bytes (secrets/PII possible).
+        :param kinds: the detectors whose prefilter matched (``None``: run them all).
         :param spaced: the raw row may hold whitespace other than single spaces (tabs, newlines,
             runs of spaces); ``False`` lets the leakage key skip whitespace collapsing.
         """
@@ -761,7 +767,7 @@ class _RowChecker:
         if sector.__class__ is str and sector and not sector.isspace():
             self._sector(row, sector, tid, line)
 
-        redacted = self._detect(row, tid, line) if candidate else None
+        redacted = self._detect(row, tid, line, kinds) if candidate else None
         if sig[_S_SECRET] is True or sig[_S_PII] is True:
             self._self_declared(sig, tid, line, redacted is not None)
         return redacted
@@ -1231,12 +1237,18 @@ class _RowChecker:
                 line,
             )
 
-    def _detect(self, row: dict[str, Any], tid: str | None, line: int) -> dict[str, Any] | None:
+    def _detect(
+        self,
+        row: dict[str, Any],
+        tid: str | None,
+        line: int,
+        kinds: frozenset[int] | None = None,
+    ) -> dict[str, Any] | None:
         """Confirm candidates field by field; return the redacted row if anything was found."""
         detectors = self.detectors
         found: dict[str, list[Any]] = {}
         for path, text in iter_text_fields(row):
-            detections = detectors.scan_text(text)
+            detections = detectors.scan_text(text, kinds)
             if detections:
                 found[path] = detections
         if not found:
@@ -1349,17 +1361,24 @@ class _BlockScanner:
             flags=[*flags, 0],
         )
 
-    def scan(self, block: bytes) -> tuple[list[int], list[int]]:
-        """Return ``(candidate ends, whitespace-marker ends)`` in ``block``."""
+    def scan(self, block: bytes) -> tuple[list[tuple[int, int | None]], list[int]]:
+        """Return ``(candidates, whitespace-marker ends)`` in ``block``.
+
+        A candidate is ``(end, detector index)``; the index is ``None`` when the engine cannot
+        tell which detector fired (the ``re`` fallback), meaning "run them all".
+        """
         if self._db is None:
             markers = [match.end() for match in self._re.finditer(block)]
-            return self._detectors.candidate_ends(block), markers
-        candidates: list[int] = []
+            return [(end, None) for end in self._detectors.candidate_ends(block)], markers
+        candidates: list[tuple[int, int | None]] = []
         markers = []
         marker_id = self._marker_id
 
         def on_match(ident: int, _start: int, end: int, _flags: int, _context: Any) -> None:
-            (markers if ident == marker_id else candidates).append(end)
+            if ident == marker_id:
+                markers.append(end)
+            else:
+                candidates.append((end, ident))
 
         self._db.scan(block, match_event_handler=on_match)
         return candidates, markers
@@ -1370,18 +1389,39 @@ def _block_scanner() -> _BlockScanner:
     return _BlockScanner(default_detector_set())
 
 
+def _line_index(end: int, closing: list[int], count: int) -> int:
+    # The newline closing line i sits at offset cumulative_length(i) + i.
+    index = bisect_left(range(count), end, key=lambda i: closing[i] + i)
+    return min(index, count - 1)
+
+
 def _lines_of(ends: list[int], lines: list[bytes]) -> set[int]:
     """Indices of the lines (of a block split on newlines) where a match ends."""
     if not ends:
         return set()
-    # The newline closing line i sits at offset cumulative_length(i) + i.
     closing = list(accumulate(map(len, lines)))
     count = len(closing)
-    found: set[int] = set()
-    for end in ends:
-        index = bisect_left(range(count), end, key=lambda i: closing[i] + i)
-        found.add(min(index, count - 1))
-    return found
+    return {_line_index(end, closing, count) for end in ends}
+
+
+def _detectors_by_line(
+    candidates: list[tuple[int, int | None]], lines: list[bytes]
+) -> dict[int, frozenset[int] | None]:
+    """Line index → the detectors whose prefilter fired on it (``None``: all of them)."""
+    if not candidates:
+        return {}
+    closing = list(accumulate(map(len, lines)))
+    count = len(closing)
+    fired: dict[int, set[int] | None] = {}
+    for end, ident in candidates:
+        index = _line_index(end, closing, count)
+        known = fired.get(index, set())
+        if ident is None or known is None:
+            fired[index] = None
+        else:
+            known.add(ident)
+            fired[index] = known
+    return {index: None if ids is None else frozenset(ids) for index, ids in fired.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -1460,12 +1500,13 @@ def _check_range(
             if terminated:
                 lines.pop()
             last_index = len(lines) - 1
-            candidate_ends, marker_ends = scanner.scan(block)
-            flagged = _lines_of(candidate_ends, lines)
+            candidates, marker_ends = scanner.scan(block)
+            flagged = _detectors_by_line(candidates, lines)
             spaced = _lines_of(marker_ends, lines)
             for index, line_bytes in enumerate(lines):
                 line += 1
                 candidate = index in flagged
+                kinds = flagged.get(index)
                 raw = line_bytes[:-1] if line_bytes.endswith(b"\r") else line_bytes
                 if line == 1 and byte_range.is_first and raw.startswith(_BOM):
                     problem("bom", "file starts with a UTF-8 byte order mark (BOM)", line)
@@ -1511,7 +1552,7 @@ def _check_range(
                         line,
                     )
                     continue
-                redacted = check(value, line, candidate, index in spaced)
+                redacted = check(value, line, candidate, index in spaced, kinds)
                 if copy is not None:
                     _copy_row(copy, chunk, raw, redacted, checker.last_spans)
     chunk.lines = line

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -265,14 +265,21 @@ class DetectorSet:
         """Return whether any prefilter pattern matches ``data``."""
         return bool(self.candidate_ends(data))
 
-    def scan_text(self, text: str) -> list[Detection]:
+    def scan_text(self, text: str, only: Collection[int] | None = None) -> list[Detection]:
         """Return the confirmed detections in ``text``, sorted by start, overlaps removed.
 
         Overlapping spans keep the earliest (then the longest) one, so a password inside a URL is
         reported once.
+
+        :param only: indices (into :attr:`detectors`) of the detectors to run, e.g. those whose
+            prefilter fired on the row; ``None`` runs them all. A detector whose looser prefilter
+            did not match cannot match precisely, so restricting to them loses nothing.
         """
         found: list[Detection] = []
-        for detector, pattern in self._precise:
+        precise = (
+            self._precise if only is None else [self._precise[index] for index in sorted(only)]
+        )
+        for detector, pattern in precise:
             for match in pattern.finditer(text):
                 if detector.validate is not None and not detector.validate(match.group()):
                     continue

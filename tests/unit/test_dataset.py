@@ -855,7 +855,8 @@ def test_missing_workspace_file(tmp_path):
 
 
 def test_block_scanner_engines_flag_the_same_lines():
-    from customer_model_factory.dataset import _BlockScanner, _lines_of
+    from customer_model_factory.dataset import _BlockScanner, _detectors_by_line, _lines_of
+    from customer_model_factory.detectors import DETECTORS as DEFAULT_DETECTORS
     from customer_model_factory.detectors import DetectorSet
 
     rows = [
@@ -869,10 +870,17 @@ def test_block_scanner_engines_flag_the_same_lines():
     block = b"".join(orjson.dumps(row) + b"\n" for row in rows)
     lines = block.split(b"\n")[:-1]
     results = []
+    fired = {}
     for engine in ("hyperscan", "re"):
         candidates, markers = _BlockScanner(DetectorSet(engine=engine)).scan(block)
-        results.append((_lines_of(candidates, lines), _lines_of(markers, lines)))
+        fired[engine] = _detectors_by_line(candidates, lines)
+        results.append((set(fired[engine]), _lines_of(markers, lines)))
     assert results[0] == results[1] == ({1, 4}, {2, 3})
+    # Hyperscan says which detector fired, so only that one is confirmed; `re` cannot.
+    kinds = [detector.kind for detector in DEFAULT_DETECTORS]
+    assert {kinds[i] for i in fired["hyperscan"][1]} == {"aws_access_key"}
+    assert {kinds[i] for i in fired["hyperscan"][4]} == {"email"}
+    assert fired["re"] == {1: None, 4: None}
 
 
 def test_whitespace_runs_and_escapes_normalise_like_single_spaces(tmp_path, pm):

@@ -142,3 +142,14 @@ def test_unknown_engine_request_fails_only_when_hyperscan_is_missing(monkeypatch
     assert DetectorSet().engine == "re"
     with pytest.raises(RuntimeError, match="hyperscan"):
         DetectorSet(engine="hyperscan")
+
+
+def test_scan_text_can_run_only_the_detectors_whose_prefilter_fired():
+    detectors = DetectorSet()
+    text = f"key {AWS_KEY} mail {EMAIL}"
+    kinds = [detector.kind for detector in detectors.detectors]
+    everything = {d.kind for d in detectors.scan_text(text)}
+    assert everything == {"aws_access_key", "email"}
+    only_email = detectors.scan_text(text, only={kinds.index("email")})
+    assert [d.kind for d in only_email] == ["email"]
+    assert detectors.scan_text(text, only=set()) == []
