@@ -64,6 +64,7 @@ from customer_model_factory.io import (
     diagnose_jsonl_line,
     json_type_name,
     list_jsonl_shards,
+    read_text_strict,
 )
 from customer_model_factory.manifest import Manifest
 
@@ -334,15 +335,11 @@ class CustomerWorkspace(BaseModel):
         """
         target = Path(path)
         try:
-            raw = target.read_bytes()
-        except FileNotFoundError:
-            raise ConfigError("workspace file not found", path=target) from None
-        except OSError as error:
-            raise ConfigError(f"cannot read workspace: {error.strerror}", path=target) from None
+            text = read_text_strict(target)
+        except DataFormatError as error:
+            raise ConfigError(f"workspace {error.message}", path=target, line=error.line) from None
         try:
-            data = tomllib.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as error:
-            raise ConfigError(f"invalid UTF-8 at byte {error.start}", path=target) from None
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"invalid TOML: {error}", path=target) from None
         try:
@@ -353,7 +350,7 @@ class CustomerWorkspace(BaseModel):
             raise ConfigError(
                 error.message,
                 path=target,
-                line=_toml_key_line(raw.decode("utf-8"), error.field),
+                line=_toml_key_line(text, error.field),
                 field=error.field,
             ) from None
 
