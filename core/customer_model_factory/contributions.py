@@ -13,6 +13,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = [
+    "HASHED_IDENTIFIER_RE",
     "IDENTIFIER_HASH_SCHEME",
     "BenchmarkPackage",
     "MetricConstraint",
@@ -26,6 +27,8 @@ __all__ = [
 _ID_RE: Final = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 IDENTIFIER_HASH_SCHEME: Final = "cmf-boundary-v1"
 """Hash scheme of hashed proprietary identifiers; see :mod:`customer_model_factory.boundary`."""
+HASHED_IDENTIFIER_RE: Final = re.compile(r"^sha256:[0-9a-f]{64}$")
+"""The form of one hashed identifier under :data:`IDENTIFIER_HASH_SCHEME`."""
 
 
 def _check_id(value: str) -> str:

@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from customer_model_factory import hookspecs
 from customer_model_factory.contributions import (
+    HASHED_IDENTIFIER_RE,
     IDENTIFIER_HASH_SCHEME,
     BenchmarkPackage,
     ObjectiveProfile,
@@ -97,7 +98,6 @@ ENV_TRACE_PLUGINS: Final = "CMF_TRACE_PLUGINS"
 _ENV_VARS: Final = (ENV_PLUGINS, ENV_LOAD_PLUGINS, ENV_DISABLE_PLUGINS, ENV_TRACE_PLUGINS)
 _HOOK_PREFIX: Final = "cmf_"
 _MAX_MESSAGE: Final = 300
-_HASHED_RE: Final = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 PluginSource = Literal["builtin", "entry-point", "module", "in-process"]
 PluginStatus = Literal["ok", "failed", "api-mismatch", "disabled"]
@@ -864,7 +864,7 @@ def _identifier_problem(rules: ProprietaryIdentifiers) -> str | None:
         return f"unknown hash scheme {rules.hash_scheme!r} (expected {IDENTIFIER_HASH_SCHEME})"
     if rules.hashed and not rules.salt:
         return "hashed identifiers need a salt"
-    bad = sum(1 for value in rules.hashed if not _HASHED_RE.match(value))
+    bad = sum(1 for value in rules.hashed if not HASHED_IDENTIFIER_RE.match(value))
     if bad:
         return f"{bad} hashed identifier(s) are not 'sha256:' + 64 lower-case hex digits"
     return None

@@ -26,7 +26,11 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from customer_model_factory.contributions import IDENTIFIER_HASH_SCHEME, ProprietaryIdentifiers
+from customer_model_factory.contributions import (
+    HASHED_IDENTIFIER_RE,
+    IDENTIFIER_HASH_SCHEME,
+    ProprietaryIdentifiers,
+)
 from customer_model_factory.errors import ConfigError, DataFormatError
 
 __all__ = [
@@ -60,7 +64,6 @@ SEPARATORS: Final = " \t-_."
 # The salt used only to name plaintext rules in reports: a short, stable, non-reversible label.
 _DISPLAY_SALT: Final = "cmf-boundary-v1-report"
 _DISPLAY_HEX: Final = 12
-_HASH_RE: Final = re.compile(r"^sha256:[0-9a-f]{64}$")
 # A token is a run of word characters; identifiers join tokens with these single characters.
 _ATOM_RE: Final = re.compile(r"[^\W]+|[\s.\-@/:]", re.UNICODE)
 _JOINERS: Final = frozenset(" \t.-@/:")
@@ -221,7 +224,7 @@ def rules_from_identifiers(contribution: ProprietaryIdentifiers) -> list[Rule]:
         if literal.strip()
     ]
     for value in contribution.hashed:
-        if not _HASH_RE.match(value):
+        if not HASHED_IDENTIFIER_RE.match(value):
             raise ConfigError(f"{origin}: hashed identifier is not sha256:<64 hex digits>")
         rules.append(
             Rule(
@@ -343,7 +346,7 @@ class HashedDenylist(BaseModel):
     @classmethod
     def _hashes_are_sorted_sha256(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:
-            if not _HASH_RE.match(item):
+            if not HASHED_IDENTIFIER_RE.match(item):
                 raise ValueError(f"{item[:20]!r} is not sha256:<64 hex digits>")
         if list(value) != sorted(set(value)):
             raise ValueError("hashes must be sorted and unique")
