@@ -109,6 +109,31 @@ def test_json_report_and_hashed_denylist_match_their_published_schemas(
     assert data["leaks"][0]["rule_id"] == "label-a"
 
 
+def test_hash_denylist_without_fingerprints_still_finds_every_leak(
+    repo: Path, tmp_path: Path
+) -> None:
+    word = _word()
+    (repo / "a.md").write_text(f"{word}\n")
+    _git(repo, "add", "-A")
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{word}\n")
+    reports = []
+    for flag in ("--fingerprints", "--no-fingerprints"):
+        hashed = tmp_path / f"hashed{flag}.json"
+        result = runner.invoke(
+            app, ["boundary", "hash-denylist", str(ids), "-o", str(hashed), flag]
+        )
+        assert result.exit_code == 0
+        published = json.loads(hashed.read_text())["fingerprints"]
+        assert bool(published) is (flag == "--fingerprints")
+        verdict = _verify(repo, "--hashed-denylist", str(hashed), "-f", "json")
+        assert verdict.exit_code == 1
+        reports.append(
+            [(k["path"], k["line"], k["col"]) for k in json.loads(verdict.stdout)["leaks"]]
+        )
+    assert reports[0] == reports[1] == [("a.md", 1, 1)]
+
+
 def test_progress_bar_can_be_forced_and_reports_every_file(repo: Path, tmp_path: Path) -> None:
     from customer_model_factory.boundary import VerifyOptions, gather_rules, verify
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import pytest
@@ -148,3 +149,128 @@ def test_batch_scan_equals_file_by_file_scan(engine: str, limit: int, monkeypatc
     expected = [Matcher(rules, engine).scan(data) for data in batch]
     assert Matcher(rules, engine).scan_batch(batch) == expected
     assert [len(found) for found in expected] == [2, 0, 4, 0, 0]
+
+
+def test_fingerprint_screen_finds_exactly_what_full_hashing_finds() -> None:
+    word, lead, tail, sep = _word(), _word(), _word(), (_word(4), _word(4))
+    identifiers = [word, f"{lead} {tail}", f"Ÿ{word}É"]
+    salt = "salt-" + secrets.token_hex(4)
+    texts = [
+        f"{word} {word.upper()}s {lead}.{tail}\nthe {lead.upper()} {tail} x\n",
+        f"ÿ{word}é and Ÿ{word.upper()}É here\n{lead}\n",
+        "nothing at all\n",
+    ]
+    for separator_insensitive in (False, True):
+        screened = make_hashed_denylist(
+            identifiers, salt, separator_insensitive=separator_insensitive
+        )
+        full = make_hashed_denylist(
+            identifiers, salt, separator_insensitive=separator_insensitive, fingerprints=False
+        )
+        assert screened.fingerprints and not full.fingerprints
+        with_screen = Matcher(screened.rules("h"), "re")
+        without = Matcher(full.rules("h"), "re")
+        assert with_screen._groups[0].screen is not None
+        assert without._groups[0].screen is None
+        found = [with_screen.scan(t.encode()) for t in [*texts, f"{sep[0]}_{sep[1]}\n"]]
+        assert found == [without.scan(t.encode()) for t in [*texts, f"{sep[0]}_{sep[1]}\n"]]
+        # "lead.tail" is the identifier "lead tail" only when separators are ignored.
+        assert [len(f) for f in found[:3]] == [2 + separator_insensitive, 2, 0]
+
+
+def test_screen_computes_sha256_only_for_tokens_whose_fingerprint_is_listed(monkeypatch) -> None:
+    import hashlib
+    import types
+
+    from customer_model_factory.boundary import engines
+
+    word = _word()
+    calls: list[bytes] = []
+
+    def counting_sha256(data: bytes = b"") -> object:
+        calls.append(data)
+        return hashlib.sha256(data)
+
+    monkeypatch.setattr(engines, "hashlib", types.SimpleNamespace(sha256=counting_sha256))
+    text = (" ".join(_word() for _ in range(200)) + f" {word}\n").encode()
+    screened = Matcher(_hashed([word]), "re")
+    assert len(screened.scan(text)) == 1
+    # Only the one token whose fingerprint is listed reaches sha256 (plus the rule lookup).
+    assert 1 <= len(calls) <= 2
+    calls.clear()
+    full = Matcher(make_hashed_denylist([word], "salt-x1y2z3", fingerprints=False).rules("h"), "re")
+    assert len(full.scan(text)) == 1
+    assert len(calls) >= 200
+
+
+def test_one_rule_without_fingerprint_makes_its_group_hash_every_token() -> None:
+    with_print, without_print = _word(), _word()
+    salt = "salt-" + secrets.token_hex(4)
+    rules = make_hashed_denylist([with_print, without_print], salt).rules("h")
+    # A pack's hashed identifier under the same salt publishes no fingerprint.
+    rules = [
+        rule.model_copy(update={"fingerprint": None}) if index == 1 else rule
+        for index, rule in enumerate(rules)
+    ]
+    matcher = Matcher(rules, "re")
+    assert matcher._groups[0].screen is None
+    found = matcher.scan(f"{with_print} {without_print}\n".encode())
+    assert len(found) == 2
+
+
+def test_distinct_tokens_are_the_same_whatever_the_slicing(monkeypatch) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from customer_model_factory.boundary import engines
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.binary(max_size=300), st.integers(min_value=1, max_value=40))
+    def check(data: bytes, slice_size: int) -> None:
+        translated = data.translate(engines._TOKEN_TABLE)
+        monkeypatch.setattr(engines, "_SPLIT_SLICE", slice_size)
+        assert engines._distinct_tokens(translated) == set(translated.split())
+
+    check()
+
+
+def test_split_ascii_partitions_the_tokens() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from customer_model_factory.boundary import engines
+
+    token = st.binary(min_size=1, max_size=12).map(
+        lambda b: b.translate(engines._TOKEN_TABLE).replace(b" ", b"x")
+    )
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.sets(token, max_size=30))
+    def check(tokens: set[bytes]) -> None:
+        ascii_tokens, others = engines._split_ascii(tokens)
+        assert set(ascii_tokens) == {t for t in tokens if t.isascii()}
+        assert set(others) == {t for t in tokens if not t.isascii()}
+        assert len(ascii_tokens) + len(others) == len(tokens)
+
+    check()
+
+
+@pytest.mark.parametrize("missing", [(), ("hyperscan",), ("hyperscan", "ahocorasick_rs")])
+def test_whole_token_occurrences_are_the_same_with_every_library(missing, monkeypatch) -> None:
+    import sys
+
+    from customer_model_factory.boundary import engines
+
+    for name in missing:
+        monkeypatch.setitem(sys.modules, name, None)  # the import now raises ImportError
+    a, b = _word(), _word()
+    translated = f"{a} x{a} {a}x {b} {a}_{b} {b}\n{a}".encode().translate(engines._TOKEN_TABLE)
+    found = sorted(engines._occurrences(translated, [a.encode(), b.encode()]))
+    # Reference: every whole token of the translated text that is one of the two.
+    expected = sorted(
+        (m.group(), m.start())
+        for m in re.finditer(rb"[^ ]+", translated)
+        if m.group() in (a.encode(), b.encode())
+    )
+    assert found == expected
+    assert len(expected) == 4

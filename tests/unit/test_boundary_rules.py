@@ -180,3 +180,38 @@ def test_hashed_denylist_model_is_frozen() -> None:
     with pytest.raises(ValueError, match="frozen"):
         denylist.salt = "x"  # type: ignore[misc]
     assert isinstance(denylist, HashedDenylist)
+
+
+def test_fingerprint_is_the_top_32_bits_of_xxh3_over_the_hashed_bytes() -> None:
+    import xxhash
+
+    from customer_model_factory.boundary import fingerprint_identifier
+
+    identifier, salt = "\uff21cme Bank", "saltsalt"
+    normalised = unicodedata.normalize("NFKC", identifier).casefold().strip()
+    expected = xxhash.xxh3_64_intdigest(salt.encode() + b"\x00" + normalised.encode()) >> 32
+    assert fingerprint_identifier(identifier, salt) == expected
+    assert 0 <= expected < 2**32
+    assert normalised == "acme bank"
+    joined = xxhash.xxh3_64_intdigest(b"saltsalt\x00acmebank") >> 32
+    assert fingerprint_identifier(" \uff21CME-Bank", salt, separator_insensitive=True) == joined
+
+
+def test_hashed_denylist_fingerprints_cover_every_hash_and_lead(tmp_path: Path) -> None:
+    denylist = make_hashed_denylist([_word(), f"{_word()} {_word()}"], "saltsalt")
+    assert set(denylist.fingerprints) == {*denylist.hashes, *denylist.leads.values()}
+    rules = {rule.hash: rule for rule in denylist.rules("d")}
+    for value, lead in denylist.leads.items():
+        assert rules[value].lead_fingerprint == denylist.fingerprints[lead]
+    data = json.loads(denylist.model_dump_json())
+    partial = dict(data, fingerprints=dict(list(data["fingerprints"].items())[1:]))
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(partial))
+    with pytest.raises(ConfigError, match="must cover every hash and lead"):
+        load_hashed_denylist(path)
+    first = next(iter(data["fingerprints"]))
+    path.write_text(json.dumps(dict(data, fingerprints={**data["fingerprints"], first: 2**32})))
+    with pytest.raises(ConfigError, match="32-bit"):
+        load_hashed_denylist(path)
+    path.write_text(json.dumps(dict(data, fingerprints={})))
+    assert load_hashed_denylist(path).rules("d")[0].fingerprint is None

@@ -59,7 +59,7 @@ ProgressCallback = Callable[[int, int], None]
 
 # Below this much data a process pool costs more than it saves.
 _PARALLEL_MIN_BYTES: Final = 24 * 1024 * 1024
-_CHUNK_BYTES: Final = 8 * 1024 * 1024
+_CHUNK_BYTES: Final = 4 * 1024 * 1024
 _CHUNK_FILES: Final = 1000
 _TYPICAL_FILE_BYTES: Final = 8 * 1024
 _BINARY_PROBE: Final = 8000
@@ -271,7 +271,10 @@ def _scan_fs_chunk(items: Sequence[SourceItem]) -> _ChunkResult:
 
 
 def _chunk_bounds(items: Sequence[SourceItem]) -> Iterator[tuple[int, int]]:
-    """Yield ``(start, end)`` index ranges of about 8 MB or 1000 files each."""
+    """Yield ``(start, end)`` index ranges of about 4 MB or 1000 files each.
+
+    Small chunks let the last ones even out the workers.
+    """
     start = 0
     size = 0
     for index, item in enumerate(items):

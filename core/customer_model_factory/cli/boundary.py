@@ -245,7 +245,7 @@ def _stderr_console() -> object:
 
 
 @app.command("hash-denylist")
-def hash_denylist_command(
+def hash_denylist_command(  # noqa: PLR0917 - typer maps each parameter to an option
     identifiers: Annotated[
         Path,
         typer.Argument(
@@ -268,6 +268,13 @@ def hash_denylist_command(
         int | None,
         typer.Option("--max-tokens", min=1, max=8, help="Token sequences to hash when scanning."),
     ] = None,
+    fingerprints: Annotated[
+        bool,
+        typer.Option(
+            "--fingerprints/--no-fingerprints",
+            help="Publish 32-bit XXH3 fingerprints, so scans hash far fewer tokens with sha256.",
+        ),
+    ] = True,
 ) -> None:
     """Hash a plaintext identifier list into a denylist the public repo can commit."""
     import secrets  # noqa: PLC0415
@@ -282,6 +289,7 @@ def hash_denylist_command(
         separator_insensitive=separator_insensitive,
         labels=labels,
         max_tokens=max_tokens,
+        fingerprints=fingerprints,
     )
     emit(denylist.model_dump_json(indent=2) + "\n", output)
     typer.echo(f"wrote {output}: {len(denylist.hashes)} hashed identifier(s)", err=True)
