@@ -182,18 +182,20 @@ def test_hashed_denylist_model_is_frozen() -> None:
     assert isinstance(denylist, HashedDenylist)
 
 
-def test_fingerprint_is_the_top_32_bits_of_xxh3_over_the_hashed_bytes() -> None:
+def test_fingerprint_is_seeded_xxh32_of_the_normalised_identifier() -> None:
     import xxhash
 
     from customer_model_factory.boundary import fingerprint_identifier
 
     identifier, salt = "\uff21cme Bank", "saltsalt"
     normalised = unicodedata.normalize("NFKC", identifier).casefold().strip()
-    expected = xxhash.xxh3_64_intdigest(salt.encode() + b"\x00" + normalised.encode()) >> 32
+    assert normalised == "acme bank"
+    seed = int.from_bytes(hashlib.sha256(salt.encode()).digest()[:4], "big")
+    expected = xxhash.xxh32_intdigest(normalised.encode(), seed)
     assert fingerprint_identifier(identifier, salt) == expected
     assert 0 <= expected < 2**32
-    assert normalised == "acme bank"
-    joined = xxhash.xxh3_64_intdigest(b"saltsalt\x00acmebank") >> 32
+    assert fingerprint_identifier(identifier, "othersalt") != expected
+    joined = xxhash.xxh32_intdigest(b"acmebank", seed)
     assert fingerprint_identifier(" \uff21CME-Bank", salt, separator_insensitive=True) == joined
 
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from customer_model_factory.boundary.rules import (
-    FINGERPRINT_BITS,
     SEPARATORS,
     Rule,
+    fingerprint_seed,
     normalise_identifier,
 )
 
@@ -173,7 +173,7 @@ def _occurrences(haystack: bytes, tokens: Sequence[bytes]) -> Iterator[tuple[byt
 
 _DIGEST: Final = operator.methodcaller("digest")
 try:
-    from xxhash import xxh3_64_intdigest as _fingerprint
+    from xxhash import xxh32_intdigest as _fingerprint
 except ImportError:  # pragma: no cover - xxhash is a dependency; without it every token is hashed
     _fingerprint = None
 _DROP_UNDERSCORE: Final = operator.methodcaller("replace", b"_", b"")
@@ -266,6 +266,7 @@ class _HashGroup:
     leads: frozenset[bytes]
     # Fingerprints of every hash and lead of the group, when all were published; else None.
     screen: frozenset[int] | None
+    seed: int
 
 
 class Matcher:
@@ -394,6 +395,7 @@ class Matcher:
                     {_raw(digest): rule for digest, rule in group.items()},
                     frozenset(_raw(digest) for digest in leads[key]),
                     frozenset(screen) if screen is not None and _fingerprint is not None else None,
+                    fingerprint_seed(salt),
                 )
             )
         return groups
@@ -426,8 +428,8 @@ class Matcher:
     def _screen(self, tokens: set[bytes]) -> list[bytes]:
         """Hash each new token once per rule group; return those that hit or lead a rule.
 
-        The hot loop of hashed matching runs in C: ``map`` over salted concatenation and XXH3
-        when the group's rules published fingerprints (then sha256 only for the tokens whose
+        The hot loop of hashed matching runs in C: ``map`` over seeded XXH32 when the group's
+        rules published fingerprints (then sha256 only for the tokens whose
         fingerprint is listed), else sha256 of every token; then one set intersection with the
         rule digests. Tokens that hit nothing join the clean cache.
         """
@@ -445,14 +447,8 @@ class Matcher:
             originals = ascii_tokens + other_tokens
             if group.screen is not None:
                 assert _fingerprint is not None
-                # XXH3 first: sha256 only for the tokens whose fingerprint a rule published.
-                prints = list(
-                    map(
-                        operator.rshift,
-                        map(_fingerprint, map(group.salt_prefix.__add__, normalised)),
-                        itertools.repeat(64 - FINGERPRINT_BITS),
-                    )
-                )
+                # XXH32 first: sha256 only for the tokens whose fingerprint a rule published.
+                prints = list(map(_fingerprint, normalised, itertools.repeat(group.seed)))
                 passed = group.screen.intersection(prints)
                 if not passed:
                     continue
@@ -559,12 +555,19 @@ class Matcher:
                 owners = self._attribute(translated, sizes, tokens)
         empty = HashedTokens((), ())
         nothing: set[int] = set()
+        if plain is not None or not self._plain:
+            # Only the files a prefilter or a hashed token pointed at can hold a match.
+            found: list[list[Match]] = [[] for _ in batch]
+            for number in sorted(set(owners).union(plain or ())):
+                found[number] = self.scan(
+                    batch[number],
+                    tokens=owners.get(number, empty) if self._groups else None,
+                    plain=plain.get(number, nothing) if plain is not None else None,
+                )
+            return found
+        # The prefilter could not batch: each file is prefiltered on its own.
         return [
-            self.scan(
-                data,
-                tokens=owners.get(number, empty) if self._groups else None,
-                plain=plain.get(number, nothing) if plain is not None else None,
-            )
+            self.scan(data, tokens=owners.get(number, empty) if self._groups else None)
             for number, data in enumerate(batch)
         ]
 

@@ -50,6 +50,7 @@ __all__ = [
     "RuleKind",
     "RuleSet",
     "fingerprint_identifier",
+    "fingerprint_seed",
     "hash_identifier",
     "identifier_tokens",
     "load_hashed_denylist",
@@ -105,27 +106,27 @@ def hash_identifier(identifier: str, salt: str, *, separator_insensitive: bool =
     return f"sha256:{digest}"
 
 
-def fingerprint_bytes(normalised: bytes, salt_prefix: bytes) -> int:
-    """Return the fingerprint of an already normalised identifier; ``salt_prefix`` is the salt
-    followed by a NUL byte (the same input :func:`hash_identifier` feeds sha256)."""
-    from xxhash import xxh3_64_intdigest  # noqa: PLC0415
-
-    return xxh3_64_intdigest(salt_prefix + normalised) >> (64 - FINGERPRINT_BITS)
+def fingerprint_seed(salt: str) -> int:
+    """Return the XXH32 seed of a salt's fingerprints: sha256(salt)'s first 4 bytes, big-endian."""
+    return int.from_bytes(hashlib.sha256(salt.encode()).digest()[:4], "big")
 
 
 def fingerprint_identifier(
     identifier: str, salt: str, *, separator_insensitive: bool = False
 ) -> int:
-    """Return the 32-bit screening fingerprint of an identifier: the top bits of XXH3-64 over the
-    same bytes :func:`hash_identifier` hashes (salt, NUL, normalised identifier).
+    """Return the 32-bit screening fingerprint of an identifier: XXH32 of the normalised
+    identifier (the bytes :func:`hash_identifier` hashes after the salt), seeded with
+    :func:`fingerprint_seed` of the salt.
 
-    A scanner compares the fingerprint of every distinct token first (about a third of the cost
-    of sha256) and computes sha256 only for the few tokens whose fingerprint is listed. Like the
-    hash, it never holds the identifier; it lets a dictionary attack test a guess with XXH3
-    before sha256, which a salted hash of a guessable name never resisted anyway.
+    A scanner compares the fingerprint of every distinct token first (a fraction of the cost of
+    sha256) and computes sha256 only for the few tokens whose fingerprint is listed. Like the
+    hash, it never holds the identifier; it lets a dictionary attack discard a wrong guess with
+    XXH32 before sha256, which a salted hash of a guessable name never resisted anyway.
     """
+    from xxhash import xxh32_intdigest  # noqa: PLC0415
+
     normalised = normalise_identifier(identifier, separator_insensitive=separator_insensitive)
-    return fingerprint_bytes(normalised.encode(), salt.encode() + b"\x00")
+    return xxh32_intdigest(normalised.encode(), fingerprint_seed(salt))
 
 
 def identifier_tokens(identifier: str) -> list[str]:
@@ -381,6 +382,11 @@ class HashedDenylist(BaseModel):
         default_factory=dict,
         description="Hash of a multi-token identifier → hash of its first token, so the scanner "
         "hashes token sequences only after their first token occurred.",
+    )
+    fingerprint_scheme: Literal["xxh32-v1"] = Field(
+        default="xxh32-v1",
+        description="How fingerprints are made: xxh32-v1 is XXH32 of the normalised identifier "
+        "seeded with the first 4 bytes (big-endian) of sha256(salt).",
     )
     fingerprints: dict[str, int] = Field(
         default_factory=dict,

@@ -230,7 +230,7 @@ def _accept(result: _ChunkResult, key: str, data: bytes) -> bool:
     if len(data) > _WORKER["max_size"]:
         result.too_large.append(key)
         return False
-    if b"\0" in data[:_BINARY_PROBE]:
+    if data.find(b"\0", 0, _BINARY_PROBE) >= 0:
         result.binary += 1
         return False
     result.scanned += 1
