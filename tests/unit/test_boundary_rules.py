@@ -215,5 +215,8 @@ def test_hashed_denylist_fingerprints_cover_every_hash_and_lead(tmp_path: Path) 
     path.write_text(json.dumps(dict(data, fingerprints={**data["fingerprints"], first: 2**32})))
     with pytest.raises(ConfigError, match="32-bit"):
         load_hashed_denylist(path)
+    path.write_text(json.dumps(dict(data, fingerprint_scheme="xxh3-v9")))
+    with pytest.raises(ConfigError, match="fingerprint_scheme"):
+        load_hashed_denylist(path)
     path.write_text(json.dumps(dict(data, fingerprints={})))
     assert load_hashed_denylist(path).rules("d")[0].fingerprint is None
