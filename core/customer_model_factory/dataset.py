@@ -1873,23 +1873,51 @@ def _validate_files(
         if progress is not None:
             progress(done[0], total)
 
-    chunks: list[_Chunk] = []
     copy_digest: str | None = None
+    # Chunks are merged in file order as they arrive: the locations of a range resolve once the
+    # line counts of the ranges before it are known, so merging overlaps the workers.
+    base_line: list[int] = []
+    names: list[str] = []
+    stopped: set[int] = set()
+    lines_per_shard = [0] * len(shards)
+    display = [_display_name(source, shard) for shard in shards]
+
+    def resolve(packed: int) -> tuple[str, int]:
+        index = packed >> _LINE_BITS
+        return names[index], base_line[index] + (packed & _LINE_MASK)
+
+    merger = _Merger(resolve, settings.workspace.allowed_splits)
+    copy_totals = [0, 0, 0, 0]
+
+    def merge(byte_range: _Range, chunk: _Chunk) -> None:
+        base_line.append(lines_per_shard[byte_range.shard])
+        names.append(display[byte_range.shard])
+        if byte_range.shard in stopped:
+            # Ranges after a JSON-array first line are dropped.
+            return
+        lines_per_shard[byte_range.shard] += chunk.lines
+        if chunk.stopped:
+            stopped.add(byte_range.shard)
+        merger.add(chunk)
+        copy_totals[0] += chunk.copy_rows
+        copy_totals[1] += chunk.copy_redacted
+        copy_totals[2] += chunk.copy_spans
+        copy_totals[3] += chunk.copy_dropped
+
     if count == 1:
         _hash_shards(shards, hashed)
         if redacted_copy is not None:
             with atomic_writer(redacted_copy) as raw_handle:
                 handle = _HashingWriter(raw_handle)
                 for byte_range in ranges:
-                    chunks.append(
-                        _check_range(settings, byte_range, max_line_bytes, handle, advance)
+                    merge(
+                        byte_range,
+                        _check_range(settings, byte_range, max_line_bytes, handle, advance),
                     )
                 copy_digest = HASH_PREFIX + handle.digest.hexdigest()
         else:
-            chunks = [
-                _check_range(settings, byte_range, max_line_bytes, None, advance)
-                for byte_range in ranges
-            ]
+            for byte_range in ranges:
+                merge(byte_range, _check_range(settings, byte_range, max_line_bytes, None, advance))
     else:
         _WORKER["settings"] = settings
         _WORKER["max_line_bytes"] = max_line_bytes
@@ -1900,40 +1928,11 @@ def _validate_files(
                 pending = pool.imap(_worker_check, ranges)
                 _hash_shards(shards, hashed)
                 for byte_range, chunk in zip(ranges, pending, strict=True):
-                    chunks.append(chunk)
+                    merge(byte_range, chunk)
                     advance(byte_range.end - byte_range.start)
         finally:
             _WORKER.clear()
 
-    # Resolve packed locations to file:line, and drop ranges after a JSON-array first line.
-    base_line: list[int] = []
-    names: list[str] = []
-    stopped: set[int] = set()
-    lines_per_shard = [0] * len(shards)
-    display = [_display_name(source, shard) for shard in shards]
-    for byte_range, chunk in zip(ranges, chunks, strict=True):
-        base_line.append(lines_per_shard[byte_range.shard])
-        names.append(display[byte_range.shard])
-        if byte_range.shard in stopped:
-            continue
-        lines_per_shard[byte_range.shard] += chunk.lines
-        if chunk.stopped:
-            stopped.add(byte_range.shard)
-
-    def resolve(packed: int) -> tuple[str, int]:
-        index = packed >> _LINE_BITS
-        return names[index], base_line[index] + (packed & _LINE_MASK)
-
-    merger = _Merger(resolve, settings.workspace.allowed_splits)
-    copy_totals = [0, 0, 0, 0]
-    for byte_range, chunk in zip(ranges, chunks, strict=True):
-        if byte_range.shard in stopped and not byte_range.is_first:
-            continue
-        merger.add(chunk)
-        copy_totals[0] += chunk.copy_rows
-        copy_totals[1] += chunk.copy_redacted
-        copy_totals[2] += chunk.copy_spans
-        copy_totals[3] += chunk.copy_dropped
     findings = _finish(merger, settings)
     shard_digests = tuple(
         ShardDigest(
