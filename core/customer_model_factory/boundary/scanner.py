@@ -214,7 +214,9 @@ def _read_fs(item: SourceItem, limit: int) -> bytes | None:
         # every read allocate a limit-sized buffer, which costs more than the read.
         want = min(os.fstat(fd).st_size, limit) + 1
         data = os.read(fd, want)
-        if 0 < len(data) < want:
+        # A read that returns the size fstat reported is the whole file: a second read would
+        # only find the end of file (one more system call and one more copy per file).
+        if 0 < len(data) < want - 1:
             parts = [data]
             got = len(data)
             while got < want and (more := os.read(fd, want - got)):
