@@ -274,3 +274,25 @@ def test_whole_token_occurrences_are_the_same_with_every_library(missing, monkey
     )
     assert found == expected
     assert len(expected) == 4
+
+
+def test_a_hyperscan_without_the_literal_compiler_falls_back(monkeypatch) -> None:
+    import sys
+    import types
+
+    from customer_model_factory.boundary import engines
+
+    class OldDatabase:
+        def __init__(self, mode: int) -> None:
+            pass
+
+        def compile(self, **kwargs: object) -> None:
+            raise TypeError("compile() got an unexpected keyword argument 'literal'")
+
+    old = types.SimpleNamespace(
+        Database=OldDatabase, HS_MODE_BLOCK=1, error=type("error", (Exception,), {})
+    )
+    monkeypatch.setitem(sys.modules, "hyperscan", old)
+    assert engines._literal_database([b"abc"]) is None
+    word = _word().encode()
+    assert list(engines._occurrences(b"x " + word + b" y", [word])) == [(word, 2)]

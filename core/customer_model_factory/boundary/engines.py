@@ -128,6 +128,23 @@ def _hs_expression(rule: Rule) -> tuple[bytes, bool]:
     return joiner.join(pieces).encode(), not normalised.isascii()
 
 
+def _literal_database(tokens: Sequence[bytes]) -> Any:
+    """A hyperscan block-mode database of ``tokens`` as pure literals, or ``None`` when hyperscan
+    (or its literal compiler, hyperscan 5.2+) is not available here."""
+    try:
+        import hyperscan  # noqa: PLC0415
+    except ImportError:
+        return None
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    try:
+        database.compile(
+            expressions=list(tokens), ids=list(range(len(tokens))), flags=0, literal=True
+        )
+    except (TypeError, hyperscan.error):
+        return None
+    return database
+
+
 def _occurrences(haystack: bytes, tokens: Sequence[bytes]) -> Iterator[tuple[bytes, int]]:
     """Yield ``(token, offset)`` of every whole-token occurrence of ``tokens`` in ``haystack``.
 
@@ -142,15 +159,8 @@ def _occurrences(haystack: bytes, tokens: Sequence[bytes]) -> Iterator[tuple[byt
             end == end_limit or haystack[end] not in _WORD_BYTES
         )
 
-    try:
-        import hyperscan  # noqa: PLC0415
-    except ImportError:
-        pass
-    else:
-        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        database.compile(
-            expressions=list(tokens), ids=list(range(len(tokens))), flags=0, literal=True
-        )
+    database = _literal_database(tokens)
+    if database is not None:
         ends: list[tuple[int, int]] = []
         database.scan(haystack, match_event_handler=lambda i, _f, to, _fl, _c: ends.append((i, to)))
         for index, end in ends:
