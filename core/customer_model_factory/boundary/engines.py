@@ -218,7 +218,7 @@ def _split_ascii(tokens: set[bytes]) -> tuple[list[bytes], list[bytes]]:
         return ordered, []
     marks = joined.translate(None, _ASCII_BUT_SPACE).split(b" ")
     others = list(itertools.compress(ordered, marks))
-    return list(tokens.difference(others)), others
+    return list(itertools.compress(ordered, map(operator.not_, marks))), others
 
 
 def _raw(digest: str) -> bytes:
@@ -452,9 +452,12 @@ class Matcher:
                 if group.separator_insensitive
                 else ascii_tokens
             )
-            slow = [self._normalise_token(t, group.separator_insensitive) for t in other_tokens]
-            normalised = fast + slow
-            originals = ascii_tokens + other_tokens
+            if other_tokens:
+                slow = [self._normalise_token(t, group.separator_insensitive) for t in other_tokens]
+                normalised = fast + slow
+                originals = ascii_tokens + other_tokens
+            else:
+                normalised, originals = fast, ascii_tokens
             if group.screen is not None:
                 assert _fingerprint is not None
                 # XXH32 first: sha256 only for the tokens whose fingerprint a rule published.
