@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final
 
+import orjson
 import rfc8785
 
 from customer_model_factory.errors import CanonicalizationError
@@ -28,9 +29,19 @@ __all__ = [
 HASH_PREFIX: Final = "sha256:"
 _CHUNK: Final = 1 << 20
 _SAFE_INT: Final = 2**53 - 1
+_BMP_MAX: Final = "\uffff"
 
 
-def _prepare(value: Any, path: str) -> Any:
+class _Plain:
+    """Whether a prepared value can take the fast path (see :func:`canonical_json`)."""
+
+    __slots__ = ("ok",)
+
+    def __init__(self) -> None:
+        self.ok = True
+
+
+def _prepare(value: Any, path: str, plain: _Plain | None = None) -> Any:
     """Return ``value`` ready for RFC 8785, rejecting what has no canonical form, naming where.
 
     JSON numbers are IEEE doubles: an integer beyond 2**53 is accepted when its canonical text
@@ -42,6 +53,8 @@ def _prepare(value: Any, path: str) -> Any:
     if isinstance(value, int):
         if -_SAFE_INT <= value <= _SAFE_INT:
             return value
+        if plain is not None:
+            plain.ok = False
         try:
             as_float = float(value)
         except OverflowError:
@@ -57,6 +70,8 @@ def _prepare(value: Any, path: str) -> Any:
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             raise CanonicalizationError(f"{path}: {value!r} has no JSON representation")
+        if plain is not None:
+            plain.ok = False
         return value
     if isinstance(value, Mapping):
         prepared = {}
@@ -65,10 +80,12 @@ def _prepare(value: Any, path: str) -> Any:
                 raise CanonicalizationError(
                     f"{path}: object key {key!r} is a {type(key).__name__}, JSON keys are strings"
                 )
-            prepared[key] = _prepare(item, f"{path}.{key}")
+            if plain is not None and not key.isascii() and max(key) > _BMP_MAX:
+                plain.ok = False
+            prepared[key] = _prepare(item, f"{path}.{key}", plain)
         return prepared
     if isinstance(value, list | tuple):
-        return [_prepare(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        return [_prepare(item, f"{path}[{index}]", plain) for index, item in enumerate(value)]
     raise CanonicalizationError(f"{path}: a {type(value).__name__} is not a JSON value")
 
 
@@ -84,7 +101,17 @@ def canonical_json(value: Any) -> bytes:
     :raises CanonicalizationError: for NaN, Infinity, a non-string key or a non-JSON type; the
         message names the path to the offending value (``$.metrics.f1``).
     """
-    prepared = _prepare(value, "$")
+    plain = _Plain()
+    prepared = _prepare(value, "$", plain)
+    if plain.ok:
+        # Without numbers other than safe integers, and with every key in the Basic Multilingual
+        # Plane (where UTF-16 and code-point order agree), RFC 8785 output is exactly orjson's
+        # compact output with sorted keys; orjson writes it in C. Anything else (or a string
+        # orjson refuses, such as a lone surrogate) takes the reference implementation.
+        try:
+            return orjson.dumps(prepared, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass
     try:
         return rfc8785.dumps(prepared)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as error:

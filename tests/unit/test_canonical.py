@@ -135,3 +135,52 @@ def test_hash_is_the_same_in_another_process(value):
         check=True,
     )
     assert other.stdout.decode().strip() == content_hash(value)
+
+
+# Keys and strings that stress the fast path's conditions: astral characters (UTF-16 order differs
+# from code-point order only against U+E000..U+FFFF), control characters, and escapes.
+_tricky_text = st.text(
+    alphabet=st.sampled_from(
+        ["a", "Z", "\x00", "\x1f", "\x7f", '"', "\\", "é", "\u2028", "\ue000", "\uffff", "😀"]
+    ),
+    max_size=6,
+)
+_plain_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-_SAFE_INT, max_value=_SAFE_INT)
+    | st.text()
+    | _tricky_text,
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.text(max_size=8) | _tricky_text, children, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400)
+@given(_plain_values | json_values)
+def test_canonical_form_equals_the_reference_rfc_8785_implementation(value):
+    import rfc8785
+
+    # Whichever path canonical_json takes (orjson for integer-only values with BMP keys, the
+    # reference otherwise), the bytes are the reference implementation's.
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_fast_path_refuses_what_it_cannot_write_exactly():
+    import rfc8785
+
+    for value in (
+        {"\ue000": 1, "😀": 2},  # UTF-16 order puts the astral key first
+        {"x": 1.0, "y": 1e21, "z": -0.0},  # ECMAScript number forms
+    ):
+        assert canonical_json(value) == rfc8785.dumps(value)
+    # An integer beyond 2**53 is written as the double it equals.
+    assert (
+        canonical_json({"big": 10**20})
+        == rfc8785.dumps({"big": 1e20})
+        == b'{"big":100000000000000000000}'
+    )
+    assert canonical_json({"\ue000": 1, "😀": 2}).index("😀".encode()) < 5
