@@ -7,10 +7,13 @@ sector contract); nothing stops at the first bad row.
 
 How it stays fast and small:
 
-- Rows are checked with plain Python on the decoded dict; a :class:`~.findings.Finding` is built
-  only when something is wrong. The categorical fields of a row (binding, split, decision,
-  severity, label, reviewer role, flags, vertical) form a *signature* whose verdict is computed
-  once and cached, so a typical row costs one tuple and one dict lookup for all of them.
+- A row is decoded by msgspec into a typed struct of the fields the rules read; a row on the
+  common path of every rule is checked there (:meth:`_RowChecker.check_typed`), any other is
+  decoded as a dict and checked field by field (:meth:`_RowChecker.check`), which names each
+  problem. A :class:`~.findings.Finding` is built only when something is wrong.
+- The categorical fields of a row (binding, split, decision, severity, label, reviewer role,
+  flags, vertical) form a *signature* whose verdict is computed once and cached, so a typical
+  row costs one tuple and one dict lookup for all of them.
 - Secrets and personal data are found with one multi-pattern scan over whole blocks of raw bytes
   (:mod:`.detectors`); only rows with a candidate are decoded field by field.
 - Memory grows with the number of distinct rows, never with the text: each row leaves a 16-byte
@@ -29,6 +32,7 @@ import datetime as dt
 import functools
 import hashlib
 import multiprocessing
+import operator
 import os
 import re
 import threading
@@ -166,6 +170,41 @@ _ASCII_FOLD: Final = bytes.maketrans(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZ\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f",
     b"abcdefghijklmnopqrstuvwxyz         ",
 )
+_SIGNATURE_OF: Final = operator.attrgetter(*_SIG_FIELDS)
+
+
+@functools.cache
+def _typed_decoder() -> tuple[Callable[[bytes], Any], type[Exception]] | None:
+    """A decoder of the trace fields the rules read, typed as the contract wants them.
+
+    msgspec decodes a row straight into a slotted struct and checks every field's JSON type in
+    C, so the common row skips both the dict and the per-field type checks. Fields the rules do
+    not read are skipped; a row with any field of the wrong type fails to decode and takes the
+    dict path, which names the problem. ``None`` without msgspec.
+    """
+    try:
+        import msgspec  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - msgspec is a dependency; the dict path is complete
+        return None
+
+    text = str | None
+    flag = bool | None
+    fields = [(name, text, None) for name in _SIG_FIELDS]
+    fields[_S_PII] = ("contains_pii", flag, None)
+    fields[_S_SECRET] = ("contains_secret", flag, None)
+    fields += [
+        ("trace_id", text, None),
+        ("prompt", text, None),
+        ("response", text, None),
+        ("source_refs", list[Any] | None, None),
+        ("policy_refs", list[Any] | None, None),
+        ("observed_at", text, None),
+        ("event_time", text, None),
+        ("metadata", dict[str, Any] | None, None),
+    ]
+    # gc=False: decoded JSON cannot hold a reference cycle.
+    row_type = msgspec.defstruct("TraceRow", fields, kw_only=True, gc=False)
+    return msgspec.json.Decoder(row_type).decode, msgspec.MsgspecError
 
 
 # ---- contracts ----
@@ -567,6 +606,8 @@ class _RowChecker:
         # Single references already known to be fine (the fast path of check()).
         self.source_ok: dict[str, bool] = shared.setdefault("source_ok", {})
         self.policy_ok: dict[str, bool] = shared.setdefault("policy_ok", {})
+        # The typed path covers rows with no sector and no workspace-specific required field.
+        self.typed_ok = not self.extra_required and not self.forced_vertical
 
     # -- findings --
 
@@ -584,6 +625,112 @@ class _RowChecker:
         )
 
     # -- the hot path --
+
+    def check_typed(self, row: Any, line: int, spaced: bool) -> bool:
+        """Check a row decoded by :func:`_typed_decoder` exactly as :meth:`check` would, when it
+        takes the common path of every rule; return ``False``, having changed nothing, when it
+        does not (the caller then checks the row as a dict).
+
+        The common path: a non-blank trace id, prompt and response; one known-good source and
+        policy reference; RFC 3339 times with an offset; no sector; a categorical signature
+        already judged; no prefilter hit (the caller's part). The struct's JSON types are
+        already checked.
+        """
+        trace_id = row.trace_id
+        prompt = row.prompt
+        response = row.response
+        source = row.source_refs
+        policy = row.policy_refs
+        observed = row.observed_at
+        if not (
+            self.typed_ok
+            and trace_id
+            and prompt
+            and response
+            and source
+            and policy
+            and observed
+            and len(source) == 1
+            and len(policy) == 1
+            and len(observed) >= 20
+            and observed[10] == "T"
+            and source[0].__class__ is str
+            and policy[0].__class__ is str
+            and self.source_ok.get(source[0], False)
+            and self.policy_ok.get(policy[0], False)
+            and not trace_id.isspace()
+            and not prompt.isspace()
+            and not response.isspace()
+        ):
+            return False
+        vertical = row.vertical
+        if vertical and not vertical.isspace():
+            return False
+        sig = _SIGNATURE_OF(row)
+        entry = self.cache.get(sig)
+        if entry is None:
+            return False
+        try:
+            observed_at = _FROMISO(observed)
+        except ValueError:
+            return False
+        if observed_at.tzinfo is None:
+            return False
+        event = row.event_time
+        event_time = None
+        if event is not None:
+            if len(event) < 20 or event[10] != "T":
+                return False
+            try:
+                event_time = _FROMISO(event)
+            except ValueError:
+                return False
+            if event_time.tzinfo is None:
+                return False
+        elif self.needs_event_time:
+            return False
+
+        # From here on, exactly what check() does for such a row.
+        chunk = self.chunk
+        chunk.rows += 1
+        loc = self.base | line
+        key: Any = (
+            trace_id
+            if len(trace_id) <= _LONG_ID
+            else hashlib.blake2b(trace_id.encode(), digest_size=16).digest()
+        )
+        if key in chunk.trace_ids:
+            chunk.trace_repeats.append((key, trace_id, loc))
+        else:
+            chunk.trace_ids[key] = loc
+        entry[0] += 1
+        for code, severity, message, field_name in entry[2]:
+            self.add(code, severity, message, trace_id, field_name, line)
+        split = entry[1]
+        digest = _digest(_fold(prompt, response, spaced=spaced))
+        if split is not None:
+            if digest in chunk.digests:
+                chunk.digest_repeats.append((digest, entry[6], trace_id, loc))
+            else:
+                chunk.digests[digest] = loc << 8 | entry[6]
+        cutoff = self.cutoff
+        if cutoff is not None and observed_at.timestamp() > cutoff:
+            self._after_cutoff(trace_id, line)
+        if event_time is not None:
+            seconds = event_time.timestamp()
+            window = entry[4]
+            if window is not None and not window[0] <= seconds < window[1]:
+                self._outside_window(split, trace_id, line)
+            role = entry[5]
+            if role == 1:
+                if seconds > chunk.train_max:  # noqa: PLR1730 - cheaper than max() per row
+                    chunk.train_max = seconds
+            elif role == 2:
+                chunk.eval_times.append(seconds)
+                chunk.eval_locs.append(loc)
+        if sig[_S_SECRET] is True or sig[_S_PII] is True:
+            self._self_declared(sig, trace_id, line, False)
+        return True
 
     def check(
         self,
@@ -651,23 +798,7 @@ class _RowChecker:
             and not prompt.isspace()
             and not response.isspace()
         ):
-            text = prompt + "\x00" + response
-            if text.isascii():
-                # ASCII: NFKC is the identity and case-folding is lower-casing, so one byte
-                # translation folds case and maps every whitespace character to a space; runs
-                # of spaces are rare and collapsed only when present.
-                folded = text.encode().translate(_ASCII_FOLD)
-                if (
-                    spaced
-                    or prompt[0] == " "
-                    or prompt[-1] == " "
-                    or response[0] == " "
-                    or response[-1] == " "
-                ):
-                    folded = b"\x00".join(b" ".join(part.split()) for part in folded.split(b"\x00"))
-            else:
-                folded = (_normalise(prompt) + "\x00" + _normalise(response)).encode()
-            digest = _digest(folded)
+            digest = _digest(_fold(prompt, response, spaced=spaced))
             if split is not None:
                 # One int per row: the packed location with the split's index in the low byte.
                 if digest in chunk.digests:
@@ -713,14 +844,7 @@ class _RowChecker:
         if seconds is None:
             seconds = self._time(row, "observed_at", tid, line)
         if seconds is not None and cutoff is not None and seconds > cutoff:
-            self.add(
-                "DATASET_LABEL_AFTER_CUTOFF",
-                "error",
-                "observed_at is after the workspace label cut-off (as-of leakage)",
-                tid,
-                "observed_at",
-                line,
-            )
+            self._after_cutoff(tid, line)
         event = get("event_time")
         if event is not None or self.needs_event_time:
             seconds = None
@@ -770,6 +894,16 @@ class _RowChecker:
         return redacted
 
     # -- slow paths (only for rows that need them) --
+
+    def _after_cutoff(self, tid: str | None, line: int) -> None:
+        self.add(
+            "DATASET_LABEL_AFTER_CUTOFF",
+            "error",
+            "observed_at is after the workspace label cut-off (as-of leakage)",
+            tid,
+            "observed_at",
+            line,
+        )
 
     def _check_present(
         self, row: Mapping[str, Any], name: str, tid: str | None, line: int, kind: type | None
@@ -1313,6 +1447,23 @@ def _redact_row(value: Any, found: Mapping[str, list[Any]], path: str = "") -> A
     return value
 
 
+def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
+    """The normalised prompt, NUL, normalised response: what the leakage digest is taken over.
+
+    :param spaced: the raw row may hold whitespace other than single spaces.
+    """
+    text = prompt + "\x00" + response
+    if not text.isascii():
+        return (_normalise(prompt) + "\x00" + _normalise(response)).encode()
+    # ASCII: NFKC is the identity and case-folding is lower-casing, so one byte translation folds
+    # case and maps every whitespace character to a space; runs of spaces are rare and collapsed
+    # only when present.
+    folded = text.encode().translate(_ASCII_FOLD)
+    if spaced or prompt[0] == " " or prompt[-1] == " " or response[0] == " " or response[-1] == " ":
+        folded = b"\x00".join(b" ".join(part.split()) for part in folded.split(b"\x00"))
+    return folded
+
+
 def _normalise(text: str) -> str:
     """NFKC, case-fold and collapse whitespace (the leakage key of a text)."""
     if text.isascii():
@@ -1445,6 +1596,9 @@ def _check_range(
     scanner = _block_scanner()
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
+    typed = _typed_decoder() if copy is None else None
+    typed_decode, typed_error = typed if typed is not None else (None, Exception)
+    check_typed = checker.check_typed
     check = checker.check
     line = 0
 
@@ -1513,6 +1667,12 @@ def _check_range(
                 if len(raw) > max_line_bytes:
                     problem("line_too_long", f"line is longer than {max_line_bytes} bytes", line)
                     continue
+                if typed_decode is not None and not candidate:
+                    try:
+                        if check_typed(typed_decode(raw), line, index in spaced):
+                            continue
+                    except typed_error:
+                        pass  # not the common shape: the dict path names what is wrong
                 try:
                     value = loads(raw)
                 except decode_error:

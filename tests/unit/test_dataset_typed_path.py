@@ -1,0 +1,165 @@
+"""The typed fast path of the dataset check gives exactly the report of the dict path.
+
+Rows decoded by msgspec take :meth:`_RowChecker.check_typed` when they are on the common path of
+every rule and fall back to :meth:`_RowChecker.check` otherwise; whichever way each row goes, the
+report (findings, counts, hashes) must be byte-identical to checking every row as a dict.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from customer_model_factory import dataset
+from customer_model_factory.dataset import CustomerWorkspace, validate_customer_trace_dataset
+from customer_model_factory.testing import fresh_plugin_manager
+
+WORKSPACE = {
+    "customer_id": "acme",
+    "workspace_id": "ws-1",
+    "tenant_id": "acme-eu",
+    "data_classification": "confidential",
+    "allowed_splits": ["train", "validation", "test"],
+    "label_map": {"benign": "safe", "harmful": "unsafe"},
+    "as_of": {
+        "label_cutoff": "2024-06-30T00:00:00Z",
+        "temporal_split": True,
+        "split_windows": {"train": {"end": "2024-04-01T00:00:00Z"}},
+    },
+}
+
+# Values a field may take: the common one first, then every kind of trouble.
+FIELD_VALUES: dict[str, list[Any]] = {
+    "trace_id": ["t-{i}", "t-0", "", "  ", 7, None, "x" * 70],
+    "customer_id": ["acme", "other", 3, None],
+    "tenant_id": ["acme-eu", "acme-us", None],
+    "workspace_id": ["ws-1", "ws-2", "", None],
+    "split": ["train", "test", "validation", "holdout", None, ["train"]],
+    "prompt": [
+        "How do I pay, case {i}?",
+        "Same prompt",
+        "  Spaced\tout  ",
+        "Çà et là {i}",
+        "",
+        5,
+        "Same  prompt",
+        "SAME\tPROMPT",
+    ],
+    "response": ["Use the app.", "USE THE APP.", " ", None],
+    "expected_decision": ["approve", "block", "escalate", "maybe", None],
+    "severity": ["low", "high", "critical", "extreme", None],
+    "label": ["benign", "harmful", "unknown", None],
+    "source_refs": [["kb://a"], ["kb://b", "kb://c"], [], [" "], "kb://a", [{"x": 1}], None],
+    "policy_refs": [["policy://v1"], ["policy://v{i}"], None, [7]],
+    "reviewer_role": ["analyst", None, 1],
+    "observed_at": [
+        "2024-03-01T10:00:00Z",
+        "2024-09-01T10:00:00Z",
+        "2024-03-01T10:00:00",
+        "2024-03-01",
+        "2024-03-01T10:00:00.5+02:00",
+        "not a time",
+        12,
+        None,
+    ],
+    "event_time": [
+        "2024-02-01T00:00:00Z",
+        None,
+        "2024-05-01T00:00:00Z",
+        "bad",
+        "2024-02-01",
+        "2024-01-15T00:00:00Z",
+    ],
+    "contains_pii": [None, False, True, 1],
+    "contains_secret": [None, False, True],
+    "redaction_status": [None, "redacted", "not_required", "hmm"],
+    "vertical": [None, "", " ", "unknown-sector"],
+    "metadata": [None, {"a": 1}, [1], "m"],
+}
+
+
+def _row(index: int, choices: dict[str, int]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name, values in FIELD_VALUES.items():
+        value = values[choices.get(name, 0) % len(values)]
+        if isinstance(value, str):
+            value = value.replace("{i}", str(index))
+        elif isinstance(value, list):
+            value = [v.replace("{i}", str(index)) if isinstance(v, str) else v for v in value]
+        if value is not None or name in ("trace_id", "prompt"):
+            row[name] = value
+        if value is None and choices.get(name, 0) % 2:
+            row[name] = None  # explicit null as well as a missing field
+    return row
+
+
+# Most rows clean (so the fast path is taken), some with one or two fields off the common path.
+row_choices = st.dictionaries(
+    st.sampled_from(sorted(FIELD_VALUES)), st.sampled_from(range(8)), max_size=2
+)
+datasets = st.lists(st.one_of(st.just({}), st.just({}), row_choices), min_size=1, max_size=40)
+
+
+def _report(path: Path, typed: bool, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    if not typed:
+        monkeypatch.setattr(dataset, "_typed_decoder", lambda: None)
+    report = validate_customer_trace_dataset(
+        path, CustomerWorkspace.model_validate(WORKSPACE), pm=fresh_plugin_manager(), workers=1
+    )
+    monkeypatch.undo()
+    return report.model_dump_json().encode()
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(datasets)
+def test_typed_path_report_equals_the_dict_path_report(tmp_path, monkeypatch, rows):
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(
+        b"".join(orjson.dumps(_row(index, choices)) + b"\n" for index, choices in enumerate(rows))
+    )
+    assert _report(path, True, monkeypatch) == _report(path, False, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    ("field", "choice"),
+    [(name, choice) for name, values in FIELD_VALUES.items() for choice in range(len(values) + 1)],
+)
+def test_every_single_deviation_is_judged_alike_on_both_paths(tmp_path, monkeypatch, field, choice):
+    # Clean rows around one row that differs in one field (the last choice: an explicit null).
+    # Evaluation rows older than the newest training row (a temporal finding) on both paths.
+    early_test = {"split": 1, "event_time": 5}
+    rows = [_row(0, {}), _row(1, early_test), _row(2, {}), _row(3, early_test)]
+    odd = _row(4, {field: choice})
+    if choice == len(FIELD_VALUES[field]):
+        odd[field] = None
+    # A prompt the odd row may repeat once whitespace is collapsed and case folded.
+    rows += [odd, _row(5, {"prompt": 1}), {**odd, "trace_id": "t-6"}]
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+    assert _report(path, True, monkeypatch) == _report(path, False, monkeypatch)
+
+
+def test_the_common_row_takes_the_typed_path(tmp_path, monkeypatch):
+    taken: list[bool] = []
+    original = dataset._RowChecker.check_typed
+
+    def counting(self, row, line, spaced):
+        result = original(self, row, line, spaced)
+        taken.append(result)
+        return result
+
+    monkeypatch.setattr(dataset._RowChecker, "check_typed", counting)
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(_row(i, {})) + b"\n" for i in range(50)))
+    validate_customer_trace_dataset(
+        path, CustomerWorkspace.model_validate(WORKSPACE), pm=fresh_plugin_manager(), workers=1
+    )
+    # The first row of a signature and of each reference is judged on the dict path.
+    assert taken.count(True) >= 45
