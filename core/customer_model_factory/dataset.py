@@ -606,8 +606,8 @@ class _RowChecker:
         # Single references already known to be fine (the fast path of check()).
         self.source_ok: dict[str, bool] = shared.setdefault("source_ok", {})
         self.policy_ok: dict[str, bool] = shared.setdefault("policy_ok", {})
-        # The typed path covers rows with no sector and no workspace-specific required field.
-        self.typed_ok = not self.extra_required and not self.forced_vertical
+        # The typed path covers rows with no workspace-specific required field.
+        self.typed_ok = not self.extra_required
 
     # -- findings --
 
@@ -626,15 +626,15 @@ class _RowChecker:
 
     # -- the hot path --
 
-    def check_typed(self, row: Any, line: int, spaced: bool) -> bool:
+    def check_typed(self, row: Any, line: int, spaced: bool, raw: bytes) -> bool:
         """Check a row decoded by :func:`_typed_decoder` exactly as :meth:`check` would, when it
         takes the common path of every rule; return ``False``, having changed nothing, when it
         does not (the caller then checks the row as a dict).
 
         The common path: a non-blank trace id, prompt and response; one known-good source and
-        policy reference; RFC 3339 times with an offset; no sector; a categorical signature
-        already judged; no prefilter hit (the caller's part). The struct's JSON types are
-        already checked.
+        policy reference; RFC 3339 times with an offset; a categorical signature already judged;
+        no prefilter hit (the caller's part). The struct's JSON types are already checked. A
+        sector row's pack sees the whole row, so ``raw`` is decoded as a dict for it.
         """
         trace_id = row.trace_id
         prompt = row.prompt
@@ -662,9 +662,6 @@ class _RowChecker:
             and not prompt.isspace()
             and not response.isspace()
         ):
-            return False
-        vertical = row.vertical
-        if vertical and not vertical.isspace():
             return False
         sig = _SIGNATURE_OF(row)
         entry = self.cache.get(sig)
@@ -728,6 +725,9 @@ class _RowChecker:
             elif role == 2:
                 chunk.eval_times.append(seconds)
                 chunk.eval_locs.append(loc)
+        sector = self.forced_vertical or sig[_S_VERTICAL]
+        if sector.__class__ is str and sector and not sector.isspace():
+            self._sector(orjson.loads(raw), sector, trace_id, line)
         if sig[_S_SECRET] is True or sig[_S_PII] is True:
             self._self_declared(sig, trace_id, line, False)
         return True
@@ -1669,7 +1669,7 @@ def _check_range(
                     continue
                 if typed_decode is not None and not candidate:
                     try:
-                        if check_typed(typed_decode(raw), line, index in spaced):
+                        if check_typed(typed_decode(raw), line, index in spaced, raw):
                             continue
                     except typed_error:
                         pass  # not the common shape: the dict path names what is wrong

@@ -15,9 +15,50 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from customer_model_factory import dataset
+from customer_model_factory import dataset, hookimpl
+from customer_model_factory.contributions import SectorPack
 from customer_model_factory.dataset import CustomerWorkspace, validate_customer_trace_dataset
+from customer_model_factory.findings import Finding
 from customer_model_factory.testing import fresh_plugin_manager
+
+
+class _Bank:
+    """A sector pack whose verdict depends on the metadata and on a field only the dict holds."""
+
+    CMF_PLUGIN_API = 1
+
+    @hookimpl
+    def cmf_sector_packs(self):
+        return [
+            SectorPack(
+                id="bank",
+                version="1",
+                title="Bank",
+                jurisdiction="EU",
+                finding_codes={"SECTOR_TEST_BANK_PRODUCT": "The product is not allowed."},
+            )
+        ]
+
+    @hookimpl
+    def cmf_validate_sector_metadata(self, sector_id, trace, metadata):
+        # "desk" is a field the rules never read: only the whole row carries it.
+        if metadata.get("product") == "forbidden" or trace.get("desk") == "offshore":
+            return [
+                Finding(
+                    code="SECTOR_TEST_BANK_PRODUCT",
+                    severity="error",
+                    message="product is not allowed",
+                    field="metadata.product",
+                )
+            ]
+        return []
+
+
+def _manager():
+    manager = fresh_plugin_manager()
+    manager.register(_Bank(), name="bank")
+    return manager
+
 
 WORKSPACE = {
     "customer_id": "acme",
@@ -78,8 +119,20 @@ FIELD_VALUES: dict[str, list[Any]] = {
     "contains_pii": [None, False, True, 1],
     "contains_secret": [None, False, True],
     "redaction_status": [None, "redacted", "not_required", "hmm"],
-    "vertical": [None, "", " ", "unknown-sector"],
-    "metadata": [None, {"a": 1}, [1], "m"],
+    "vertical": [None, "", " ", "unknown-sector", "bank"],
+    "metadata": [
+        None,
+        {"a": 1},
+        [1],
+        "m",
+        {"sector_class": "retail", "knowledge_class": "faq", "jurisdiction": "EU"},
+        {
+            "sector_class": "retail",
+            "knowledge_class": "faq",
+            "jurisdiction": "EU",
+            "product": "forbidden",
+        },
+    ],
 }
 
 
@@ -93,6 +146,8 @@ def _row(index: int, choices: dict[str, int]) -> dict[str, Any]:
             value = [v.replace("{i}", str(index)) if isinstance(v, str) else v for v in value]
         if value is not None or name in ("trace_id", "prompt"):
             row[name] = value
+    if choices.get("desk"):
+        row["desk"] = "offshore"
         if value is None and choices.get(name, 0) % 2:
             row[name] = None  # explicit null as well as a missing field
     return row
@@ -105,11 +160,17 @@ row_choices = st.dictionaries(
 datasets = st.lists(st.one_of(st.just({}), st.just({}), row_choices), min_size=1, max_size=40)
 
 
-def _report(path: Path, typed: bool, monkeypatch: pytest.MonkeyPatch) -> bytes:
+def _report(
+    path: Path, typed: bool, monkeypatch: pytest.MonkeyPatch, vertical: str | None = None
+) -> bytes:
     if not typed:
         monkeypatch.setattr(dataset, "_typed_decoder", lambda: None)
     report = validate_customer_trace_dataset(
-        path, CustomerWorkspace.model_validate(WORKSPACE), pm=fresh_plugin_manager(), workers=1
+        path,
+        CustomerWorkspace.model_validate(WORKSPACE),
+        vertical=vertical,
+        pm=_manager(),
+        workers=1,
     )
     monkeypatch.undo()
     return report.model_dump_json().encode()
@@ -129,29 +190,34 @@ def test_typed_path_report_equals_the_dict_path_report(tmp_path, monkeypatch, ro
 
 @pytest.mark.parametrize(
     ("field", "choice"),
-    [(name, choice) for name, values in FIELD_VALUES.items() for choice in range(len(values) + 1)],
+    [(name, choice) for name, values in FIELD_VALUES.items() for choice in range(len(values) + 1)]
+    + [("desk", 1)],
 )
-def test_every_single_deviation_is_judged_alike_on_both_paths(tmp_path, monkeypatch, field, choice):
+@pytest.mark.parametrize("vertical", [None, "bank"])
+def test_every_single_deviation_is_judged_alike_on_both_paths(
+    tmp_path, monkeypatch, field, choice, vertical
+):
     # Clean rows around one row that differs in one field (the last choice: an explicit null).
     # Evaluation rows older than the newest training row (a temporal finding) on both paths.
     early_test = {"split": 1, "event_time": 5}
     rows = [_row(0, {}), _row(1, early_test), _row(2, {}), _row(3, early_test)]
     odd = _row(4, {field: choice})
-    if choice == len(FIELD_VALUES[field]):
+    if choice == len(FIELD_VALUES.get(field, ())):
         odd[field] = None
     # A prompt the odd row may repeat once whitespace is collapsed and case folded.
     rows += [odd, _row(5, {"prompt": 1}), {**odd, "trace_id": "t-6"}]
     path = tmp_path / "traces.jsonl"
     path.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
-    assert _report(path, True, monkeypatch) == _report(path, False, monkeypatch)
+    typed = _report(path, True, monkeypatch, vertical)
+    assert typed == _report(path, False, monkeypatch, vertical)
 
 
 def test_the_common_row_takes_the_typed_path(tmp_path, monkeypatch):
     taken: list[bool] = []
     original = dataset._RowChecker.check_typed
 
-    def counting(self, row, line, spaced):
-        result = original(self, row, line, spaced)
+    def counting(self, row, line, spaced, raw):
+        result = original(self, row, line, spaced, raw)
         taken.append(result)
         return result
 
