@@ -608,6 +608,8 @@ class _RowChecker:
         self.policy_ok: dict[str, bool] = shared.setdefault("policy_ok", {})
         # The typed path covers rows with no workspace-specific required field.
         self.typed_ok = not self.extra_required
+        # Whether check() must return the redacted row (a redacted copy is being written).
+        self.keep_redacted = True
 
     # -- findings --
 
@@ -740,7 +742,8 @@ class _RowChecker:
         spaced: bool = True,
         kinds: frozenset[int] | None = None,
     ) -> dict[str, Any] | None:
-        """Check one row; return the redacted row when a secret or personal datum was found.
+        """Check one row; return the redacted row when a secret or personal datum was found (the
+        row itself when :attr:`keep_redacted` is off: no copy is written).
 
         :param candidate: the prefilter matched this row's raw bytes (secrets/PII possible).
         :param kinds: the detectors whose prefilter matched (``None``: run them all).
@@ -1407,7 +1410,8 @@ class _RowChecker:
                     line,
                 )
         self.last_spans = sum(len(detections) for detections in found.values())
-        return _redact_row(row, found)
+        # Without a redacted copy to write, the row itself says "something was found".
+        return _redact_row(row, found) if self.keep_redacted else row
 
 
 _TYPE_NAMES: Final = {str: "string", list: "non-empty list", dict: "JSON object"}
@@ -1592,6 +1596,7 @@ def _check_range(
 ) -> _Chunk:
     """Read and check one line-aligned byte range of a shard."""
     checker = _RowChecker(settings, byte_range.index)
+    checker.keep_redacted = copy is not None
     chunk = checker.chunk
     scanner = _block_scanner()
     loads = orjson.loads
@@ -1654,11 +1659,12 @@ def _check_range(
             candidates, marker_ends = scanner.scan(block)
             flagged = _detectors_by_line(candidates, lines)
             spaced = _lines_of(marker_ends, lines)
+            carriage = b"\r" in block
             for index, line_bytes in enumerate(lines):
                 line += 1
                 candidate = index in flagged
-                kinds = flagged.get(index)
-                raw = line_bytes[:-1] if line_bytes.endswith(b"\r") else line_bytes
+                kinds = flagged.get(index) if candidate else None
+                raw = line_bytes[:-1] if carriage and line_bytes.endswith(b"\r") else line_bytes
                 if line == 1 and byte_range.is_first and raw.startswith(_BOM):
                     problem("bom", "file starts with a UTF-8 byte order mark (BOM)", line)
                     raw = raw[len(_BOM) :]

@@ -231,6 +231,8 @@ class DetectorSet:
             )
             for detector in detectors
         ]
+        self._widths = [_min_width(detector.pattern) for detector in detectors]
+        self._shortest: dict[Collection[int] | None, int] = {}
         self._hs_db: Any = None
         self._fallback: re.Pattern[bytes] | None = None
         if engine == "hyperscan" and not _hyperscan_available():
@@ -275,6 +277,15 @@ class DetectorSet:
             prefilter fired on the row; ``None`` runs them all. A detector whose looser prefilter
             did not match cannot match precisely, so restricting to them loses nothing.
         """
+        cacheable = only is None or isinstance(only, frozenset)
+        shortest = self._shortest.get(only) if cacheable else None
+        if shortest is None:
+            indices = range(len(self.detectors)) if only is None else only
+            shortest = min((self._widths[index] for index in indices), default=0)
+            if cacheable:
+                self._shortest[only] = shortest
+        if len(text) < shortest:
+            return []  # too short for any of these detectors to match
         found: list[Detection] = []
         precise = (
             self._precise if only is None else [self._precise[index] for index in sorted(only)]
@@ -327,6 +338,16 @@ def iter_text_fields(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from iter_text_fields(item, f"{path}[{index}]")
+
+
+def _min_width(pattern: str) -> int:
+    """The fewest characters ``pattern`` can match (0 when that cannot be worked out)."""
+    try:
+        from re import _parser  # noqa: PLC0415 - the stdlib's own pattern parser (3.11+)
+
+        return int(_parser.parse(pattern).getwidth()[0])
+    except Exception:  # a lower bound of 0 is always safe
+        return 0
 
 
 def _hyperscan_available() -> bool:

@@ -153,3 +153,15 @@ def test_scan_text_can_run_only_the_detectors_whose_prefilter_fired():
     only_email = detectors.scan_text(text, only={kinds.index("email")})
     assert [d.kind for d in only_email] == ["email"]
     assert detectors.scan_text(text, only=set()) == []
+
+
+def test_text_shorter_than_every_selected_detector_can_match_is_skipped():
+    detectors = DetectorSet()
+    kinds = [detector.kind for detector in detectors.detectors]
+    email = frozenset({kinds.index("email")})
+    aws = frozenset({kinds.index("aws_access_key")})
+    # The shortest e-mail address the pattern accepts is found; an AWS key needs 20 characters.
+    assert [d.kind for d in detectors.scan_text("a@b.co", only=email)] == ["email"]
+    assert detectors.scan_text(AWS_KEY[:19], only=aws) == []
+    assert [d.kind for d in detectors.scan_text(AWS_KEY, only=aws)] == ["aws_access_key"]
+    assert detectors.scan_text("", only=None) == []
