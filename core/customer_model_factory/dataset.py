@@ -20,9 +20,8 @@ How it stays fast and small:
   digest of its normalised prompt and response (XXH3-128, or blake2b without ``xxhash``; for
   leakage and duplicates) and its trace id (uniqueness; ids longer than 64 characters are kept
   as a 16-byte blake2b digest).
-- The leakage key of an ASCII row is one byte translation (case folded, every whitespace
-  character a space); whitespace is collapsed only when a memchr-speed search finds a run of
-  spaces or a space at an edge.
+- Whitespace runs and escaped tabs/newlines are flagged by the same block scan, so the common
+  row's leakage key needs no whitespace collapsing.
 - Large files are split into line-aligned byte ranges checked by worker processes; their results
   are merged in file order, so the report is byte-identical whatever the number of workers.
 """
@@ -629,7 +628,7 @@ class _RowChecker:
 
     # -- the hot path --
 
-    def check_typed(self, row: Any, line: int, raw: bytes) -> bool:
+    def check_typed(self, row: Any, line: int, spaced: bool, raw: bytes) -> bool:
         """Check a row decoded by :func:`_typed_decoder` exactly as :meth:`check` would, when it
         takes the common path of every rule; return ``False``, having changed nothing, when it
         does not (the caller then checks the row as a dict).
@@ -707,7 +706,7 @@ class _RowChecker:
         for code, severity, message, field_name in entry[2]:
             self.add(code, severity, message, trace_id, field_name, line)
         split = entry[1]
-        digest = _digest(_fold(prompt, response))
+        digest = _digest(_fold(prompt, response, spaced=spaced))
         if split is not None:
             if digest in chunk.digests:
                 chunk.digest_repeats.append((digest, entry[6], trace_id, loc))
@@ -740,6 +739,7 @@ class _RowChecker:
         row: dict[str, Any],
         line: int,
         candidate: bool,
+        spaced: bool = True,
         kinds: frozenset[int] | None = None,
     ) -> dict[str, Any] | None:
         """Check one row; return the redacted row when a secret or personal datum was found (the
@@ -747,6 +747,8 @@ class _RowChecker:
 
         :param candidate: the prefilter matched this row's raw bytes (secrets/PII possible).
         :param kinds: the detectors whose prefilter matched (``None``: run them all).
+        :param spaced: the raw row may hold whitespace other than single spaces (tabs, newlines,
+            runs of spaces); ``False`` lets the leakage key skip whitespace collapsing.
         """
         chunk = self.chunk
         chunk.rows += 1
@@ -799,7 +801,7 @@ class _RowChecker:
             and not prompt.isspace()
             and not response.isspace()
         ):
-            digest = _digest(_fold(prompt, response))
+            digest = _digest(_fold(prompt, response, spaced=spaced))
             if split is not None:
                 # One int per row: the packed location with the split's index in the low byte.
                 if digest in chunk.digests:
@@ -1449,27 +1451,20 @@ def _redact_row(value: Any, found: Mapping[str, list[Any]], path: str = "") -> A
     return value
 
 
-def _fold(prompt: str, response: str) -> bytes:
-    """The normalised prompt, NUL, normalised response: what the leakage digest is taken over."""
+def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
+    """The normalised prompt, NUL, normalised response: what the leakage digest is taken over.
+
+    :param spaced: the raw row may hold whitespace other than single spaces.
+    """
     text = prompt + "\x00" + response
     if not text.isascii():
         return (_normalise(prompt) + "\x00" + _normalise(response)).encode()
     # ASCII: NFKC is the identity and case-folding is lower-casing, so one byte translation folds
-    # case and maps every whitespace character to a space. Collapsing changes the bytes only
-    # where a part starts or ends with a space or holds two in a row, which memchr-speed
-    # searches tell; most rows skip it.
+    # case and maps every whitespace character to a space; runs of spaces are rare and collapsed
+    # only when present.
     folded = text.encode().translate(_ASCII_FOLD)
-    if (
-        b"  " in folded
-        or b" \x00" in folded
-        or b"\x00 " in folded
-        or folded.startswith(b" ")
-        or folded.endswith(b" ")
-    ):
-        # Field by field: a NUL inside a text is a character, not the separator.
-        prompt_key = b" ".join(prompt.encode().translate(_ASCII_FOLD).split())
-        response_key = b" ".join(response.encode().translate(_ASCII_FOLD).split())
-        return prompt_key + b"\x00" + response_key
+    if spaced or prompt[0] == " " or prompt[-1] == " " or response[0] == " " or response[-1] == " ":
+        folded = b"\x00".join(b" ".join(part.split()) for part in folded.split(b"\x00"))
     return folded
 
 
@@ -1487,38 +1482,58 @@ def _normalise(text: str) -> str:
 
 # ---- reading byte ranges ----
 
+# Raw JSON that may hide whitespace other than single spaces inside a string: a run of spaces
+# or an escaped tab, newline, carriage return, form feed, vertical tab or separator (JSON
+# forbids raw control characters in strings, so they always appear escaped).
+_WHITESPACE_MARKER: Final = rb"  |\\[tnrf]|\\u00(?:0[9-dA-D]|1[c-fC-F])"
+
 
 class _BlockScanner:
-    """One pass over a block for the secret/PII prefilter, saying which detector fired where.
+    """One pass over a block for both the secret/PII prefilter and the whitespace markers.
 
-    With Hyperscan every match carries its detector; without it, the detector set's ``re``
-    fallback says only where (the detector is then ``None``: run them all).
+    With Hyperscan the detectors' prefilter patterns and the marker share one database, so a
+    block is scanned once; without it, the detector set's own engine and ``re`` are used.
     """
 
     def __init__(self, detectors: DetectorSet) -> None:
         self._detectors = detectors
         self._db: Any = None
+        self._re = re.compile(_WHITESPACE_MARKER)
         if detectors.engine != "hyperscan":
             return
         import hyperscan  # noqa: PLC0415
 
         patterns = [d.prefilter_pattern.encode("ascii") for d in detectors.detectors]
         flags = [hyperscan.HS_FLAG_CASELESS if d.caseless else 0 for d in detectors.detectors]
+        self._marker_id = len(patterns)
         self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        self._db.compile(expressions=patterns, ids=list(range(len(patterns))), flags=flags)
+        self._db.compile(
+            expressions=[*patterns, _WHITESPACE_MARKER],
+            ids=list(range(len(patterns) + 1)),
+            flags=[*flags, 0],
+        )
 
-    def scan(self, block: bytes) -> list[tuple[int, int | None]]:
-        """Return the candidates in ``block``: ``(end offset, detector index or None)``."""
+    def scan(self, block: bytes) -> tuple[list[tuple[int, int | None]], list[int]]:
+        """Return ``(candidates, whitespace-marker ends)`` in ``block``.
+
+        A candidate is ``(end, detector index)``; the index is ``None`` when the engine cannot
+        tell which detector fired (the ``re`` fallback), meaning "run them all".
+        """
         if self._db is None:
-            return [(end, None) for end in self._detectors.candidate_ends(block)]
+            markers = [match.end() for match in self._re.finditer(block)]
+            return [(end, None) for end in self._detectors.candidate_ends(block)], markers
         candidates: list[tuple[int, int | None]] = []
-        append = candidates.append
+        markers = []
+        marker_id = self._marker_id
 
         def on_match(ident: int, _start: int, end: int, _flags: int, _context: Any) -> None:
-            append((end, ident))
+            if ident == marker_id:
+                markers.append(end)
+            else:
+                candidates.append((end, ident))
 
         self._db.scan(block, match_event_handler=on_match)
-        return candidates
+        return candidates, markers
 
 
 @functools.cache
@@ -1530,6 +1545,15 @@ def _line_index(end: int, closing: list[int], count: int) -> int:
     # The newline closing line i sits at offset cumulative_length(i) + i.
     index = bisect_left(range(count), end, key=lambda i: closing[i] + i)
     return min(index, count - 1)
+
+
+def _lines_of(ends: list[int], lines: list[bytes]) -> set[int]:
+    """Indices of the lines (of a block split on newlines) where a match ends."""
+    if not ends:
+        return set()
+    closing = list(accumulate(map(len, lines)))
+    count = len(closing)
+    return {_line_index(end, closing, count) for end in ends}
 
 
 def _detectors_by_line(
@@ -1632,7 +1656,9 @@ def _check_range(
             if terminated:
                 lines.pop()
             last_index = len(lines) - 1
-            flagged = _detectors_by_line(scanner.scan(block), lines)
+            candidates, marker_ends = scanner.scan(block)
+            flagged = _detectors_by_line(candidates, lines)
+            spaced = _lines_of(marker_ends, lines)
             carriage = b"\r" in block
             for index, line_bytes in enumerate(lines):
                 line += 1
@@ -1649,7 +1675,7 @@ def _check_range(
                     continue
                 if typed_decode is not None and not candidate:
                     try:
-                        if check_typed(typed_decode(raw), line, raw):
+                        if check_typed(typed_decode(raw), line, index in spaced, raw):
                             continue
                     except typed_error:
                         pass  # not the common shape: the dict path names what is wrong
@@ -1689,7 +1715,7 @@ def _check_range(
                         line,
                     )
                     continue
-                redacted = check(value, line, candidate, kinds)
+                redacted = check(value, line, candidate, index in spaced, kinds)
                 if copy is not None:
                     _copy_row(copy, chunk, raw, redacted, checker.last_spans)
     chunk.lines = line

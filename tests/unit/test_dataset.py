@@ -855,7 +855,7 @@ def test_missing_workspace_file(tmp_path):
 
 
 def test_block_scanner_engines_flag_the_same_lines():
-    from customer_model_factory.dataset import _BlockScanner, _detectors_by_line
+    from customer_model_factory.dataset import _BlockScanner, _detectors_by_line, _lines_of
     from customer_model_factory.detectors import DETECTORS as DEFAULT_DETECTORS
     from customer_model_factory.detectors import DetectorSet
 
@@ -872,10 +872,10 @@ def test_block_scanner_engines_flag_the_same_lines():
     results = []
     fired = {}
     for engine in ("hyperscan", "re"):
-        candidates = _BlockScanner(DetectorSet(engine=engine)).scan(block)
+        candidates, markers = _BlockScanner(DetectorSet(engine=engine)).scan(block)
         fired[engine] = _detectors_by_line(candidates, lines)
-        results.append(set(fired[engine]))
-    assert results[0] == results[1] == {1, 4}
+        results.append((set(fired[engine]), _lines_of(markers, lines)))
+    assert results[0] == results[1] == ({1, 4}, {2, 3})
     # Hyperscan says which detector fired, so only that one is confirmed; `re` cannot.
     kinds = [detector.kind for detector in DEFAULT_DETECTORS]
     assert {kinds[i] for i in fired["hyperscan"][1]} == {"aws_access_key"}
