@@ -1464,7 +1464,10 @@ def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
     # only when present.
     folded = text.encode().translate(_ASCII_FOLD)
     if spaced or prompt[0] == " " or prompt[-1] == " " or response[0] == " " or response[-1] == " ":
-        folded = b"\x00".join(b" ".join(part.split()) for part in folded.split(b"\x00"))
+        # Field by field: a NUL inside a text is a character, not the separator.
+        prompt_key = b" ".join(prompt.encode().translate(_ASCII_FOLD).split())
+        response_key = b" ".join(response.encode().translate(_ASCII_FOLD).split())
+        return prompt_key + b"\x00" + response_key
     return folded
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from customer_model_factory import dataset, hookimpl
@@ -229,3 +229,24 @@ def test_the_common_row_takes_the_typed_path(tmp_path, monkeypatch):
     )
     # The first row of a signature and of each reference is judged on the dict path.
     assert taken.count(True) >= 45
+
+
+_TEXT = st.text(
+    alphabet=st.sampled_from("aB \t\n\r\x0b\x0c\x1c\x1f\x00.Z9"), min_size=1, max_size=12
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_TEXT, _TEXT)
+@example(prompt="9", response="9 \x00")  # a NUL inside a text is not the separator
+@example(prompt="a  z \x00b", response="x")  # collapsing must not strip around a NUL
+def test_the_ascii_leakage_key_equals_full_normalisation(prompt, response):
+    import re
+
+    # Whether the block scan's marker fires on this row's raw JSON, as it does in a real run.
+    spaced = bool(re.search(dataset._WHITESPACE_MARKER, orjson.dumps([prompt, response])))
+    # The byte-translation key collapses whitespace only when the marker or an edge space says
+    # so; it is always the key that NFKC + case folding + collapsing gives.
+    assert dataset._fold(prompt, response, spaced=spaced) == (
+        dataset._normalise(prompt) + "\x00" + dataset._normalise(response)
+    ).encode()
