@@ -247,6 +247,7 @@ def test_the_ascii_leakage_key_equals_full_normalisation(prompt, response):
     spaced = bool(re.search(dataset._WHITESPACE_MARKER, orjson.dumps([prompt, response])))
     # The byte-translation key collapses whitespace only when the marker or an edge space says
     # so; it is always the key that NFKC + case folding + collapsing gives.
-    assert dataset._fold(prompt, response, spaced=spaced) == (
-        dataset._normalise(prompt) + "\x00" + dataset._normalise(response)
-    ).encode()
+    assert (
+        dataset._fold(prompt, response, spaced=spaced)
+        == (dataset._normalise(prompt) + "\x00" + dataset._normalise(response)).encode()
+    )
