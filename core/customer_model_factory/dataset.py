@@ -2033,7 +2033,7 @@ def _validate_files(
         count = 1
     if threading.active_count() > 1:
         count = 1  # forking a multi-threaded process can deadlock
-    ranges = _plan_ranges(shards, 1 if count == 1 else count * 4)
+    ranges = _plan_ranges(shards, 1 if count == 1 else count * 8)
     hashed: dict[str, Any] = {}
     done = [0]
 
