@@ -6,9 +6,11 @@ regex then confirms each candidate with the exact semantics (case-insensitive, w
 separator-insensitive) and yields its positions. Every engine therefore reports the same
 matches; they differ only in speed.
 
-Hashed rules never hold their plaintext: each file is tokenised (one ``bytes.translate`` +
-``split``), every distinct token is normalised and hashed once (cached across files), and
-multi-token identifiers are followed from their lead token's hash.
+Hashed rules never hold their plaintext: each batch of files is tokenised (one
+``bytes.translate`` + ``split``), every distinct token is normalised and screened once (cached
+across files) by its XXH32 fingerprint, sha256 being computed only for the tokens whose
+fingerprint a rule published (for every token when a rule published none), and multi-token
+identifiers are followed from their lead token's hash.
 """
 
 from __future__ import annotations
