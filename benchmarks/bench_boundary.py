@@ -21,9 +21,10 @@ import statistics
 import subprocess
 import sys
 import sysconfig
+from functools import partial
 from pathlib import Path
 
-from _common import BenchResult, time_command
+from _common import BenchResult, time_call, time_command
 
 NAME = "boundary"
 HERE = Path(__file__).resolve().parent
@@ -159,6 +160,11 @@ def _recall(report: Path, planted: dict[str, set[str]]) -> tuple[float, dict[str
     }
 
 
+def _run_rg(argv: list[str]) -> None:
+    # rg exits 0 when it lists a file and 1 when none matches: neither is a failure here.
+    subprocess.run(argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _run_verify(argv: list[str]) -> None:
     # Exit 1 is the expected verdict (leaks were planted); anything else is a failure.
     completed = subprocess.run(argv, check=False, capture_output=True)
@@ -184,7 +190,10 @@ def run(quick: bool = False) -> list[BenchResult]:
         report = DATA / f"report-{name}-{target_mb}.json"
         argv = _verify_argv(tree, *rule_args, report=report)
         _run_verify(argv)  # warm-up, and the report recall is read from
-        pairs = [(_timed_rg(rg_argv), _timed(argv)) for _ in range(repeat)]
+        pairs = [
+            (time_call(partial(_run_rg, rg_argv)), time_call(partial(_run_verify, argv)))
+            for _ in range(repeat)
+        ]
         reference = statistics.median(rg_s for rg_s, _ in pairs)
         measured = statistics.median(cmf_s for _, cmf_s in pairs)
         recall, extra = _recall(report, planted)
@@ -207,19 +216,3 @@ def run(quick: bool = False) -> list[BenchResult]:
             )
         )
     return results
-
-
-def _timed_rg(argv: list[str]) -> float:
-    import time
-
-    started = time.perf_counter()
-    subprocess.run(argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
-
-
-def _timed(argv: list[str]) -> float:
-    import time
-
-    started = time.perf_counter()
-    _run_verify(argv)
-    return time.perf_counter() - started

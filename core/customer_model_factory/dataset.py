@@ -565,7 +565,9 @@ class _Chunk:
 class _RowChecker:
     """Checks rows into a :class:`_Chunk`; one per byte range."""
 
-    def __init__(self, settings: _Settings, range_index: int) -> None:
+    def __init__(
+        self, settings: _Settings, range_index: int, *, keep_redacted: bool = True
+    ) -> None:
         ws = settings.workspace
         self.settings = settings
         self.chunk = _Chunk()
@@ -609,7 +611,7 @@ class _RowChecker:
         # The typed path covers rows with no workspace-specific required field.
         self.typed_ok = not self.extra_required
         # Whether check() must return the redacted row (a redacted copy is being written).
-        self.keep_redacted = True
+        self.keep_redacted = keep_redacted
 
     # -- findings --
 
@@ -690,43 +692,21 @@ class _RowChecker:
             return False
 
         # From here on, exactly what check() does for such a row.
-        chunk = self.chunk
-        chunk.rows += 1
+        self.chunk.rows += 1
         loc = self.base | line
-        key: Any = (
-            trace_id
-            if len(trace_id) <= _LONG_ID
-            else hashlib.blake2b(trace_id.encode(), digest_size=16).digest()
-        )
-        if key in chunk.trace_ids:
-            chunk.trace_repeats.append((key, trace_id, loc))
-        else:
-            chunk.trace_ids[key] = loc
+        self._record_trace_id(trace_id, loc)
         entry[0] += 1
         for code, severity, message, field_name in entry[2]:
             self.add(code, severity, message, trace_id, field_name, line)
-        split = entry[1]
-        digest = _digest(_fold(prompt, response, spaced=spaced))
-        if split is not None:
-            if digest in chunk.digests:
-                chunk.digest_repeats.append((digest, entry[6], trace_id, loc))
-            else:
-                chunk.digests[digest] = loc << 8 | entry[6]
+        if entry[1] is not None:
+            self._record_digest(
+                _digest(_fold(prompt, response, spaced=spaced)), entry, trace_id, loc
+            )
         cutoff = self.cutoff
         if cutoff is not None and observed_at.timestamp() > cutoff:
             self._after_cutoff(trace_id, line)
         if event_time is not None:
-            seconds = event_time.timestamp()
-            window = entry[4]
-            if window is not None and not window[0] <= seconds < window[1]:
-                self._outside_window(split, trace_id, line)
-            role = entry[5]
-            if role == 1:
-                if seconds > chunk.train_max:  # noqa: PLR1730 - cheaper than max() per row
-                    chunk.train_max = seconds
-            elif role == 2:
-                chunk.eval_times.append(seconds)
-                chunk.eval_locs.append(loc)
+            self._record_event_time(event_time.timestamp(), entry, trace_id, line)
         sector = self.forced_vertical or sig[_S_VERTICAL]
         if sector.__class__ is str and sector and not sector.isspace():
             self._sector(orjson.loads(raw), sector, trace_id, line)
@@ -757,15 +737,7 @@ class _RowChecker:
 
         trace_id = get("trace_id")
         if type(trace_id) is str and trace_id and not trace_id.isspace():
-            key: Any = (
-                trace_id
-                if len(trace_id) <= _LONG_ID
-                else hashlib.blake2b(trace_id.encode(), digest_size=16).digest()
-            )
-            if key in chunk.trace_ids:
-                chunk.trace_repeats.append((key, trace_id, loc))
-            else:
-                chunk.trace_ids[key] = loc
+            self._record_trace_id(trace_id, loc)
             tid: str | None = trace_id
         else:
             tid = trace_id if type(trace_id) is str else None
@@ -801,13 +773,10 @@ class _RowChecker:
             and not prompt.isspace()
             and not response.isspace()
         ):
-            digest = _digest(_fold(prompt, response, spaced=spaced))
             if split is not None:
-                # One int per row: the packed location with the split's index in the low byte.
-                if digest in chunk.digests:
-                    chunk.digest_repeats.append((digest, entry[6], tid, loc))
-                else:
-                    chunk.digests[digest] = loc << 8 | entry[6]
+                self._record_digest(
+                    _digest(_fold(prompt, response, spaced=spaced)), entry, tid, loc
+                )
         else:
             self._check_present(row, "prompt", tid, line, str)
             self._check_present(row, "response", tid, line, str)
@@ -861,16 +830,7 @@ class _RowChecker:
             if seconds is None:
                 self._event_time(row, split, tid, line, None)
             else:
-                window = entry[4]
-                if window is not None and not window[0] <= seconds < window[1]:
-                    self._outside_window(split, tid, line)
-                role = entry[5]
-                if role == 1:
-                    if seconds > chunk.train_max:  # noqa: PLR1730 - cheaper than max() per row
-                        chunk.train_max = seconds
-                elif role == 2:
-                    chunk.eval_times.append(seconds)
-                    chunk.eval_locs.append(loc)
+                self._record_event_time(seconds, entry, tid, line)
 
         metadata = get("metadata")
         if metadata is not None and type(metadata) is not dict:
@@ -895,6 +855,46 @@ class _RowChecker:
         if sig[_S_SECRET] is True or sig[_S_PII] is True:
             self._self_declared(sig, tid, line, redacted is not None)
         return redacted
+
+    # -- what every checked row records (shared by check and check_typed) --
+
+    def _record_trace_id(self, trace_id: str, loc: int) -> None:
+        """Record a valid trace id's first location; a later one is a repeat."""
+        chunk = self.chunk
+        key: Any = (
+            trace_id
+            if len(trace_id) <= _LONG_ID
+            else hashlib.blake2b(trace_id.encode(), digest_size=16).digest()
+        )
+        if key in chunk.trace_ids:
+            chunk.trace_repeats.append((key, trace_id, loc))
+        else:
+            chunk.trace_ids[key] = loc
+
+    def _record_digest(self, digest: bytes, entry: list[Any], tid: str | None, loc: int) -> None:
+        """Record the leakage digest of a row in a known split (``entry`` is its verdict)."""
+        chunk = self.chunk
+        if digest in chunk.digests:
+            chunk.digest_repeats.append((digest, entry[6], tid, loc))
+        else:
+            # One int per row: the packed location with the split's index in the low byte.
+            chunk.digests[digest] = loc << 8 | entry[6]
+
+    def _record_event_time(
+        self, seconds: float, entry: list[Any], tid: str | None, line: int
+    ) -> None:
+        """Check an event time against its split's window and feed the temporal-order rule."""
+        window = entry[4]
+        if window is not None and not window[0] <= seconds < window[1]:
+            self._outside_window(entry[1], tid, line)
+        role = entry[5]
+        if role == 1:
+            chunk = self.chunk
+            if seconds > chunk.train_max:  # noqa: PLR1730 - cheaper than max() per row
+                chunk.train_max = seconds
+        elif role == 2:
+            self.chunk.eval_times.append(seconds)
+            self.chunk.eval_locs.append(self.base | line)
 
     # -- slow paths (only for rows that need them) --
 
@@ -1598,8 +1598,7 @@ def _check_range(
     progress: Callable[[int], None] | None = None,
 ) -> _Chunk:
     """Read and check one line-aligned byte range of a shard."""
-    checker = _RowChecker(settings, byte_range.index)
-    checker.keep_redacted = copy is not None
+    checker = _RowChecker(settings, byte_range.index, keep_redacted=copy is not None)
     chunk = checker.chunk
     scanner = _block_scanner()
     loads = orjson.loads

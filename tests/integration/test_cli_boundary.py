@@ -28,6 +28,28 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
 
+def _verify_with_plugin(plugin: Path, repo: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``cmf --plugin PLUGIN boundary verify`` in a fresh interpreter (plugins load at start-up)."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "customer_model_factory",
+            "--plugin",
+            str(plugin),
+            "boundary",
+            "verify",
+            "--root",
+            str(repo),
+            "--no-progress",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
@@ -322,23 +344,7 @@ def test_pack_hashed_identifiers_are_enforced(repo: Path, tmp_path: Path) -> Non
     assert findings == []
     (repo / "a.py").write_text(f"# {word}\n")
     _git(repo, "add", "-A")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "customer_model_factory",
-            "--plugin",
-            str(plugin),
-            "boundary",
-            "verify",
-            "--root",
-            str(repo),
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _verify_with_plugin(plugin, repo)
     assert result.returncode == 1, result.stderr
     assert "a.py:1:3: BOUNDARY_LEAK" in result.stdout
     assert "from pack:fake-pack" in result.stdout
@@ -354,24 +360,6 @@ def test_a_failing_pack_fails_the_run_closed(repo: Path, tmp_path: Path) -> None
     identifiers, findings = collect_pack_identifiers(pm)
     assert identifiers == []
     assert [f.code for f in findings] == ["PLUGIN_HOOK_FAILED"]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "customer_model_factory",
-            "--plugin",
-            str(plugin),
-            "boundary",
-            "verify",
-            "--root",
-            str(repo),
-            "--no-progress",
-            "--path-glob",
-            "*.secret",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _verify_with_plugin(plugin, repo, "--path-glob", "*.secret")
     assert result.returncode == 1
     assert "PLUGIN_HOOK_FAILED" in result.stdout
