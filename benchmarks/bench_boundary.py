@@ -77,6 +77,7 @@ def _build_tree(target_mb: int) -> tuple[Path, Path, Path, dict[str, set[str]]]:
     if manifest.exists() and tree.is_dir():
         data = json.loads(manifest.read_text())
         planted = {path: set(ids) for path, ids in data["planted"].items()}
+        _ensure_hashed_denylist(rules_file, hashed_file)
         return tree, rules_file, hashed_file, planted
     shutil.rmtree(tree, ignore_errors=True)
     tree.mkdir(parents=True)
@@ -109,15 +110,31 @@ def _build_tree(target_mb: int) -> tuple[Path, Path, Path, dict[str, set[str]]]:
                 handle.write(b"\n" + shape.format(spelled).encode())
             planted.setdefault(victim.relative_to(tree).as_posix(), set()).add(identifier)
     rules_file.write_text("".join(f"{identifier}\n" for identifier in identifiers))
+    hashed_file.unlink(missing_ok=True)
+    _ensure_hashed_denylist(rules_file, hashed_file)
+    manifest.write_text(
+        json.dumps({"bytes": total, "planted": {k: sorted(v) for k, v in planted.items()}})
+    )
+    return tree, rules_file, hashed_file, planted
+
+
+def _ensure_hashed_denylist(rules_file: Path, hashed_file: Path) -> None:
+    """(Re)make the hashed denylist when it is missing or from a format this release refuses."""
+    from customer_model_factory.boundary import load_hashed_denylist
+    from customer_model_factory.errors import CMFError
+
+    if hashed_file.exists():
+        try:
+            load_hashed_denylist(hashed_file)
+        except CMFError:
+            pass
+        else:
+            return
     subprocess.run(
         [*_cmf(), "boundary", "hash-denylist", str(rules_file), "-o", str(hashed_file)],
         check=True,
         capture_output=True,
     )
-    manifest.write_text(
-        json.dumps({"bytes": total, "planted": {k: sorted(v) for k, v in planted.items()}})
-    )
-    return tree, rules_file, hashed_file, planted
 
 
 def _cmf() -> list[str]:

@@ -114,6 +114,10 @@ def test_make_hashed_denylist_rejects_unmatchable_identifier() -> None:
         make_hashed_denylist([_word(), "a#b"], "saltsalt")
     with pytest.raises(ConfigError, match="salt"):
         make_hashed_denylist([_word()], "short")
+    # Only separators: it would match every underscore of the tree.
+    with pytest.raises(ConfigError, match="identifier 2 is empty once separators are ignored"):
+        make_hashed_denylist([_word(), "__"], "saltsalt", separator_insensitive=True)
+    assert make_hashed_denylist(["__"], "saltsalt").hashes
 
 
 def test_plain_denylist_reads_labels_globs_and_schema_ids(tmp_path: Path) -> None:
@@ -143,6 +147,11 @@ def test_plain_denylist_errors_name_the_file(tmp_path: Path) -> None:
     blank.write_text("path:\n")
     with pytest.raises(ConfigError, match=r"blank\.txt:1: empty rule"):
         read_plain_denylist(blank)
+    dashes = tmp_path / "dashes.txt"
+    dashes.write_text(f"{_word()}\n-_-\n")
+    assert len(read_plain_denylist(dashes)) == 2
+    with pytest.raises(ConfigError, match=r"dashes\.txt:2: rule is empty once separators"):
+        read_plain_denylist(dashes, separator_insensitive=True)
 
 
 def test_pack_identifiers_become_rules_with_their_origin() -> None:
@@ -182,21 +191,26 @@ def test_hashed_denylist_model_is_frozen() -> None:
     assert isinstance(denylist, HashedDenylist)
 
 
-def test_fingerprint_is_seeded_xxh32_of_the_normalised_identifier() -> None:
-    import xxhash
+def _poly64(data: bytes, salt: str) -> int:
+    """The poly64-v1 formula as the docs write it, position by position."""
+    base = int.from_bytes(hashlib.sha256(salt.encode()).digest()[:8], "big") | 1
+    total = sum(byte * pow(base, position, 2**64) for position, byte in enumerate(data))
+    return (total % 2**64) >> 32
 
+
+def test_fingerprint_is_the_top_32_bits_of_the_salted_polynomial_hash() -> None:
     from customer_model_factory.boundary import fingerprint_identifier
 
     identifier, salt = "\uff21cme Bank", "saltsalt"
     normalised = unicodedata.normalize("NFKC", identifier).casefold().strip()
     assert normalised == "acme bank"
-    seed = int.from_bytes(hashlib.sha256(salt.encode()).digest()[:4], "big")
-    expected = xxhash.xxh32_intdigest(normalised.encode(), seed)
+    expected = _poly64(normalised.encode(), salt)
     assert fingerprint_identifier(identifier, salt) == expected
     assert 0 <= expected < 2**32
     assert fingerprint_identifier(identifier, "othersalt") != expected
-    joined = xxhash.xxh32_intdigest(b"acmebank", seed)
+    joined = _poly64(b"acmebank", salt)
     assert fingerprint_identifier(" \uff21CME-Bank", salt, separator_insensitive=True) == joined
+    assert fingerprint_identifier("Ÿé", salt) == _poly64("ÿé".encode(), salt)
 
 
 def test_hashed_denylist_fingerprints_cover_every_hash_and_lead(tmp_path: Path) -> None:

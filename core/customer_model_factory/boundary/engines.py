@@ -6,11 +6,14 @@ regex then confirms each candidate with the exact semantics (case-insensitive, w
 separator-insensitive) and yields its positions. Every engine therefore reports the same
 matches; they differ only in speed.
 
-Hashed rules never hold their plaintext: each batch of files is tokenised (one
-``bytes.translate`` + ``split``), every distinct token is normalised and screened once (cached
-across files) by its XXH32 fingerprint, sha256 being computed only for the tokens whose
-fingerprint a rule published (for every token when a rule published none), and multi-token
-identifiers are followed from their lead token's hash.
+Hashed rules never hold their plaintext. Each batch of files is translated once (one
+``bytes.translate``: token bytes lower-cased, every other byte a space). When every hashed rule
+published a screening fingerprint, the fingerprint of every token is computed in numpy
+(:class:`~customer_model_factory.boundary.fingerprints.TokenScreen`) and only the tokens whose
+fingerprint is listed, and those holding a non-ASCII byte, reach Python, to be normalised and
+hashed with sha256; otherwise the batch is split into its distinct tokens, each normalised and
+hashed once (cached across files). Multi-token identifiers are followed from their lead token's
+hash.
 """
 
 from __future__ import annotations
@@ -24,12 +27,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from customer_model_factory.boundary.rules import (
-    SEPARATORS,
-    Rule,
-    fingerprint_seed,
-    normalise_identifier,
-)
+from customer_model_factory.boundary.fingerprints import ScreenGroup, TokenScreen, fingerprint_base
+from customer_model_factory.boundary.rules import SEPARATORS, Rule, normalise_identifier
 
 __all__ = [
     "ENGINES",
@@ -184,10 +183,6 @@ def _occurrences(haystack: bytes, tokens: Sequence[bytes]) -> Iterator[tuple[byt
 
 
 _DIGEST: Final = operator.methodcaller("digest")
-try:
-    from xxhash import xxh32_intdigest as _fingerprint
-except ImportError:  # pragma: no cover - xxhash is a dependency; without it every token is hashed
-    _fingerprint = None
 _DROP_UNDERSCORE: Final = operator.methodcaller("replace", b"_", b"")
 
 
@@ -278,7 +273,8 @@ class _HashGroup:
     leads: frozenset[bytes]
     # Fingerprints of every hash and lead of the group, when all were published; else None.
     screen: frozenset[int] | None
-    seed: int
+    # The polynomial base of the group's fingerprints (from its salt).
+    base: int
 
 
 class Matcher:
@@ -306,6 +302,7 @@ class Matcher:
             else:
                 self._slow = list(self._plain)
         self._groups = self._build_hash_groups()
+        self._vector = self._build_token_screen()
         self._token_cache: dict[bytes, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self._clean: set[bytes] = set()
 
@@ -406,11 +403,23 @@ class Matcher:
                     max_tokens[key],
                     {_raw(digest): rule for digest, rule in group.items()},
                     frozenset(_raw(digest) for digest in leads[key]),
-                    frozenset(screen) if screen is not None and _fingerprint is not None else None,
-                    fingerprint_seed(salt),
+                    frozenset(screen) if screen is not None else None,
+                    fingerprint_base(salt),
                 )
             )
         return groups
+
+    def _build_token_screen(self) -> TokenScreen | None:
+        """The numpy screen, when every hashed rule published a fingerprint and numpy is here."""
+        if not self._groups or any(group.screen is None for group in self._groups):
+            return None
+        try:
+            return TokenScreen(
+                ScreenGroup(group.base, group.separator_insensitive, group.screen or frozenset())
+                for group in self._groups
+            )
+        except ImportError:  # numpy missing: every distinct token is hashed instead
+            return None
 
     @staticmethod
     def _normalise_token(token: bytes, separator_insensitive: bool) -> bytes:
@@ -440,10 +449,8 @@ class Matcher:
     def _screen(self, tokens: set[bytes]) -> list[bytes]:
         """Hash each new token once per rule group; return those that hit or lead a rule.
 
-        The hot loop of hashed matching runs in C: ``map`` over seeded XXH32 when the group's
-        rules published fingerprints (then sha256 only for the tokens whose
-        fingerprint is listed), else sha256 of every token; then one set intersection with the
-        rule digests. Tokens that hit nothing join the clean cache.
+        The hot loop runs in C: ``map`` of sha256 over the normalised tokens, then one set
+        intersection with the rule digests. Tokens that hit nothing join the clean cache.
         """
         flagged: set[bytes] = set()
         ascii_tokens, other_tokens = _split_ascii(tokens)
@@ -460,16 +467,6 @@ class Matcher:
                 originals = ascii_tokens + other_tokens
             else:
                 normalised, originals = fast, ascii_tokens
-            if group.screen is not None:
-                assert _fingerprint is not None
-                # XXH32 first: sha256 only for the tokens whose fingerprint a rule published.
-                prints = list(map(_fingerprint, normalised, itertools.repeat(group.seed)))
-                passed = group.screen.intersection(prints)
-                if not passed:
-                    continue
-                keep = list(map(passed.__contains__, prints))
-                normalised = list(itertools.compress(normalised, keep))
-                originals = list(itertools.compress(originals, keep))
             digests = list(
                 map(_DIGEST, map(hashlib.sha256, map(group.salt_prefix.__add__, normalised)))
             )
@@ -486,7 +483,11 @@ class Matcher:
     def _hashed_token_hits(
         self, lowered_tokens: bytes
     ) -> tuple[list[tuple[bytes, int]], list[tuple[bytes, tuple[int, ...]]]]:
-        tokens = _distinct_tokens(lowered_tokens)
+        if self._vector is not None:
+            # Only listed fingerprints and non-ASCII tokens leave numpy.
+            tokens = self._vector.candidates(lowered_tokens)
+        else:
+            tokens = _distinct_tokens(lowered_tokens)
         tokens -= self._clean
         known = tokens.intersection(self._token_cache) if self._token_cache else set()
         fresh = tokens - known if known else tokens

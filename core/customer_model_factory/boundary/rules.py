@@ -33,6 +33,12 @@ from pydantic import (
     model_validator,
 )
 
+from customer_model_factory.boundary.fingerprints import (
+    FINGERPRINT_BITS,
+    FINGERPRINT_SCHEME,
+    fingerprint_base,
+    poly_fingerprint,
+)
 from customer_model_factory.contributions import (
     HASHED_IDENTIFIER_RE,
     IDENTIFIER_HASH_SCHEME,
@@ -49,8 +55,8 @@ __all__ = [
     "Rule",
     "RuleKind",
     "RuleSet",
+    "fingerprint_base",
     "fingerprint_identifier",
-    "fingerprint_seed",
     "hash_identifier",
     "identifier_tokens",
     "load_hashed_denylist",
@@ -66,9 +72,6 @@ HASH_SCHEME: Final = IDENTIFIER_HASH_SCHEME
 
 DEFAULT_HASHED_DENYLIST: Final = "boundary-denylist.json"
 """File name of the hashed denylist read from the scan root when present."""
-
-FINGERPRINT_BITS: Final = 32
-"""Width of a hashed rule's screening fingerprint (see :func:`fingerprint_identifier`)."""
 
 SEPARATORS: Final = " \t-_."
 """Characters a separator-insensitive rule ignores (``acme_bank`` == ``acme-bank`` == ``AcmeBank``).
@@ -106,27 +109,21 @@ def hash_identifier(identifier: str, salt: str, *, separator_insensitive: bool =
     return f"sha256:{digest}"
 
 
-def fingerprint_seed(salt: str) -> int:
-    """Return the XXH32 seed of a salt's fingerprints: sha256(salt)'s first 4 bytes, big-endian."""
-    return int.from_bytes(hashlib.sha256(salt.encode()).digest()[:4], "big")
-
-
 def fingerprint_identifier(
     identifier: str, salt: str, *, separator_insensitive: bool = False
 ) -> int:
-    """Return the 32-bit screening fingerprint of an identifier: XXH32 of the normalised
-    identifier (the bytes :func:`hash_identifier` hashes after the salt), seeded with
-    :func:`fingerprint_seed` of the salt.
+    """Return the 32-bit screening fingerprint of an identifier (scheme ``poly64-v1``): the top
+    32 bits of a polynomial hash, modulo 2**64, of the normalised identifier (the bytes
+    :func:`hash_identifier` hashes after the salt), whose base is :func:`fingerprint_base` of
+    the salt.
 
-    A scanner compares the fingerprint of every distinct token first (a fraction of the cost of
-    sha256) and computes sha256 only for the few tokens whose fingerprint is listed. Like the
-    hash, it never holds the identifier; it lets a dictionary attack discard a wrong guess with
-    XXH32 before sha256, which a salted hash of a guessable name never resisted anyway.
+    A scanner computes the fingerprint of every token of a buffer at once (one prefix sum in
+    numpy) and sha256 only for the few tokens whose fingerprint is listed. Like the hash, it
+    never holds the identifier; it lets a dictionary attack discard a wrong guess before
+    sha256, which a salted hash of a guessable name never resisted anyway.
     """
-    from xxhash import xxh32_intdigest  # noqa: PLC0415
-
     normalised = normalise_identifier(identifier, separator_insensitive=separator_insensitive)
-    return xxh32_intdigest(normalised.encode(), fingerprint_seed(salt))
+    return poly_fingerprint(normalised.encode(), fingerprint_base(salt))
 
 
 def identifier_tokens(identifier: str) -> list[str]:
@@ -343,6 +340,11 @@ def read_plain_denylist(path: Path, *, separator_insensitive: bool = False) -> l
             body, kind = body[len("schema:") :].strip(), "schema_id"
         if not body:
             raise ConfigError("empty rule", path=path, line=number)
+        if kind == "literal" and not normalise_identifier(
+            body, separator_insensitive=separator_insensitive
+        ):
+            # Only separators: the rule would match every separator of the tree.
+            raise ConfigError("rule is empty once separators are ignored", path=path, line=number)
         rules.append(
             _literal_rule(
                 body,
@@ -383,10 +385,11 @@ class HashedDenylist(BaseModel):
         description="Hash of a multi-token identifier → hash of its first token, so the scanner "
         "hashes token sequences only after their first token occurred.",
     )
-    fingerprint_scheme: Literal["xxh32-v1"] = Field(
-        default="xxh32-v1",
-        description="How fingerprints are made: xxh32-v1 is XXH32 of the normalised identifier "
-        "seeded with the first 4 bytes (big-endian) of sha256(salt).",
+    fingerprint_scheme: Literal["poly64-v1"] = Field(
+        default=FINGERPRINT_SCHEME,
+        description="How fingerprints are made: poly64-v1 is the top 32 bits of the polynomial "
+        "hash, modulo 2**64, of the normalised identifier's UTF-8 bytes, whose base is the first "
+        "8 bytes (big-endian, lowest bit set) of sha256(salt).",
     )
     fingerprints: dict[str, int] = Field(
         default_factory=dict,
@@ -471,6 +474,8 @@ def make_hashed_denylist(
     for index, identifier in enumerate(identifiers):
         if not identifier.strip():
             raise ConfigError(f"identifier {index + 1} is empty")
+        if not normalise_identifier(identifier, separator_insensitive=separator_insensitive):
+            raise ConfigError(f"identifier {index + 1} is empty once separators are ignored")
         try:
             tokens = identifier_tokens(identifier)
         except ValueError as error:

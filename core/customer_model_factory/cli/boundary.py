@@ -272,7 +272,7 @@ def hash_denylist_command(  # noqa: PLR0917 - typer maps each parameter to an op
         bool,
         typer.Option(
             "--fingerprints/--no-fingerprints",
-            help="Publish 32-bit XXH32 fingerprints, so scans hash far fewer tokens with sha256.",
+            help="Publish 32-bit fingerprints (poly64-v1), so scans hash few tokens with sha256.",
         ),
     ] = True,
 ) -> None:
