@@ -540,7 +540,8 @@ class _Settings:
 class _Chunk:
     """What one line-aligned byte range (or an iterable) yields; merged in file order.
 
-    Locations are packed as ``range_index << 40 | local_line`` and resolved at merge time.
+    Locations are packed as ``range_index << 40 | local_line`` and resolved at merge time;
+    repeated trace ids and digests are found once every chunk is in (:class:`_Merger`).
     """
 
     lines: int = 0
@@ -548,10 +549,15 @@ class _Chunk:
     findings: list[tuple[str, str, str, str | None, str | None, int]] = field(default_factory=list)
     signatures: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
     slow_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
-    trace_ids: dict[Any, int] = field(default_factory=dict)
-    trace_repeats: list[tuple[Any, str, int]] = field(default_factory=list)
-    digests: dict[bytes, int] = field(default_factory=dict)
-    digest_repeats: list[tuple[bytes, int, str | None, int]] = field(default_factory=list)
+    # Compact, so a chunk pickles and merges cheaply: the key of every valid trace id (the id,
+    # or a digest of a long one) and its location, in row order; every leakage digest (16
+    # bytes each, concatenated) with ``location << 8 | split index``; and the trace id of a
+    # digest's row when it is not a valid id (blank), by location.
+    ids: list[Any] = field(default_factory=list)
+    id_locs: array = field(default_factory=lambda: array("q"))
+    digests: bytearray = field(default_factory=bytearray)
+    digest_meta: array = field(default_factory=lambda: array("q"))
+    digest_tids: dict[int, str] = field(default_factory=dict)
     train_max: float = float("-inf")
     eval_times: array = field(default_factory=lambda: array("d"))
     eval_locs: array = field(default_factory=lambda: array("q"))
@@ -699,9 +705,7 @@ class _RowChecker:
         for code, severity, message, field_name in entry[2]:
             self.add(code, severity, message, trace_id, field_name, line)
         if entry[1] is not None:
-            self._record_digest(
-                _digest(_fold(prompt, response, spaced=spaced)), entry, trace_id, loc
-            )
+            self._record_digest(_digest(_fold(prompt, response, spaced=spaced)), entry, loc)
         cutoff = self.cutoff
         if cutoff is not None and observed_at.timestamp() > cutoff:
             self._after_cutoff(trace_id, line)
@@ -736,9 +740,11 @@ class _RowChecker:
         loc = self.base | line
 
         trace_id = get("trace_id")
+        trace_id_recorded: str | None = None
         if type(trace_id) is str and trace_id and not trace_id.isspace():
             self._record_trace_id(trace_id, loc)
             tid: str | None = trace_id
+            trace_id_recorded = trace_id
         else:
             tid = trace_id if type(trace_id) is str else None
             self._check_present(row, "trace_id", tid, line, str)
@@ -774,9 +780,10 @@ class _RowChecker:
             and not response.isspace()
         ):
             if split is not None:
-                self._record_digest(
-                    _digest(_fold(prompt, response, spaced=spaced)), entry, tid, loc
-                )
+                self._record_digest(_digest(_fold(prompt, response, spaced=spaced)), entry, loc)
+                if tid is not None and tid is not trace_id_recorded:
+                    # A blank id names the row in a leakage finding but is no trace id.
+                    chunk.digest_tids[loc] = tid
         else:
             self._check_present(row, "prompt", tid, line, str)
             self._check_present(row, "response", tid, line, str)
@@ -859,26 +866,21 @@ class _RowChecker:
     # -- what every checked row records (shared by check and check_typed) --
 
     def _record_trace_id(self, trace_id: str, loc: int) -> None:
-        """Record a valid trace id's first location; a later one is a repeat."""
+        """Record a valid trace id and its location (repeats are found at merge time)."""
         chunk = self.chunk
-        key: Any = (
+        chunk.ids.append(
             trace_id
             if len(trace_id) <= _LONG_ID
             else hashlib.blake2b(trace_id.encode(), digest_size=16).digest()
         )
-        if key in chunk.trace_ids:
-            chunk.trace_repeats.append((key, trace_id, loc))
-        else:
-            chunk.trace_ids[key] = loc
+        chunk.id_locs.append(loc)
 
-    def _record_digest(self, digest: bytes, entry: list[Any], tid: str | None, loc: int) -> None:
+    def _record_digest(self, digest: bytes, entry: list[Any], loc: int) -> None:
         """Record the leakage digest of a row in a known split (``entry`` is its verdict)."""
         chunk = self.chunk
-        if digest in chunk.digests:
-            chunk.digest_repeats.append((digest, entry[6], tid, loc))
-        else:
-            # One int per row: the packed location with the split's index in the low byte.
-            chunk.digests[digest] = loc << 8 | entry[6]
+        chunk.digests += digest
+        # One int per row: the packed location with the split's index in the low byte.
+        chunk.digest_meta.append(loc << 8 | entry[6])
 
     def _record_event_time(
         self, seconds: float, entry: list[Any], tid: str | None, line: int
@@ -1812,14 +1814,22 @@ def _sha256_of(path: Path, also: tuple[Any, ...]) -> str:
 
 
 class _Merger:
-    """Merges chunks in file order, applying the cross-chunk rules exactly as one pass would."""
+    """Merges chunks in file order, applying the cross-chunk rules exactly as one pass would.
+
+    Trace ids and leakage digests are only collected while chunks arrive; :meth:`repeats`
+    finds the repeated ones at the end, in a few array passes (numpy), comparing the values
+    themselves wherever two hashes agree.
+    """
 
     def __init__(self, resolve: Callable[[int], tuple[str, int]], splits: tuple[str, ...]) -> None:
         self.resolve = resolve
         self.splits = splits
         self.findings: list[tuple[str, str, str, str | None, str | None, int]] = []
-        self.trace_ids: dict[Any, int] = {}
-        self.digests: dict[bytes, int] = {}
+        self.ids: list[Any] = []
+        self.id_locs = array("q")
+        self.digests = bytearray()
+        self.digest_meta = array("q")
+        self.digest_tids: dict[int, str] = {}
         self.counts: Counter[tuple[str, str]] = Counter()
         self.rows = 0
         self.train_max = float("-inf")
@@ -1840,39 +1850,49 @@ class _Merger:
                 if value is not None:
                     self.counts[(name, value)] += count
         self.counts.update(chunk.slow_counts)
-        self._merge_trace_ids(chunk)
-        self._merge_digests(chunk)
+        self.ids.extend(chunk.ids)
+        self.id_locs.extend(chunk.id_locs)
+        self.digests += chunk.digests
+        self.digest_meta.extend(chunk.digest_meta)
+        self.digest_tids.update(chunk.digest_tids)
         self.train_max = max(self.train_max, chunk.train_max)
         if chunk.eval_times:
             self.eval.append((chunk.eval_times, chunk.eval_locs))
 
-    def _duplicate_id(self, tid: str | None, packed: int, first: int) -> None:
-        self.findings.append(
-            (
-                "DATASET_DUPLICATE_TRACE_ID",
-                "error",
-                f"trace_id is not unique: first used at {self.where(first)}",
-                tid,
-                "trace_id",
-                packed,
-            )
-        )
+    def tid_at(self, packed: int) -> str | None:
+        """The trace id recorded at a location (``None``: none, or a long one's digest)."""
+        # Locations grow in file order, and chunks arrive in file order.
+        index = bisect_left(self.id_locs, packed)
+        if index < len(self.id_locs) and self.id_locs[index] == packed:
+            key = self.ids[index]
+            return key if isinstance(key, str) else None
+        return None
 
-    def _merge_trace_ids(self, chunk: _Chunk) -> None:
-        seen = self.trace_ids
-        common = seen.keys() & chunk.trace_ids.keys()
-        for key in common:
-            self._duplicate_id(
-                key if isinstance(key, str) else None, chunk.trace_ids.pop(key), seen[key]
+    def repeats(self) -> None:
+        """Add the findings of repeated trace ids and of repeated prompt + response digests."""
+        locs = self.id_locs
+        for index, first in _repeated(_hash_keys(self.ids), self.ids.__getitem__):
+            key = self.ids[index]
+            self.findings.append(
+                (
+                    "DATASET_DUPLICATE_TRACE_ID",
+                    "error",
+                    f"trace_id is not unique: first used at {self.where(locs[first])}",
+                    key if isinstance(key, str) else None,
+                    "trace_id",
+                    locs[index],
+                )
             )
-        seen.update(chunk.trace_ids)
-        for key, tid, packed in chunk.trace_repeats:
-            self._duplicate_id(tid, packed, seen[key])
+        blob = bytes(self.digests)
+        meta = self.digest_meta
+        for index, first in _repeated(_digest_keys(blob), lambda i: blob[16 * i : 16 * i + 16]):
+            packed = meta[index] >> 8
+            tid = self.digest_tids[packed] if packed in self.digest_tids else self.tid_at(packed)
+            self._leak(meta[first], meta[index] & 0xFF, tid, packed)
 
-    def _leak(self, digest: bytes, split_index: int, tid: str | None, packed: int) -> None:
-        value = self.digests[digest]
-        first = value >> 8
-        first_split = self.splits[value & 0xFF]
+    def _leak(self, first_value: int, split_index: int, tid: str | None, packed: int) -> None:
+        first = first_value >> 8
+        first_split = self.splits[first_value & 0xFF]
         split = self.splits[split_index]
         if first_split == split:
             self.findings.append(
@@ -1899,30 +1919,15 @@ class _Merger:
                 )
             )
 
-    def _merge_digests(self, chunk: _Chunk) -> None:
-        common = self.digests.keys() & chunk.digests.keys()
-        if common:
-            ids_by_loc = {packed: key for key, packed in chunk.trace_ids.items()}
-            for digest in common:
-                value = chunk.digests.pop(digest)
-                tid = ids_by_loc.get(value >> 8)
-                self._leak(digest, value & 0xFF, tid if isinstance(tid, str) else None, value >> 8)
-        self.digests.update(chunk.digests)
-        for digest, split_index, tid, packed in chunk.digest_repeats:
-            self._leak(digest, split_index, tid, packed)
-
     def temporal_findings(self) -> None:
         if self.train_max == float("-inf"):
             return
         newest = self.train_max
         stamp = dt.datetime.fromtimestamp(newest, dt.UTC).isoformat().replace("+00:00", "Z")
-        ids_by_loc: dict[int, Any] | None = None
         for times, locs in self.eval:
             for seconds, packed in zip(times, locs, strict=True):
                 if seconds < newest:
-                    if ids_by_loc is None:
-                        ids_by_loc = {loc: key for key, loc in self.trace_ids.items()}
-                    tid = ids_by_loc.get(packed)
+                    tid = self.tid_at(packed)
                     self.findings.append(
                         (
                             "DATASET_TEMPORAL_ORDER",
@@ -1934,6 +1939,46 @@ class _Merger:
                             packed,
                         )
                     )
+
+
+def _hash_keys(keys: list[Any]) -> Any:
+    """One 64-bit hash per key (str or bytes; Python's own, consistent within this process)."""
+    import numpy as np  # noqa: PLC0415
+
+    return np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys))
+
+
+def _digest_keys(blob: bytes) -> Any:
+    """The first 8 bytes of each 16-byte digest of ``blob``, as one int64 each."""
+    import numpy as np  # noqa: PLC0415
+
+    return np.frombuffer(blob, dtype=np.int64)[0::2]
+
+
+def _repeated(hashes: Any, value_of: Callable[[int], Any]) -> list[tuple[int, int]]:
+    """Return ``(index, index of the first equal value)`` for every value equal to an earlier
+    one, in index order; ``hashes[i]`` is a hash of value ``i`` and ``value_of(i)`` the value.
+
+    Sorting the hashes puts equal ones side by side; only those (true repeats and the rare
+    colliding hash) are compared by value, in index order, so the first of equal values wins.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    if len(hashes) < 2:
+        return []
+    order = np.argsort(hashes)
+    ordered = hashes[order]
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if not len(same):
+        return []
+    members = np.union1d(order[same], order[same + 1])  # sorted: index order
+    first: dict[Any, int] = {}
+    found: list[tuple[int, int]] = []
+    for index in members.tolist():
+        earlier = first.setdefault(value_of(index), index)
+        if earlier != index:
+            found.append((index, earlier))
+    return found
 
 
 # ---- the public entry point ----
@@ -2201,6 +2246,7 @@ def _validate_rows(
 def _finish(merger: _Merger, settings: _Settings) -> list[Finding]:
     """Apply the whole-dataset rules and turn finding tuples into located findings."""
     ws = settings.workspace
+    merger.repeats()
     merger.temporal_findings()
     findings = [
         Finding.model_construct(

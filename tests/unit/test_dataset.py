@@ -417,6 +417,50 @@ def test_prompt_and_response_boundary_is_kept(tmp_path, pm):
     assert "DATASET_CROSS_SPLIT_DUPLICATE" not in codes(validate(tmp_path, rows, pm))
 
 
+def test_leakage_finding_names_the_row_even_when_its_trace_id_is_blank(tmp_path, pm):
+    base = trace(0, split="train", prompt="same words", response="same answer")
+    blank = trace(1, split="test", trace_id="  ", prompt="Same words", response="same ANSWER")
+    report = validate(tmp_path, [base, blank, trace(2), trace(4)], pm)
+    finding = only(report, "DATASET_CROSS_SPLIT_DUPLICATE")
+    assert finding.trace_id == "  "
+    assert finding.location.endswith(":2")
+
+
+def test_repeats_are_found_by_value_whatever_the_hashes() -> None:
+    """Equal hashes only nominate candidates: the values decide (forced collisions included)."""
+    import numpy as np
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from customer_model_factory.dataset import _repeated
+
+    def naive(values: list[Any]) -> list[tuple[int, int]]:
+        first: dict[Any, int] = {}
+        out = []
+        for index, value in enumerate(values):
+            if value in first:
+                out.append((index, first[value]))
+            else:
+                first[value] = index
+        return out
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        st.lists(st.sampled_from(["a", "b", "c", b"a", "ab", ""]), max_size=40),
+        st.sampled_from(["python", "constant", "few"]),
+    )
+    def check(values: list[Any], hashing: str) -> None:
+        if hashing == "python":
+            hashes = np.array([hash(v) for v in values], dtype=np.int64)
+        elif hashing == "constant":
+            hashes = np.zeros(len(values), dtype=np.int64)
+        else:
+            hashes = np.array([len(v) % 2 for v in values], dtype=np.int64)
+        assert _repeated(hashes, values.__getitem__) == naive(values)
+
+    check()
+
+
 def test_duplicate_within_a_split_is_a_warning(tmp_path, pm):
     rows = [trace(0), trace(3, prompt=trace(0)["prompt"].upper()), trace(1), trace(2)]
     report = validate(tmp_path, rows, pm)
