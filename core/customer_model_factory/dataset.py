@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import hashlib
 import multiprocessing
 import operator
@@ -1599,7 +1600,27 @@ def _check_range(
     copy: Any = None,
     progress: Callable[[int], None] | None = None,
 ) -> _Chunk:
-    """Read and check one line-aligned byte range of a shard."""
+    """Read and check one line-aligned byte range of a shard.
+
+    The cyclic garbage collector is paused meanwhile: the rows' lists, dicts and tuples hold no
+    cycles, yet every 700 of them would start a collection (5-8 % of the checking time).
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _check_lines(settings, byte_range, max_line_bytes, copy, progress)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _check_lines(
+    settings: _Settings,
+    byte_range: _Range,
+    max_line_bytes: int,
+    copy: Any,
+    progress: Callable[[int], None] | None,
+) -> _Chunk:
     checker = _RowChecker(settings, byte_range.index, keep_redacted=copy is not None)
     chunk = checker.chunk
     scanner = _block_scanner()

@@ -153,6 +153,37 @@ def test_reference_schema_file_validates_given_a_matching_workspace(tmp_path, pm
         committed_schema("trace", row)
 
 
+def test_checking_pauses_the_cyclic_collector_and_restores_it(tmp_path, pm):
+    import gc
+
+    seen: list[bool] = []
+
+    class Watch:
+        CMF_PLUGIN_API = 1
+
+        @hookimpl
+        def cmf_sector_packs(self):
+            return [SectorPack(id="watch", version="1", title="Watch", jurisdiction="EU")]
+
+        @hookimpl
+        def cmf_validate_sector_metadata(self, sector_id, metadata):
+            seen.append(gc.isenabled())
+            return []
+
+    pm.register(Watch(), name="watch")
+    rows = [trace(i, vertical="watch") for i in range(3)]
+    assert gc.isenabled()
+    validate(tmp_path, rows, pm)
+    assert seen and not any(seen)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        validate(tmp_path, rows, pm)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_workers_do_not_change_the_report(tmp_path, pm):
     rows = [trace(i) for i in range(400)]
     rows[10] = trace(10, customer_id="other")
