@@ -126,6 +126,7 @@ JSONL_PROBLEM_CODES: Final[Mapping[str, str]] = {
 
 _BLOCK_BYTES: Final = 8 << 20
 _PARALLEL_MIN_BYTES: Final = 32 << 20
+_MIN_RANGE_BYTES: Final = 16 << 20
 _CACHE_LIMIT: Final = 65_536
 _LONG_ID: Final = 64
 _LINE_BITS: Final = 40
@@ -174,14 +175,35 @@ _ASCII_FOLD: Final = bytes.maketrans(
 _SIGNATURE_OF: Final = operator.attrgetter(*_SIG_FIELDS)
 
 
+def _expected_values(ws: CustomerWorkspace) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The categorical fields whose valid values a workspace fixes, with those values."""
+    return (
+        ("customer_id", (ws.customer_id,)),
+        ("tenant_id", (ws.tenant_id,)),
+        ("workspace_id", (ws.workspace_id,)),
+        ("split", tuple(ws.allowed_splits)),
+        ("expected_decision", ("approve", "block", "abstain", "escalate")),
+        ("severity", tuple(SEVERITIES)),
+        ("label", tuple(ws.label_map)),
+        ("redaction_status", ("not_required", "redacted", "pending")),
+    )
+
+
 @functools.cache
-def _typed_decoder() -> tuple[Callable[[bytes], Any], type[Exception]] | None:
+def _typed_decoder(
+    expected: tuple[tuple[str, tuple[str, ...]], ...] = (),
+) -> tuple[Callable[[bytes], Any], type[Exception]] | None:
     """A decoder of the trace fields the rules read, typed as the contract wants them.
 
     msgspec decodes a row straight into a slotted struct and checks every field's JSON type in
     C, so the common row skips both the dict and the per-field type checks. Fields the rules do
     not read are skipped; a row with any field of the wrong type fails to decode and takes the
     dict path, which names the problem. ``None`` without msgspec.
+
+    :param expected: categorical fields and their valid values (:func:`_expected_values`); each
+        is decoded as a ``Literal`` of them, so a valid value comes back as one shared string
+        whose hash is cached (the row's signature is then cheap to look up), and any other value
+        takes the dict path, which judges it.
     """
     try:
         import msgspec  # noqa: PLC0415
@@ -190,7 +212,11 @@ def _typed_decoder() -> tuple[Callable[[bytes], Any], type[Exception]] | None:
 
     text = str | None
     flag = bool | None
-    fields = [(name, text, None) for name in _SIG_FIELDS]
+    allowed = dict(expected)
+    fields = [
+        (name, (Literal[allowed[name]] | None) if name in allowed else text, None)  # type: ignore[valid-type]
+        for name in _SIG_FIELDS
+    ]
     fields[_S_PII] = ("contains_pii", flag, None)
     fields[_S_SECRET] = ("contains_secret", flag, None)
     fields += [
@@ -1626,7 +1652,7 @@ def _check_lines(
     scanner = _block_scanner()
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
-    typed = _typed_decoder() if copy is None else None
+    typed = _typed_decoder(_expected_values(settings.workspace)) if copy is None else None
     typed_decode, typed_error = typed if typed is not None else (None, Exception)
     check_typed = checker.check_typed
     check = checker.check
@@ -1760,25 +1786,32 @@ def _copy_row(
     copy.write(orjson.dumps(redacted) + b"\n")
 
 
-def _plan_ranges(shards: list[Path], parts: int) -> list[_Range]:
-    """Split shards into about ``parts`` line-aligned byte ranges, in file order."""
-    total = sum(shard.stat().st_size for shard in shards)
-    target = max(1, -(-total // parts))
+def _plan_ranges(shards: list[Path], workers: int) -> list[_Range]:
+    """Split shards into line-aligned byte ranges, in file order (one per shard for one worker).
+
+    With several workers, each range is a ``1 / (2 * workers)`` share of what remains, but at
+    least :data:`_MIN_RANGE_BYTES` (guided scheduling): large ranges first keep the per-range
+    cost low, small ones last let the workers finish together.
+    """
+    remaining = sum(shard.stat().st_size for shard in shards)
     ranges: list[_Range] = []
     for shard_index, shard in enumerate(shards):
         size = shard.stat().st_size
         bounds = [0]
         with open(shard, "rb") as handle:
-            cursor = target
-            while cursor < size:
+            while workers > 1:
+                step = max(_MIN_RANGE_BYTES, remaining // (2 * workers))
+                cursor = bounds[-1] + step
+                if cursor >= size:
+                    break
                 handle.seek(cursor)
                 handle.readline()
                 boundary = handle.tell()
                 if boundary >= size:
                     break
-                if boundary > bounds[-1]:
-                    bounds.append(boundary)
-                cursor = boundary + target
+                remaining -= boundary - bounds[-1]
+                bounds.append(boundary)
+        remaining -= size - bounds[-1]
         bounds.append(size)
         for position in range(len(bounds) - 1):
             ranges.append(
@@ -1837,9 +1870,9 @@ def _sha256_of(path: Path, also: tuple[Any, ...]) -> str:
 class _Merger:
     """Merges chunks in file order, applying the cross-chunk rules exactly as one pass would.
 
-    Trace ids and leakage digests are only collected while chunks arrive; :meth:`repeats`
-    finds the repeated ones at the end, in a few array passes (numpy), comparing the values
-    themselves wherever two hashes agree.
+    Trace ids and leakage digests are collected, and hashed, as chunks arrive (while the
+    workers still run); :meth:`repeats` finds the repeated ones at the end in a few array
+    passes (numpy), comparing the values themselves wherever two hashes agree.
     """
 
     def __init__(self, resolve: Callable[[int], tuple[str, int]], splits: tuple[str, ...]) -> None:
@@ -1847,8 +1880,10 @@ class _Merger:
         self.splits = splits
         self.findings: list[tuple[str, str, str, str | None, str | None, int]] = []
         self.ids: list[Any] = []
+        self.id_hashes: list[Any] = []
         self.id_locs = array("q")
         self.digests = bytearray()
+        self.digest_hashes: list[Any] = []
         self.digest_meta = array("q")
         self.digest_tids: dict[int, str] = {}
         self.counts: Counter[tuple[str, str]] = Counter()
@@ -1872,8 +1907,10 @@ class _Merger:
                     self.counts[(name, value)] += count
         self.counts.update(chunk.slow_counts)
         self.ids.extend(chunk.ids)
+        self.id_hashes.append(_hash_keys(chunk.ids))
         self.id_locs.extend(chunk.id_locs)
         self.digests += chunk.digests
+        self.digest_hashes.append(_digest_keys(bytes(chunk.digests)))
         self.digest_meta.extend(chunk.digest_meta)
         self.digest_tids.update(chunk.digest_tids)
         self.train_max = max(self.train_max, chunk.train_max)
@@ -1891,8 +1928,11 @@ class _Merger:
 
     def repeats(self) -> None:
         """Add the findings of repeated trace ids and of repeated prompt + response digests."""
+        import numpy as np  # noqa: PLC0415
+
         locs = self.id_locs
-        for index, first in _repeated(_hash_keys(self.ids), self.ids.__getitem__):
+        hashes = np.concatenate(self.id_hashes) if self.id_hashes else np.empty(0, np.int64)
+        for index, first in _repeated(hashes, self.ids.__getitem__):
             key = self.ids[index]
             self.findings.append(
                 (
@@ -1906,7 +1946,8 @@ class _Merger:
             )
         blob = bytes(self.digests)
         meta = self.digest_meta
-        for index, first in _repeated(_digest_keys(blob), lambda i: blob[16 * i : 16 * i + 16]):
+        hashes = np.concatenate(self.digest_hashes) if self.digest_hashes else hashes[:0]
+        for index, first in _repeated(hashes, lambda i: blob[16 * i : 16 * i + 16]):
             packed = meta[index] >> 8
             tid = self.digest_tids[packed] if packed in self.digest_tids else self.tid_at(packed)
             self._leak(meta[first], meta[index] & 0xFF, tid, packed)
@@ -2098,7 +2139,7 @@ def _validate_files(
         count = 1
     if threading.active_count() > 1:
         count = 1  # forking a multi-threaded process can deadlock
-    ranges = _plan_ranges(shards, 1 if count == 1 else count * 8)
+    ranges = _plan_ranges(shards, count)
     hashed: dict[str, Any] = {}
     done = [0]
 

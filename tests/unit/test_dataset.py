@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+import customer_model_factory.dataset as dataset_module
 from customer_model_factory import hookimpl
 from customer_model_factory.canonical import content_hash
 from customer_model_factory.contributions import RetrievalSchema, SectorPack
@@ -184,7 +185,8 @@ def test_checking_pauses_the_cyclic_collector_and_restores_it(tmp_path, pm):
         gc.enable()
 
 
-def test_workers_do_not_change_the_report(tmp_path, pm):
+def test_workers_do_not_change_the_report(tmp_path, pm, monkeypatch):
+    monkeypatch.setattr(dataset_module, "_MIN_RANGE_BYTES", 2000)  # many ranges
     rows = [trace(i) for i in range(400)]
     rows[10] = trace(10, customer_id="other")
     rows[350] = trace(350, trace_id="t-3")  # duplicate id across ranges
@@ -993,7 +995,8 @@ def test_a_secret_used_as_trace_id_or_top_level_key_is_not_repeated(tmp_path, pm
     }
 
 
-def test_workers_agree_on_shards_with_bad_lines_at_range_edges(tmp_path, pm):
+def test_workers_agree_on_shards_with_bad_lines_at_range_edges(tmp_path, pm, monkeypatch):
+    monkeypatch.setattr(dataset_module, "_MIN_RANGE_BYTES", 1500)  # many ranges
     shards = tmp_path / "shards"
     shards.mkdir()
     for name, offset in (("a.jsonl", 0), ("b.jsonl", 300)):
@@ -1007,6 +1010,46 @@ def test_workers_agree_on_shards_with_bad_lines_at_range_edges(tmp_path, pm):
     assert codes(one)["DATASET_JSONL_INVALID_JSON"] == 2
     assert codes(one)["DATASET_DUPLICATE_TRACE_ID"] == 2
     assert [s.line_count for s in one.shards] == [300, 300]
+
+
+def test_ranges_cover_every_shard_line_aligned(tmp_path, monkeypatch):
+    import itertools
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    monkeypatch.setattr(dataset_module, "_MIN_RANGE_BYTES", 64)
+
+    @settings(max_examples=100, deadline=None)
+    @given(
+        st.lists(st.lists(st.integers(0, 90), min_size=1, max_size=60), min_size=1, max_size=3),
+        st.integers(1, 4),
+    )
+    def check(shard_lines: list[list[int]], workers: int) -> None:
+        shards = []
+        for number, lengths in enumerate(shard_lines):
+            path = tmp_path / f"s{number}.jsonl"
+            path.write_bytes(b"".join(b"x" * n + b"\n" for n in lengths))
+            shards.append(path)
+        ranges = dataset_module._plan_ranges(shards, workers)
+        assert [r.index for r in ranges] == list(range(len(ranges)))
+        for number, path in enumerate(shards):
+            own = [r for r in ranges if r.shard == number]
+            data = path.read_bytes()
+            assert own[0].start == 0 and own[0].is_first and own[-1].is_last
+            assert own[-1].end == len(data)
+            assert all(a.end == b.start for a, b in itertools.pairwise(own))
+            assert all(data[r.start - 1 : r.start] == b"\n" for r in own[1:])
+            if workers == 1:
+                assert len(own) == 1
+
+    check()
+    path = tmp_path / "even.jsonl"
+    path.write_bytes((b"x" * 49 + b"\n") * 100)
+    sizes = [r.end - r.start for r in dataset_module._plan_ranges([path], 2)]
+    # A quarter of what remains each time, down to the minimum: large first, small last.
+    assert 1250 <= sizes[0] <= 1300 and sizes[-2] <= 100 and len(sizes) > 8
+    assert all(a >= b for a, b in itertools.pairwise(sizes[:-1]))
 
 
 def test_invalid_workspace_field_is_located_at_its_toml_line(tmp_path):

@@ -164,7 +164,7 @@ def _report(
     path: Path, typed: bool, monkeypatch: pytest.MonkeyPatch, vertical: str | None = None
 ) -> bytes:
     if not typed:
-        monkeypatch.setattr(dataset, "_typed_decoder", lambda: None)
+        monkeypatch.setattr(dataset, "_typed_decoder", lambda *_: None)
     report = validate_customer_trace_dataset(
         path,
         CustomerWorkspace.model_validate(WORKSPACE),
