@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["BenchResult", "median_seconds", "time_call", "time_command"]
+__all__ = ["BenchResult", "median_pair", "median_seconds", "time_call", "time_command"]
 
 
 @dataclass
@@ -60,6 +60,19 @@ def time_call(func: Callable[[], Any]) -> float:
 def median_seconds(func: Callable[[], Any], repeat: int) -> float:
     """Median wall time of ``repeat`` calls."""
     return statistics.median(time_call(func) for _ in range(repeat))
+
+
+def median_pair(pairs: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """The ``(reference_s, measured_s)`` pair whose ratio is the median of the pairs' ratios.
+
+    Each pair is a reference run and the measured run right after it, so its ratio compares two
+    runs made at the same speed of the machine; on a machine whose speed drifts by a third
+    within minutes, the median of those ratios is steadier than a ratio of two medians, which
+    may divide a fast moment by a slow one. Use an odd number of pairs: the median is then a
+    pair that ran.
+    """
+    ordered = sorted(pairs, key=lambda pair: pair[1] / pair[0])
+    return ordered[len(ordered) // 2]
 
 
 def time_command(argv: Sequence[str], repeat: int, **kwargs: Any) -> float:
