@@ -1672,45 +1672,72 @@ def _check_lines(
             data = handle.read(min(_BLOCK_BYTES, byte_range.end - position))
             if not data:
                 break
-            position += len(data)
-            if progress is not None:
-                progress(len(data))
-            if skipping:
-                cut = data.find(b"\n")
-                if cut < 0:
-                    continue
-                skipping = False
-                data = data[cut + 1 :]
-            if carry:
-                data = carry + data
-                carry = b""
-            at_end = position >= byte_range.end
-            if not at_end:
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    if len(data) > max_line_bytes + 2:
-                        line += 1
-                        problem(
-                            "line_too_long", f"line is longer than {max_line_bytes} bytes", line
-                        )
-                        skipping = True
-                    else:
-                        carry = data
-                    continue
-                block, carry = data[: cut + 1], data[cut + 1 :]
-            else:
+            cut = data.rfind(b"\n")
+            if (
+                not skipping
+                and not carry
+                and 0 <= cut < len(data) - 1
+                and position + len(data) < byte_range.end
+            ):
+                # The common block: whole lines, then the start of one more. That start is read
+                # again with the next block, so this one is used as read, without a copy.
+                limit = cut + 1
+                position += limit
+                handle.seek(position)
+                if progress is not None:
+                    progress(limit)
                 block = data
-            if not block:
-                continue
-            lines = block.split(b"\n")
-            terminated = block.endswith(b"\n")
-            if terminated:
-                lines.pop()
+                lines = data.split(b"\n")
+                lines.pop()  # the partial line
+                terminated = True
+                at_end = False
+            else:
+                position += len(data)
+                if progress is not None:
+                    progress(len(data))
+                if skipping:
+                    cut = data.find(b"\n")
+                    if cut < 0:
+                        continue
+                    skipping = False
+                    data = data[cut + 1 :]
+                if carry:
+                    data = carry + data
+                    carry = b""
+                at_end = position >= byte_range.end
+                if not at_end:
+                    cut = data.rfind(b"\n")
+                    if cut < 0:
+                        if len(data) > max_line_bytes + 2:
+                            line += 1
+                            problem(
+                                "line_too_long",
+                                f"line is longer than {max_line_bytes} bytes",
+                                line,
+                            )
+                            skipping = True
+                        else:
+                            carry = data
+                        continue
+                    block, carry = data[: cut + 1], data[cut + 1 :]
+                else:
+                    block = data
+                if not block:
+                    continue
+                lines = block.split(b"\n")
+                terminated = block.endswith(b"\n")
+                if terminated:
+                    lines.pop()
+                limit = len(block)
             last_index = len(lines) - 1
             candidates, marker_ends = scanner.scan(block)
+            if limit < len(block):
+                # Matches in the partial line are found again with the next block.
+                candidates = [found for found in candidates if found[0] < limit]
+                marker_ends = [end for end in marker_ends if end < limit]
             flagged = _detectors_by_line(candidates, lines)
             spaced = _lines_of(marker_ends, lines)
-            carriage = b"\r" in block
+            carriage = b"\r" in block if limit == len(block) else block.find(b"\r", 0, limit) >= 0
             for index, line_bytes in enumerate(lines):
                 line += 1
                 candidate = index in flagged

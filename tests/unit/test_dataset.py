@@ -995,6 +995,34 @@ def test_a_secret_used_as_trace_id_or_top_level_key_is_not_repeated(tmp_path, pm
     }
 
 
+@pytest.mark.parametrize("block", [97, 700, 1500, 4096])
+def test_block_size_does_not_change_the_report(tmp_path, pm, monkeypatch, block):
+    """Blocks that end inside a line (read again with the next block), lines longer than a
+    block (carried over), CRLF, blank and broken lines and matches near block edges."""
+    lines = [b"\xef\xbb\xbf" + orjson.dumps(trace(0))]
+    for i in range(1, 60):
+        row = trace(i, prompt=("word " * (i * 7 % 90)) + "end")
+        if i % 11 == 0:
+            row["prompt"] = f"my key is {AWS_KEY} and mail {EMAIL}"
+        line = orjson.dumps(row)
+        if i % 13 == 0:
+            line = b'{"broken": '
+        if i % 17 == 0:
+            line += b"\r"
+        lines.append(line)
+        if i % 19 == 0:
+            lines.append(b"")
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    expected = validate_customer_trace_dataset(path, workspace(), pm=pm, workers=1)
+    assert {"DATASET_SECRET_DETECTED", "DATASET_JSONL_INVALID_JSON"} <= set(codes(expected))
+    monkeypatch.setattr(dataset_module, "_BLOCK_BYTES", block)
+    for workers in (1, 2):
+        monkeypatch.setattr(dataset_module, "_MIN_RANGE_BYTES", 3000)
+        report = validate_customer_trace_dataset(path, workspace(), pm=pm, workers=workers)
+        assert report.to_json_bytes() == expected.to_json_bytes()
+
+
 def test_workers_agree_on_shards_with_bad_lines_at_range_edges(tmp_path, pm, monkeypatch):
     monkeypatch.setattr(dataset_module, "_MIN_RANGE_BYTES", 1500)  # many ranges
     shards = tmp_path / "shards"
