@@ -165,3 +165,22 @@ def test_text_shorter_than_every_selected_detector_can_match_is_skipped():
     assert detectors.scan_text(AWS_KEY[:19], only=aws) == []
     assert [d.kind for d in detectors.scan_text(AWS_KEY, only=aws)] == ["aws_access_key"]
     assert detectors.scan_text("", only=None) == []
+
+
+@pytest.mark.parametrize("detector", DETECTORS, ids=lambda detector: detector.kind)
+def test_every_prefilter_matches_wherever_its_precise_pattern_does(detector):
+    """A prefilter may be looser than its pattern, never stricter: a miss would hide a leak."""
+    import re
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    flags = re.IGNORECASE if detector.caseless else 0
+    prefilter = re.compile(detector.prefilter_pattern, flags)
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.from_regex(re.compile(detector.pattern, flags), fullmatch=True))
+    def check(text: str) -> None:
+        assert prefilter.search(text), text
+
+    check()
