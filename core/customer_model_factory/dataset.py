@@ -1485,19 +1485,21 @@ def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
 
     :param spaced: the raw row may hold whitespace other than single spaces.
     """
-    text = prompt + "\x00" + response
+    text = f"{prompt}\x00{response}"
     if not text.isascii():
         return (_normalise(prompt) + "\x00" + _normalise(response)).encode()
-    # ASCII: NFKC is the identity and case-folding is lower-casing, so one byte translation folds
-    # case and maps every whitespace character to a space; runs of spaces are rare and collapsed
-    # only when present.
-    folded = text.encode().translate(_ASCII_FOLD)
+    # ASCII: NFKC is the identity and case-folding is lower-casing.
     if spaced or prompt[0] == " " or prompt[-1] == " " or response[0] == " " or response[-1] == " ":
-        # Field by field: a NUL inside a text is a character, not the separator.
+        # One byte translation folds case and maps every whitespace character to a space, then
+        # runs of spaces collapse; field by field: a NUL inside a text is a character, not the
+        # separator.
         prompt_key = b" ".join(prompt.encode().translate(_ASCII_FOLD).split())
         response_key = b" ".join(response.encode().translate(_ASCII_FOLD).split())
         return prompt_key + b"\x00" + response_key
-    return folded
+    # Not spaced: the raw line holds no whitespace but single spaces (a tab, newline or other
+    # control character in a JSON string is always escaped, and escapes mark a line spaced),
+    # so only the case is left to fold.
+    return text.encode().lower()
 
 
 def _normalise(text: str) -> str:
@@ -1515,9 +1517,10 @@ def _normalise(text: str) -> str:
 # ---- reading byte ranges ----
 
 # Raw JSON that may hide whitespace other than single spaces inside a string: a run of spaces
-# or an escaped tab, newline, carriage return, form feed, vertical tab or separator (JSON
-# forbids raw control characters in strings, so they always appear escaped).
-_WHITESPACE_MARKER: Final = rb"  |\\[tnrf]|\\u00(?:0[9-dA-D]|1[c-fC-F])"
+# or an escaped tab, newline, carriage return, form feed, vertical tab, separator or space
+# (JSON forbids raw control characters in strings, so they always appear escaped; an escaped
+# space next to another space is a run the raw bytes do not show).
+_WHITESPACE_MARKER: Final = rb"  |\\[tnrf]|\\u00(?:0[9-dA-D]|1[c-fC-F]|20)"
 
 
 class _BlockScanner:

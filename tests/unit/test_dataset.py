@@ -434,6 +434,20 @@ def test_cross_split_leakage_uses_the_normalised_text(tmp_path, pm):
     assert "'test'" in finding.message
 
 
+@pytest.mark.parametrize(
+    "spelled", [b"reset \\u0020my card", b"reset\\u0020\\u0020my card", b"reset\\u0020 my card"]
+)
+def test_escaped_spaces_collapse_like_raw_ones(tmp_path, pm, spelled):
+    base = orjson.dumps(trace(0, split="train", prompt="Reset my card", response="No."))
+    twin = orjson.dumps(trace(1, split="test", prompt="PLACEHOLDER", response="no."))
+    twin = twin.replace(b"PLACEHOLDER", spelled)
+    rows = [base, twin, orjson.dumps(trace(2)), orjson.dumps(trace(4))]
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(b"\n".join(rows) + b"\n")
+    report = validate_customer_trace_dataset(path, workspace(), pm=pm, workers=1)
+    assert only(report, "DATASET_CROSS_SPLIT_DUPLICATE").trace_id == "t-1"
+
+
 def test_nfkc_makes_compatibility_forms_equal(tmp_path, pm):
     rows = [
         trace(0, split="train", prompt="ｆｕｌｌ width Ǆ", response="ok"),
