@@ -7,9 +7,11 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["BenchResult", "median_pair", "median_seconds", "time_call", "time_command"]
+
+_Pair = TypeVar("_Pair")
 
 
 @dataclass
@@ -62,8 +64,8 @@ def median_seconds(func: Callable[[], Any], repeat: int) -> float:
     return statistics.median(time_call(func) for _ in range(repeat))
 
 
-def median_pair(pairs: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    """The ``(reference_s, measured_s)`` pair whose ratio is the median of the pairs' ratios.
+def median_pair(pairs: Sequence[_Pair], ratio: Callable[[_Pair], float]) -> _Pair:
+    """The pair whose ``ratio`` is the median of the pairs' ratios.
 
     Each pair is a reference run and the measured run right after it, so its ratio compares two
     runs made at the same speed of the machine; on a machine whose speed drifts by a third
@@ -71,8 +73,7 @@ def median_pair(pairs: Sequence[tuple[float, float]]) -> tuple[float, float]:
     may divide a fast moment by a slow one. Use an odd number of pairs: the median is then a
     pair that ran.
     """
-    ordered = sorted(pairs, key=lambda pair: pair[1] / pair[0])
-    return ordered[len(ordered) // 2]
+    return sorted(pairs, key=ratio)[len(pairs) // 2]
 
 
 def time_command(argv: Sequence[str], repeat: int, **kwargs: Any) -> float:

@@ -211,7 +211,7 @@ def run(quick: bool = False) -> list[BenchResult]:
             (time_call(partial(_run_rg, rg_argv)), time_call(partial(_run_verify, argv)))
             for _ in range(repeat)
         ]
-        reference, measured = median_pair(pairs)
+        reference, measured = median_pair(pairs, lambda pair: pair[1] / pair[0])
         recall, extra = _recall(report, planted)
         results.append(
             BenchResult(

@@ -324,8 +324,8 @@ def run(quick: bool = False) -> list[BenchResult]:
         (_reference_seconds(path), _measure(path, workspace)) for _ in range(1 if quick else 5)
     ]
     # The pair whose ratio is the median is the one reported; memory is the worst of all runs.
-    reference, seconds = median_pair([(ref, run["seconds"]) for ref, run in pairs])
-    measured = next(run for ref, run in pairs if (ref, run["seconds"]) == (reference, seconds))
+    reference, measured = median_pair(pairs, lambda pair: pair[1]["seconds"] / pair[0])
+    seconds = measured["seconds"]
     rss = max(int(run["rss_sum"]) for _, run in pairs)
     return [
         BenchResult(

@@ -156,7 +156,6 @@ _ROW_FIELDS: Final = frozenset(
 )
 _OPTIONAL_TEXT: Final = ("workspace_id", "vertical")
 _UNSEEN: Final[Any] = object()
-_FROMISO: Final = dt.datetime.fromisoformat
 # Lower-cases ASCII letters and maps every ASCII whitespace character (as str.split sees them)
 # to a space.
 try:
@@ -689,8 +688,6 @@ class _RowChecker:
             and observed
             and len(source) == 1
             and len(policy) == 1
-            and len(observed) >= 20
-            and observed[10] == "T"
             and source[0].__class__ is str
             and policy[0].__class__ is str
             and self.source_ok.get(source[0], False)
@@ -704,22 +701,14 @@ class _RowChecker:
         entry = self.cache.get(sig)
         if entry is None:
             return False
-        try:
-            observed_at = _FROMISO(observed)
-        except ValueError:
-            return False
-        if observed_at.tzinfo is None:
+        observed_at = _parse_rfc3339(observed)
+        if observed_at is None:
             return False
         event = row.event_time
         event_time = None
         if event is not None:
-            if len(event) < 20 or event[10] != "T":
-                return False
-            try:
-                event_time = _FROMISO(event)
-            except ValueError:
-                return False
-            if event_time.tzinfo is None:
+            event_time = _parse_rfc3339(event)
+            if event_time is None:
                 return False
         elif self.needs_event_time:
             return False
@@ -815,56 +804,16 @@ class _RowChecker:
             self._check_present(row, "prompt", tid, line, str)
             self._check_present(row, "response", tid, line, str)
 
-        # References: a single known-good string is the common case.
-        refs = get("source_refs")
-        if not (
-            refs.__class__ is list
-            and len(refs) == 1
-            and refs[0].__class__ is str
-            and self.source_ok.get(refs[0], False)
-        ):
-            self._check_refs(refs, "source_refs", row, tid, line)
-        refs = get("policy_refs")
-        if not (
-            refs.__class__ is list
-            and len(refs) == 1
-            and refs[0].__class__ is str
-            and self.policy_ok.get(refs[0], False)
-        ):
-            self._check_refs(refs, "policy_refs", row, tid, line)
-
-        # Times: the common RFC 3339 shape parses in C; anything else takes the slow path, which
-        # names the exact problem.
-        fromiso = _FROMISO
+        # References (each verdict cached per distinct entry) and times (the common rows take
+        # check_typed; here each value is judged and every problem named).
+        self._check_refs(get("source_refs"), "source_refs", row, tid, line)
+        self._check_refs(get("policy_refs"), "policy_refs", row, tid, line)
         cutoff = self.cutoff
-        observed = get("observed_at")
-        seconds: float | None = None
-        if observed.__class__ is str and len(observed) >= 20 and observed[10] == "T":
-            try:
-                parsed = fromiso(observed)
-            except ValueError:
-                parsed = None
-            if parsed is not None and parsed.tzinfo is not None:
-                # The instant is only needed to compare with a cut-off.
-                seconds = parsed.timestamp() if cutoff is not None else 0.0
-        if seconds is None:
-            seconds = self._time(row, "observed_at", tid, line)
+        seconds = self._time(row, "observed_at", tid, line)
         if seconds is not None and cutoff is not None and seconds > cutoff:
             self._after_cutoff(tid, line)
-        event = get("event_time")
-        if event is not None or self.needs_event_time:
-            seconds = None
-            if event.__class__ is str and len(event) >= 20 and event[10] == "T":
-                try:
-                    parsed = fromiso(event)
-                except ValueError:
-                    parsed = None
-                if parsed is not None and parsed.tzinfo is not None:
-                    seconds = parsed.timestamp()
-            if seconds is None:
-                self._event_time(row, split, tid, line, None)
-            else:
-                self._record_event_time(seconds, entry, tid, line)
+        if get("event_time") is not None or self.needs_event_time:
+            self._event_time(row, split, tid, line, None)
 
         metadata = get("metadata")
         if metadata is not None and type(metadata) is not dict:
@@ -1940,7 +1889,7 @@ class _Merger:
         self.id_hashes.append(_hash_keys(chunk.ids))
         self.id_locs.extend(chunk.id_locs)
         self.digests += chunk.digests
-        self.digest_hashes.append(_digest_keys(bytes(chunk.digests)))
+        self.digest_hashes.append(_digest_keys(chunk.digests))
         self.digest_meta.extend(chunk.digest_meta)
         self.digest_tids.update(chunk.digest_tids)
         self.train_max = max(self.train_max, chunk.train_max)
@@ -1960,9 +1909,11 @@ class _Merger:
         """Add the findings of repeated trace ids and of repeated prompt + response digests."""
         import numpy as np  # noqa: PLC0415
 
+        none = np.empty(0, np.int64)
         locs = self.id_locs
-        hashes = np.concatenate(self.id_hashes) if self.id_hashes else np.empty(0, np.int64)
-        for index, first in _repeated(hashes, self.ids.__getitem__):
+        for index, first in _repeated(
+            np.concatenate([none, *self.id_hashes]), self.ids.__getitem__
+        ):
             key = self.ids[index]
             self.findings.append(
                 (
@@ -1974,10 +1925,12 @@ class _Merger:
                     locs[index],
                 )
             )
-        blob = bytes(self.digests)
+        blob = self.digests
         meta = self.digest_meta
-        hashes = np.concatenate(self.digest_hashes) if self.digest_hashes else hashes[:0]
-        for index, first in _repeated(hashes, lambda i: blob[16 * i : 16 * i + 16]):
+        for index, first in _repeated(
+            np.concatenate([none, *self.digest_hashes]),
+            lambda i: bytes(blob[16 * i : 16 * i + 16]),
+        ):
             packed = meta[index] >> 8
             tid = self.digest_tids[packed] if packed in self.digest_tids else self.tid_at(packed)
             self._leak(meta[first], meta[index] & 0xFF, tid, packed)
@@ -2040,11 +1993,12 @@ def _hash_keys(keys: list[Any]) -> Any:
     return np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys))
 
 
-def _digest_keys(blob: bytes) -> Any:
-    """The first 8 bytes of each 16-byte digest of ``blob``, as one int64 each."""
+def _digest_keys(blob: bytes | bytearray) -> Any:
+    """The first 8 bytes of each 16-byte digest of ``blob``, as one int64 each (a copy: the
+    blob is free to change or go)."""
     import numpy as np  # noqa: PLC0415
 
-    return np.frombuffer(blob, dtype=np.int64)[0::2]
+    return np.frombuffer(blob, dtype=np.int64)[0::2].copy()
 
 
 def _repeated(hashes: Any, value_of: Callable[[int], Any]) -> list[tuple[int, int]]:
