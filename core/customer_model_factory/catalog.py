@@ -1,4 +1,5 @@
-"""The catalog of every published model: stage manifests and input contracts, by schema name.
+"""The catalog of every published model: stage manifests (keyed by their ``kind``) and input
+contracts, by schema name. For a manifest the schema name *is* its kind.
 
 Schemas are exported to ``schemas/customer-model-factory-<name>.schema.json`` from this catalog,
 and ``cmf manifest verify`` imports the manifest classes through it. Entries are import paths so
@@ -10,21 +11,27 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel
 
 from customer_model_factory.canonical import canonical_json
-from customer_model_factory.manifest import ManifestCheck, verify_manifest_file
+from customer_model_factory.manifest import Manifest, ManifestCheck, verify_manifest_file
+
+if TYPE_CHECKING:
+    from customer_model_factory.chain import ChainReport
 
 __all__ = [
+    "MANIFEST_KINDS",
     "SCHEMA_FILE_PREFIX",
     "SCHEMA_MODELS",
     "check_schemas",
     "export_schemas",
     "json_schema_of",
+    "load_manifest_classes",
     "load_model",
     "render_schema",
+    "verify_chain",
     "verify_manifest_files",
 ]
 
@@ -37,12 +44,15 @@ SCHEMA_MODELS: Final[dict[str, str]] = {
     "workspace": "customer_model_factory.dataset:CustomerWorkspace",
     "trace": "customer_model_factory.dataset:CustomerTrace",
     "dataset-report": "customer_model_factory.dataset:CustomerDatasetValidationReport",
-    "sector-metadata": "customer_model_factory.sector:SectorMetadata",
-    "sector-evidence-mapping": "customer_model_factory.sector:SectorEvidenceMapping",
+    "sector-metadata": "customer_model_factory.stages.sector:SectorMetadata",
+    "sector-evidence-mapping": "customer_model_factory.plugin_api.contracts:SectorEvidenceMapping",
     "boundary-hashed-denylist": "customer_model_factory.boundary.rules:HashedDenylist",
     "boundary-report": "customer_model_factory.boundary.scanner:BoundaryReport",
 }
 """Schema name → ``"module:Class"`` of every published model."""
+
+MANIFEST_KINDS: Final[tuple[str, ...]] = ("dataset-report", "sector-evidence-mapping")
+"""The schema names that are manifest kinds (``kind`` = schema name), in workflow order."""
 
 
 def load_model(name: str) -> type[BaseModel]:
@@ -116,8 +126,36 @@ def check_schemas(directory: str | Path) -> list[str]:
     return problems
 
 
+def load_manifest_classes() -> dict[str, type[Manifest]]:
+    """Import every manifest class of the catalog; return them by kind."""
+    classes: dict[str, type[Manifest]] = {}
+    for kind in MANIFEST_KINDS:
+        model = load_model(kind)
+        if not (issubclass(model, Manifest) and kind == model.KIND):
+            raise TypeError(f"{SCHEMA_MODELS[kind]} is not the manifest of kind {kind!r}")
+        classes[kind] = model
+    return classes
+
+
 def verify_manifest_files(paths: Iterable[str | Path]) -> list[ManifestCheck]:
-    """Verify manifest files after importing every manifest class of the catalog."""
-    for name in SCHEMA_MODELS:
-        load_model(name)
+    """Verify manifest files, each by its ``kind``, after importing every manifest class."""
+    load_manifest_classes()
     return [verify_manifest_file(path) for path in paths]
+
+
+def verify_chain(
+    paths: Iterable[str | Path],
+    *,
+    follow: bool = True,
+    search: Iterable[str | Path] = (),
+    home: str | Path | None = None,
+) -> ChainReport:
+    """Verify manifests and (with ``follow``) every link of their chains.
+
+    The one library call behind ``cmf manifest verify [--chain]``; see
+    :func:`customer_model_factory.chain.verify_manifest_chain`.
+    """
+    from customer_model_factory.chain import verify_manifest_chain  # noqa: PLC0415
+
+    load_manifest_classes()
+    return verify_manifest_chain(paths, follow=follow, search=search, home=home)

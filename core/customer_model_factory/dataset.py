@@ -53,6 +53,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from customer_model_factory.canonical import HASH_PREFIX
+from customer_model_factory.context import RunContext
 from customer_model_factory.detectors import (
     KEY_SUFFIX,
     DetectorSet,
@@ -71,7 +72,8 @@ from customer_model_factory.io import (
     list_jsonl_shards,
     read_text_strict,
 )
-from customer_model_factory.manifest import Manifest
+from customer_model_factory.manifest import BoundManifest
+from customer_model_factory.plugin_api.contracts import SectorOwner
 
 __all__ = [
     "DECISIONS",
@@ -508,7 +510,7 @@ _DATASET_HASH_RECIPE: Final = (
 )
 
 
-class CustomerDatasetValidationReport(Manifest):
+class CustomerDatasetValidationReport(BoundManifest):
     """The dataset contract's manifest: counts, input digests, findings, readiness.
 
     ``report_hash`` is this manifest's hash (sha256 over the RFC 8785 canonical JSON of every
@@ -516,9 +518,10 @@ class CustomerDatasetValidationReport(Manifest):
     bytes, so it changes whenever one input byte does.
     """
 
+    KIND: ClassVar[str] = "dataset-report"
     HASH_FIELD: ClassVar[str] = "report_hash"
     SCHEMA_NAME: ClassVar[str] = "dataset-report"
-    SCHEMA_VERSIONS: ClassVar[tuple[str, ...]] = ("1",)
+    SCHEMA_VERSIONS: ClassVar[tuple[str, ...]] = ("2",)
 
     source: str = Field(description="The path validated, or <rows> for an in-memory iterable.")
     dataset_hash: str = Field(description=_DATASET_HASH_RECIPE)
@@ -532,6 +535,11 @@ class CustomerDatasetValidationReport(Manifest):
     severity_counts: dict[str, int] = Field(description="Rows per severity.")
     high_risk_count: int = Field(ge=0, description="Rows with severity high or critical.")
     sector_counts: dict[str, int] = Field(description="Rows per sector (vertical).")
+    sector_owners: dict[str, SectorOwner] = Field(
+        default_factory=dict,
+        description="For each sector dispatched, the pack that validated it (distribution and "
+        "version).",
+    )
     finding_counts: dict[str, int] = Field(description="Findings per severity.")
     secrets_policy: Literal["fail", "redact"] = Field(description="The workspace secrets policy.")
     redacted_copy: RedactedCopy | None = Field(
@@ -2033,13 +2041,12 @@ def _repeated(hashes: Any, value_of: Callable[[int], Any]) -> list[tuple[int, in
 def _settings(
     workspace: CustomerWorkspace, vertical: str | None, redact: bool, pm: Any
 ) -> tuple[_Settings, list[Finding]]:
-    from customer_model_factory.plugins import (  # noqa: PLC0415
-        collect_retrieval_schemas,
-        get_plugin_manager,
-    )
+    from customer_model_factory.plugins import collect_retrieval_schemas  # noqa: PLC0415
 
-    manager = get_plugin_manager() if pm is None else pm
-    schemas, plugin_findings = collect_retrieval_schemas(manager)
+    manager = pm
+    schemas, _ = collect_retrieval_schemas(manager)
+    # Fail closed: every plugin problem of the run is a finding of this report.
+    plugin_findings = manager.stage_findings()
     settings = _Settings(
         workspace=workspace,
         vertical=vertical or workspace.vertical,
@@ -2060,6 +2067,7 @@ def validate_customer_trace_dataset(
     workers: int | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Callable[[int, int], None] | None = None,
+    context: RunContext | None = None,
     pm: Any = None,
 ) -> CustomerDatasetValidationReport:
     """Validate a trace dataset against its workspace in one streaming pass.
@@ -2075,11 +2083,15 @@ def validate_customer_trace_dataset(
         forces a single process). The report is the same whatever the number.
     :param max_line_bytes: longer lines are reported (``DATASET_JSONL_LINE_TOO_LONG``), not parsed.
     :param progress: called with ``(bytes_done, bytes_total)`` as the read advances.
-    :param pm: the plugin manager (default :func:`~.plugins.get_plugin_manager`).
+    :param context: the run context (its plugin manager validates sectors); default: a context
+        with the installed plugins and no operator switch.
+    :param pm: a plugin manager to use instead of the context's.
     :returns: the sealed report; ``ready`` is false when any finding is an error.
     :raises DataFormatError: the source is missing, empty, or a directory without shards.
     """
     redact = workspace.secrets_policy == "redact" and redacted_copy is not None
+    if pm is None:
+        pm = (context if context is not None else RunContext()).plugin_manager
     settings, plugin_findings = _settings(workspace, vertical, redact, pm)
     if isinstance(source, str | Path):
         findings, fields = _validate_files(
@@ -2095,6 +2107,7 @@ def validate_customer_trace_dataset(
             raise DataFormatError("--redacted-copy needs a file source, not in-memory rows")
         findings, fields = _validate_rows(source, settings)
     findings.extend(plugin_findings)
+    fields["sector_owners"] = _sector_owners(pm, fields["sector_counts"])
     return CustomerDatasetValidationReport.seal(
         customer_id=workspace.customer_id,
         workspace_id=workspace.workspace_id,
@@ -2105,6 +2118,20 @@ def validate_customer_trace_dataset(
         finding_counts=count_by_severity(findings),
         **fields,
     )
+
+
+def _sector_owners(pm: Any, sector_counts: Mapping[str, int]) -> dict[str, SectorOwner]:
+    owners: dict[str, SectorOwner] = {}
+    for sector_id in sorted(sector_counts):
+        dispatch = pm.sector_dispatch(sector_id)
+        if dispatch is not None and dispatch.pack is not None:
+            owners[sector_id] = SectorOwner(
+                plugin=dispatch.plugin_name,
+                distribution=dispatch.distribution,
+                version=dispatch.version,
+                pack_version=dispatch.pack.version,
+            )
+    return owners
 
 
 def _validate_files(

@@ -149,6 +149,10 @@ _register(
     "A trace naming a sector lacks metadata or a generic sector field (sector_class, ...).",
 )
 _register("SECTOR_METADATA_INVALID", "A generic sector metadata field has the wrong type.")
+_register(
+    "SECTOR_METADATA_SCHEMA",
+    "A row's metadata breaks the metadata model or JSON Schema its sector pack declares.",
+)
 _register("SECTOR_CITATION_REQUIRED", "requires_citation is set but evidence_refs is empty.")
 _register(
     "SECTOR_NUMERIC_EVIDENCE_MISSING",
@@ -178,6 +182,18 @@ _register("PLUGIN_HOOK_FAILED", "A plugin's hook implementation raised; the run 
 _register("PLUGIN_DUPLICATE_ID", "Two plugins contribute the same id (sector, schema, lane...).")
 _register("PLUGIN_INVALID_CONTRIBUTION", "A hook returned something that fails validation.")
 _register("PLUGIN_DISABLED", "An operator disabled a plugin (CMF_DISABLE_PLUGINS, allowlist).")
+_register(
+    "PLUGIN_DEPRECATED",
+    "A plugin uses a form the plugin API deprecates; it still loads, until the next major API.",
+)
+_register(
+    "PLUGIN_SECTOR_CONFLICT",
+    "Two packs claim one sector; neither validates it until the operator chooses the owner.",
+)
+_register(
+    "PLUGIN_SECTOR_SHADOWED",
+    "Two packs claim one sector and the operator chose one; the other does not validate it.",
+)
 
 # ---- boundary verifier ----
 _register("BOUNDARY_LEAK", "A proprietary identifier occurs in the content of a public file.")

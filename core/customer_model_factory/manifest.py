@@ -1,21 +1,32 @@
-"""The base class of every stage manifest: hashed on write, verified on load.
+"""The base classes of every stage manifest: hashed on write, verified on load, linked by hash.
 
-A manifest is a frozen pydantic model. Its hash field (``report_hash``, ``manifest_hash``, ...,
-named by :attr:`Manifest.HASH_FIELD`) holds ``sha256:<hex>`` over the RFC 8785 canonical JSON of
-every *other* field, so anyone can recompute it::
+A manifest is a frozen pydantic model. It says what it is (``kind``, a stable string per stage such
+as ``dataset-report``) and what it was built from (``inputs``: one :class:`InputLink`
+``{kind, hash, uri}`` per upstream artefact). Its hash field (``report_hash``, ``manifest_hash``,
+..., named by :attr:`Manifest.HASH_FIELD`) holds ``sha256:<hex>`` over the RFC 8785 canonical JSON
+of every *other* field, ``kind`` and ``inputs`` included, so anyone can recompute it::
 
     payload = json.load(open(path)); stored = payload.pop("manifest_hash")
     assert "sha256:" + sha256(rfc8785.dumps(payload)).hexdigest() == stored
 
+An input link to another manifest carries that manifest's own hash field value (for the dataset
+stage: the report's ``report_hash``; ``dataset_hash`` stays the digest of the data bytes). An
+input link to a plain artefact (model weights, a decision log) carries the sha256 of its bytes.
+
+:class:`BoundManifest` adds the customer / workspace / tenant binding for the manifests that
+belong to one customer; pack-level manifests (a sector's evidence mapping) derive from
+:class:`Manifest` and carry no binding at all.
+
 :meth:`Manifest.write` is atomic and byte-deterministic (sorted keys, two-space indent, trailing
-newline). :meth:`Manifest.load` checks ``schema_version`` first, then recomputes the hash over the
-file's content as read (so an added, removed or edited field is caught), then validates the model.
+newline). :meth:`Manifest.load` checks ``kind`` and ``schema_version`` first, then recomputes the
+hash over the file's content as read (so an added, removed or edited field is caught), then
+validates the model.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Final, Self
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -31,35 +42,60 @@ from customer_model_factory.findings import Finding, has_errors, sort_findings
 from customer_model_factory.io import atomic_write_bytes
 
 __all__ = [
+    "HASH_PATTERN",
+    "BoundManifest",
+    "InputLink",
     "Manifest",
     "ManifestCheck",
-    "hash_field_of",
+    "manifest_class_for",
     "manifest_classes",
+    "read_manifest_payload",
     "recompute_manifest_hash",
     "verify_manifest_file",
 ]
 
+HASH_PATTERN: Final = r"^sha256:[0-9a-f]{64}$"
+"""The form of every hash a manifest records."""
+
 _CLASSES: dict[str, type[Manifest]] = {}
+
+
+class InputLink(BaseModel):
+    """One upstream artefact a manifest was built from.
+
+    ``hash`` is the upstream manifest's own hash field value when ``kind`` names a manifest kind,
+    else the sha256 of the artefact's bytes. ``uri`` (``file://``, ``cmf://sha256/<hex>`` or a
+    path relative to the manifest's directory) says where to find it; without one, ``cmf manifest
+    verify --chain`` looks the hash up in the directories it is given.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str = Field(min_length=1, description="Kind of the upstream artefact.")
+    hash: str = Field(pattern=HASH_PATTERN, description="Its hash (sha256:<64 hex>).")
+    uri: str | None = Field(default=None, description="Where it can be found, when known.")
 
 
 class Manifest(BaseModel):
     """Base class of every stage output.
 
-    Subclasses set :attr:`HASH_FIELD`, :attr:`SCHEMA_NAME` and :attr:`SCHEMA_VERSIONS`, declare
-    their hash field as ``<name>: str = ""``, and are built with :meth:`seal`, which sorts the
-    findings, derives ``ready`` and fills the hash.
+    Subclasses set :attr:`KIND`, :attr:`HASH_FIELD`, :attr:`SCHEMA_NAME` and
+    :attr:`SCHEMA_VERSIONS`, declare their hash field as ``<name>: str = ""``, and are built with
+    :meth:`seal`, which fills ``kind``, sorts the findings, derives ``ready`` and fills the hash.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    KIND: ClassVar[str] = ""
     HASH_FIELD: ClassVar[str] = ""
     SCHEMA_NAME: ClassVar[str] = ""
     SCHEMA_VERSIONS: ClassVar[tuple[str, ...]] = ("1",)
 
     schema_version: str = Field(description="Version of this manifest's schema.")
-    customer_id: str = Field(description="The customer this manifest is bound to.")
-    workspace_id: str = Field(description="The customer workspace (isolation boundary).")
-    tenant_id: str = Field(description="The tenant inside the customer.")
+    kind: str = Field(description="What this manifest is: a stable string per stage.")
+    inputs: tuple[InputLink, ...] = Field(
+        default=(), description="The upstream artefacts it was built from, sorted by kind, hash."
+    )
     ready: bool = Field(description="True when no finding has severity error.")
     findings: tuple[Finding, ...] = Field(
         default=(), description="Every finding of this stage, sorted by location then code."
@@ -67,11 +103,16 @@ class Manifest(BaseModel):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.HASH_FIELD:
-            _CLASSES[cls.HASH_FIELD] = cls
+        if cls.KIND:
+            other = _CLASSES.get(cls.KIND)
+            if other is not None and other.__qualname__ != cls.__qualname__:
+                raise TypeError(f"manifest kind {cls.KIND!r} is declared by {other} and {cls}")
+            _CLASSES[cls.KIND] = cls
 
     @model_validator(mode="after")
-    def _ready_matches_findings(self) -> Self:
+    def _consistent(self) -> Self:
+        if self.kind != self.KIND:
+            raise ValueError(f"kind must be {self.KIND!r}, not {self.kind!r}")
         if self.ready == has_errors(self.findings):
             raise ValueError(
                 "ready must be true exactly when no finding has severity error "
@@ -79,16 +120,23 @@ class Manifest(BaseModel):
             )
         if self.schema_version not in self.SCHEMA_VERSIONS:
             raise ValueError(f"schema_version {self.schema_version!r} is not supported")
+        if list(self.inputs) != sorted(self.inputs, key=_link_key):
+            raise ValueError("inputs must be sorted by kind, then hash (build with seal)")
         return self
 
     @classmethod
     def seal(cls, **fields: Any) -> Self:
-        """Build a manifest: sort ``findings``, derive ``ready``, compute the hash field.
-
-        ``schema_version`` defaults to the newest supported version.
+        """Build a manifest: fill ``kind``, sort ``inputs`` and ``findings``, derive ``ready``,
+        compute the hash field. ``schema_version`` defaults to the newest supported version.
         """
         findings = sort_findings(fields.pop("findings", ()))
+        links = [
+            link if isinstance(link, InputLink) else InputLink.model_validate(link)
+            for link in fields.pop("inputs", ())
+        ]
         fields.setdefault("schema_version", cls.SCHEMA_VERSIONS[-1])
+        fields["kind"] = cls.KIND
+        fields["inputs"] = tuple(sorted(dict.fromkeys(links), key=_link_key))
         fields["findings"] = findings
         fields["ready"] = not has_errors(findings)
         fields[cls.HASH_FIELD] = ""
@@ -109,6 +157,10 @@ class Manifest(BaseModel):
     def content_digest(self) -> str:
         """The stored hash (the value of :attr:`HASH_FIELD`)."""
         return str(getattr(self, self.HASH_FIELD))
+
+    def link(self, uri: str | None = None) -> InputLink:
+        """Return the :class:`InputLink` a downstream manifest records for this one."""
+        return InputLink(kind=self.KIND, hash=self.content_digest, uri=uri)
 
     def to_json_bytes(self) -> bytes:
         """Return the deterministic file form: sorted keys, two-space indent, final newline."""
@@ -133,16 +185,20 @@ class Manifest(BaseModel):
     def load(cls, path: str | Path) -> Self:
         """Read, verify and validate a manifest file.
 
-        :raises DataFormatError: missing file, invalid JSON, or a field that fails validation.
+        :raises DataFormatError: missing file, invalid JSON, another kind, or a field that fails
+            validation.
         :raises SchemaVersionError: an unknown ``schema_version``.
         :raises ManifestIntegrityError: the recomputed hash differs from the stored one.
         """
-        payload = _read_payload(path)
-        return cls.from_payload(payload, path=path)
+        return cls.from_payload(read_manifest_payload(path), path=path)
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any], *, path: str | Path | None = None) -> Self:
         """Verify and validate a manifest already parsed from JSON (see :meth:`load`)."""
+        if payload.get("kind") != cls.KIND:
+            raise DataFormatError(
+                f"is a {_kind_text(payload)} manifest, not {cls.KIND!r}", path=path, field="kind"
+            )
         version = payload.get("schema_version")
         if version not in cls.SCHEMA_VERSIONS:
             raise SchemaVersionError(path=path, found=version, supported=cls.SCHEMA_VERSIONS)
@@ -161,12 +217,37 @@ class Manifest(BaseModel):
             ) from None
 
 
-def _read_payload(path: str | Path) -> dict[str, Any]:
+class BoundManifest(Manifest):
+    """A manifest bound to one customer, workspace and tenant (every stage output of a run)."""
+
+    customer_id: str = Field(min_length=1, description="The customer this manifest is bound to.")
+    workspace_id: str = Field(min_length=1, description="The customer workspace.")
+    tenant_id: str = Field(min_length=1, description="The tenant inside the customer.")
+
+
+def _link_key(link: InputLink) -> tuple[str, str, str]:
+    return (link.kind, link.hash, link.uri or "")
+
+
+def _kind_text(payload: dict[str, Any]) -> str:
+    kind = payload.get("kind")
+    if not isinstance(kind, str):
+        return "kind-less"
+    return repr(kind[:60])
+
+
+def read_manifest_payload(path: str | Path) -> dict[str, Any]:
+    """Read a manifest file as a JSON object.
+
+    :raises DataFormatError: missing or unreadable file, invalid JSON, not an object.
+    """
     target = Path(path)
     try:
         raw = target.read_bytes()
     except FileNotFoundError:
         raise DataFormatError("file not found", path=target) from None
+    except IsADirectoryError:
+        raise DataFormatError("is a directory, not a manifest file", path=target) from None
     except OSError as error:
         raise DataFormatError(f"cannot read: {error.strerror}", path=target) from None
     try:
@@ -194,25 +275,27 @@ def recompute_manifest_hash(
 
 
 def manifest_classes() -> dict[str, type[Manifest]]:
-    """Return every manifest class imported so far, keyed by its hash field."""
+    """Return every manifest class imported so far, keyed by its ``kind``."""
     return dict(_CLASSES)
 
 
-def hash_field_of(payload: dict[str, Any]) -> str | None:
-    """Return the hash field a parsed manifest carries, or ``None`` if it carries none or several.
+def manifest_class_for(
+    payload: dict[str, Any], *, path: str | Path | None = None
+) -> type[Manifest]:
+    """Return the class of a parsed manifest, by its ``kind`` (never guessed from other keys).
 
-    Registered manifest classes are tried first; otherwise the single top-level ``*_hash`` key
-    whose value starts with ``sha256:`` is taken.
+    :raises DataFormatError: no ``kind``, or a kind no imported class declares.
     """
-    known = [name for name in _CLASSES if name in payload]
-    if len(known) == 1:
-        return known[0]
-    candidates = [
-        key
-        for key, value in payload.items()
-        if key.endswith("_hash") and isinstance(value, str) and value.startswith("sha256:")
-    ]
-    return candidates[0] if len(candidates) == 1 else None
+    kind = payload.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise DataFormatError("no manifest kind (field 'kind' is missing)", path=path, field="kind")
+    cls = _CLASSES.get(kind)
+    if cls is None:
+        known = ", ".join(sorted(_CLASSES)) or "none"
+        raise DataFormatError(
+            f"unknown manifest kind {_kind_text(payload)} (known: {known})", path=path, field="kind"
+        )
+    return cls
 
 
 class ManifestCheck(BaseModel):
@@ -220,40 +303,37 @@ class ManifestCheck(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    path: str
-    hash_field: str | None
-    kind: str | None
-    stored: str | None
-    actual: str | None
-    ok: bool
-    error: str | None = None
-    exit_code: int = 0
+    path: str = Field(description="The file verified.")
+    kind: str | None = Field(description="Its manifest kind, when it could be read.")
+    hash_field: str | None = Field(description="The name of its hash field.")
+    stored: str | None = Field(description="The hash written in the file.")
+    actual: str | None = Field(description="The hash recomputed from the content.")
+    ok: bool = Field(description="True when the file verifies.")
+    error: str | None = Field(default=None, description="Why it does not verify.")
+    exit_code: int = Field(default=0, description="0 verified; 2 tampered or unreadable.")
 
 
 def verify_manifest_file(path: str | Path) -> ManifestCheck:
-    """Recompute a manifest file's hash and, when its class is known, validate it.
+    """Verify one manifest file by its ``kind``: recompute its hash, then validate it.
 
-    Never raises for bad input: the problem is reported in the returned check with the exit code
-    the CLI uses (2 for a tampered, unknown-version or unreadable manifest).
+    Manifest classes must be imported first
+    (:func:`customer_model_factory.catalog.load_manifest_classes` does). Never raises for bad
+    input: the problem is reported in the returned check with the exit code the CLI uses (2 for
+    a tampered, unknown-kind, unknown-version or unreadable manifest).
     """
+    kind: str | None = None
+    hash_field: str | None = None
     try:
-        payload = _read_payload(path)
-        hash_field = hash_field_of(payload)
-        if hash_field is None:
-            raise DataFormatError("no manifest hash field (*_hash) found", path=path)
+        payload = read_manifest_payload(path)
+        cls = manifest_class_for(payload, path=path)
+        kind, hash_field = cls.KIND, cls.HASH_FIELD
         stored, actual = recompute_manifest_hash(payload, hash_field, path=path)
-        cls = _CLASSES.get(hash_field)
-        if stored != actual:
-            raise ManifestIntegrityError(
-                path=path, hash_field=hash_field, expected=stored, actual=actual
-            )
-        if cls is not None:
-            cls.from_payload(payload, path=path)
+        cls.from_payload(payload, path=path)
     except CMFError as error:
         return ManifestCheck(
             path=str(path),
-            hash_field=getattr(error, "hash_field", None),
-            kind=None,
+            kind=kind,
+            hash_field=hash_field,
             stored=getattr(error, "expected", None),
             actual=getattr(error, "actual", None),
             ok=False,
@@ -261,10 +341,5 @@ def verify_manifest_file(path: str | Path) -> ManifestCheck:
             exit_code=error.exit_code,
         )
     return ManifestCheck(
-        path=str(path),
-        hash_field=hash_field,
-        kind=cls.__name__ if cls is not None else None,
-        stored=stored,
-        actual=actual,
-        ok=True,
+        path=str(path), kind=kind, hash_field=hash_field, stored=stored, actual=actual, ok=True
     )

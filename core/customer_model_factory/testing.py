@@ -26,6 +26,7 @@ import pytest
 from customer_model_factory.findings import Finding
 from customer_model_factory.plugins import (
     CMFPluginManager,
+    PluginSwitches,
     check_plugins,
     create_plugin_manager,
 )
@@ -40,7 +41,7 @@ __all__ = [
 
 def fresh_plugin_manager() -> CMFPluginManager:
     """Return a new plugin manager holding only the core's built-ins."""
-    return create_plugin_manager(entry_points=False, environ={})
+    return create_plugin_manager(PluginSwitches(entry_points=False))
 
 
 @contextlib.contextmanager
@@ -65,7 +66,8 @@ def check_plugin_contributions(plugin: Any, *, name: str | None = None) -> list[
 
     Sector packs, retrieval schemas (valid JSON Schemas), benchmark packages, lanes, objective
     profiles, proprietary identifiers (hash format) and each sector's evidence mappings are
-    collected; duplicates of built-in ids count as problems.
+    collected, and the validation and release-check hooks are called with samples (the pack's
+    own benchmark traces); duplicates of built-in ids count as problems.
 
     :returns: the non-error findings (warnings, info), for further assertions.
     :raises AssertionError: listing every error finding, when one is found.

@@ -11,7 +11,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from customer_model_factory import FINDING_CODES as REGISTERED_CODES
+from customer_model_factory.plugin_api import ReleaseCheckInput
 from customer_model_factory.plugins import (
     CMFPluginManager,
     collect_proprietary_identifiers,
@@ -21,11 +21,15 @@ from customer_model_factory.plugins import (
     create_plugin_manager,
     list_plugins,
 )
-from customer_model_factory.sector import sector_evidence_mappings, validate_sector_trace_metadata
+from customer_model_factory.stages.sector import (
+    sector_evidence_mappings,
+    validate_sector_trace_metadata,
+)
 from customer_model_factory.testing import check_plugin_contributions, registered
 
 from cmf_example_retail_banking import BENCHMARK_ID, SECTOR_ID, plugin
 from cmf_example_retail_banking._generate import DATA_FILE, generate_traces, render_traces
+from cmf_example_retail_banking.lane import TfidfLogisticLane, train_tfidf_logistic
 from cmf_example_retail_banking.metadata import FINDING_CODES
 
 _PACK_ROOT = Path(__file__).resolve().parents[1]
@@ -71,10 +75,9 @@ def test_every_contribution_validates() -> None:
     assert check_plugin_contributions(plugin, name=SECTOR_ID) == []
 
 
-def test_pack_codes_are_declared_and_registered_at_load(pm: CMFPluginManager) -> None:
+def test_pack_codes_are_declared_and_owned_by_the_plugin_manager(pm: CMFPluginManager) -> None:
     collect_sector_packs(pm)
-    for code, meaning in FINDING_CODES.items():
-        assert REGISTERED_CODES[code] == meaning
+    assert pm.finding_codes() == dict(sorted(FINDING_CODES.items()))
     source = "".join(
         path.read_text(encoding="utf-8")
         for path in (_PACK_ROOT / "src" / "cmf_example_retail_banking").glob("*.py")
@@ -85,10 +88,10 @@ def test_pack_codes_are_declared_and_registered_at_load(pm: CMFPluginManager) ->
 
 def test_real_entry_point_registers_the_pack() -> None:
     manager = create_plugin_manager(environ={})
-    (info,) = [info for info in list_plugins(manager) if info.name == SECTOR_ID]
+    (info,) = [info for info in list_plugins(manager).plugins if info.name == SECTOR_ID]
     assert info.distribution == "cmf-example-retail-banking"
     assert info.status == "ok"
-    assert info.benchmark_packages == (BENCHMARK_ID,)
+    assert info.contributions["benchmark packages"] == (BENCHMARK_ID,)
 
 
 # ---- rules ----
@@ -103,12 +106,12 @@ def test_conforming_trace_has_no_finding(pm: CMFPluginManager) -> None:
     [
         (
             {"metadata": {"channel": "fax"}},
-            "SECTOR_RETAIL_BANKING_METADATA_INVALID",
+            "SECTOR_METADATA_SCHEMA",
             "metadata.channel",
         ),
         (
             {"metadata": {"loyalty_tier": "gold"}},
-            "SECTOR_RETAIL_BANKING_METADATA_INVALID",
+            "SECTOR_METADATA_SCHEMA",
             "metadata.loyalty_tier",
         ),
         (
@@ -224,18 +227,13 @@ def test_retrieval_schema_accepts_a_document_record_and_rejects_a_bad_one(
 
 
 def test_release_check_blocks_without_a_ready_benchmark_result(pm: CMFPluginManager) -> None:
-    context: dict[str, Any] = {"sector_ids": [SECTOR_ID], "benchmark_results": []}
-    blockers, problems = collect_release_checks(context, pm)
+    binding = {"customer_id": "c", "workspace_id": "w", "tenant_id": "t"}
+    release = ReleaseCheckInput(**binding, sector_ids=(SECTOR_ID,))
+    blockers, problems = collect_release_checks(release, pm)
     assert _codes(blockers) == ["RELEASE_RETAIL_BANKING_BENCHMARK_MISSING"]
     assert problems == []
-    context["benchmark_results"] = [{"benchmark_id": BENCHMARK_ID, "ready": True}]
-    context["evidence_pack"] = {"classification": "internal"}
-    assert _codes(collect_release_checks(context, pm)[0]) == [
-        "RELEASE_RETAIL_BANKING_CLASSIFICATION"
-    ]
-    context["evidence_pack"] = {"classification": "restricted"}
-    assert collect_release_checks(context, pm) == ([], [])
-    assert collect_release_checks({"sector_ids": ["other"]}, pm) == ([], [])
+    other = ReleaseCheckInput(**binding, sector_ids=("other",))
+    assert collect_release_checks(other, pm) == ([], [])
 
 
 # ---- proprietary identifiers ----
@@ -282,9 +280,8 @@ def test_the_public_pack_itself_does_not_leak_what_it_protects(pm: CMFPluginMana
 
 def test_lane_trains_a_scorer_that_separates_the_benchmark_and_exports_json() -> None:
     pytest.importorskip("sklearn")
-    (lane,) = plugin.cmf_training_lanes()
     traces = _traces()
-    scorer = lane.train(traces[:150], seed=0)
+    scorer = train_tfidf_logistic(traces[:150], seed=0)
     held_out = traces[150:]
     correct = sum(
         (scorer.score(t["prompt"], t["response"]) >= 0.5) == (t["label"] == "unsafe")
@@ -305,7 +302,7 @@ def test_lane_scores_match_scikit_learn() -> None:
     from sklearn.linear_model import LogisticRegression
 
     traces = _traces()
-    scorer = plugin.cmf_training_lanes()[0].train(traces, seed=0)
+    scorer = train_tfidf_logistic(traces, seed=0)
     texts = [f"{t['prompt']}\n{t['response']}" for t in traces]
     vectorizer = TfidfVectorizer(token_pattern=r"(?u)\b\w\w+\b")
     features = vectorizer.fit_transform(texts)
@@ -320,4 +317,29 @@ def test_lane_refuses_a_single_class() -> None:
     pytest.importorskip("sklearn")
     safe = [t for t in _traces() if t["label"] == "safe"]
     with pytest.raises(ValueError, match="both unsafe and safe"):
-        plugin.cmf_training_lanes()[0].train(safe)
+        train_tfidf_logistic(safe)
+
+
+def test_the_lane_is_a_training_lane_that_saves_and_loads_without_pickle(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    from customer_model_factory.plugin_api import TrainingExample, TrainingLane
+
+    (spec,) = plugin.cmf_training_lanes()
+    assert isinstance(spec.lane, TrainingLane)
+    assert isinstance(spec.lane, TfidfLogisticLane)
+    examples = [
+        TrainingExample(
+            trace_id=t["trace_id"],
+            prompt=t["prompt"],
+            response=t["response"],
+            unsafe=t["label"] == "unsafe",
+            severity=t["severity"],
+        )
+        for t in _traces()
+    ]
+    scorer = spec.lane.fit(examples, hyperparameters={}, seed=0)
+    digests = scorer.save(tmp_path)
+    assert set(digests) == {path.name for path in tmp_path.iterdir()}
+    restored = spec.lane.load(tmp_path)
+    prompts, responses = ["a fee?"], ["yes"]
+    assert restored.score(prompts, responses) == scorer.score(prompts, responses)

@@ -310,7 +310,7 @@ def test_engines_command_lists_re_last() -> None:
 PLUGIN_SOURCE = """
 from customer_model_factory import hookimpl, ProprietaryIdentifiers
 
-CMF_PLUGIN_API = 1
+CMF_PLUGIN_API = "1.1"
 
 
 @hookimpl
@@ -321,7 +321,7 @@ def cmf_proprietary_identifiers():
 BROKEN_PLUGIN = """
 from customer_model_factory import hookimpl
 
-CMF_PLUGIN_API = 1
+CMF_PLUGIN_API = "1.1"
 
 
 @hookimpl

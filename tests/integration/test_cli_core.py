@@ -15,27 +15,19 @@ from customer_model_factory.cli import app
 from customer_model_factory.cli._app import _ErrorBoundary
 from customer_model_factory.errors import ConfigError
 from customer_model_factory.findings import Finding
-from customer_model_factory.manifest import Manifest
+from customer_model_factory.plugin_api import SectorEvidenceMapping
 
 runner = CliRunner()
 
 
-class CliSampleManifest(Manifest):
-    """A manifest for the CLI tests."""
-
-    HASH_FIELD = "cli_sample_hash"
-    SCHEMA_NAME = "cli-sample"
-
-    cli_sample_hash: str = ""
-    note: str = ""
-
-
 def _write_manifest(path):
-    return CliSampleManifest.seal(
-        customer_id="c",
-        workspace_id="w",
-        tenant_id="t",
-        note="hello",
+    # A manifest kind of the catalog, so a fresh `cmf` process knows its class.
+    return SectorEvidenceMapping.seal(
+        sector_id="hello",
+        jurisdiction="EU",
+        evidence_pack_uri="file:///evidence/",
+        frameworks=("ISO27001",),
+        control_evidence={"audit_logging": ("decision_log_uri",)},
         findings=[Finding(code="MANIFEST_INVALID", severity="info", message="m")],
     ).write(path)
 
@@ -70,13 +62,13 @@ def test_manifest_verify_accepts_an_intact_manifest(tmp_path):
     path = _write_manifest(tmp_path / "m.json")
     result = runner.invoke(app, ["manifest", "verify", str(path)])
     assert result.exit_code == 0, result.output
-    assert "ok" in result.output and "cli_sample_hash" in result.output
+    assert "ok" in result.output and "mapping_hash" in result.output
 
 
 def test_manifest_verify_names_the_file_and_both_hashes_of_a_tampered_manifest(tmp_path):
     good = _write_manifest(tmp_path / "good.json")
     bad = _write_manifest(tmp_path / "bad.json")
-    stored = json.loads(bad.read_text())["cli_sample_hash"]
+    stored = json.loads(bad.read_text())["mapping_hash"]
     bad.write_bytes(bad.read_bytes().replace(b"hello", b"hellp"))
     result = runner.invoke(app, ["manifest", "verify", str(good), str(bad)])
     assert result.exit_code == 2
@@ -89,8 +81,10 @@ def test_manifest_verify_json_output(tmp_path):
     path = _write_manifest(tmp_path / "m.json")
     result = runner.invoke(app, ["manifest", "verify", "--format", "json", str(path)])
     assert result.exit_code == 0
-    [check] = json.loads(result.stdout)
+    payload = json.loads(result.stdout)
+    [check] = payload["manifests"]
     assert check["ok"] is True and check["stored"] == check["actual"]
+    assert payload["ready"] is True and payload["links"] == []
 
 
 def test_manifest_verify_of_a_missing_file_exits_2(tmp_path):

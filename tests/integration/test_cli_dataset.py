@@ -210,14 +210,15 @@ def test_progress_bar_only_on_a_terminal_outside_ci(monkeypatch):
 
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
-    with cli_dataset._progress_bar() as progress:
-        assert progress is None
+    assert not _app.progress_wanted()
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     monkeypatch.setenv("CI", "true")
-    with cli_dataset._progress_bar() as progress:
-        assert progress is None
+    assert not _app.progress_wanted()
     monkeypatch.delenv("CI")
-    with cli_dataset._progress_bar() as progress:
+    assert _app.progress_wanted()
+    with cli_dataset._progress_bar(False) as progress:
+        assert progress is None
+    with cli_dataset._progress_bar(True) as progress:
         assert progress is not None
         progress(10, 100)
         progress(100, 100)

@@ -17,9 +17,14 @@ import pytest
 from typer.testing import CliRunner
 
 from customer_model_factory.cli import app
-from customer_model_factory.plugins import reset_plugin_manager
 
-_SWITCHES = ("CMF_PLUGINS", "CMF_LOAD_PLUGINS", "CMF_DISABLE_PLUGINS", "CMF_TRACE_PLUGINS")
+_SWITCHES = (
+    "CMF_PLUGINS",
+    "CMF_LOAD_PLUGINS",
+    "CMF_DISABLE_PLUGINS",
+    "CMF_TRACE_PLUGINS",
+    "CMF_SECTOR_OWNERS",
+)
 _EXAMPLE_INSTALLED = importlib.util.find_spec("cmf_example_retail_banking") is not None
 _needs_example = pytest.mark.skipif(
     not _EXAMPLE_INSTALLED, reason="install it: pip install -e ./plugins_example"
@@ -28,16 +33,14 @@ _needs_example = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def _isolated_switches() -> Iterator[None]:
-    # The root callback writes --plugin / --disable-plugin into os.environ: restore it.
+    # Tests set operator switches in os.environ; the CLI itself never writes it.
     saved = {name: os.environ.pop(name, None) for name in _SWITCHES}
-    reset_plugin_manager()
     yield
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-    reset_plugin_manager()
 
 
 @pytest.fixture
@@ -53,7 +56,7 @@ def _write_plugin(tmp_path: Path, name: str, body: str) -> Path:
 
 _LOOSE_PACK = """
     from customer_model_factory import SectorPack, hookimpl
-    CMF_PLUGIN_API = 1
+    CMF_PLUGIN_API = "1.0"
 
     @hookimpl
     def cmf_sector_packs():
@@ -67,7 +70,7 @@ def test_list_shows_the_example_pack_and_every_hook(runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     (example,) = [p for p in json.loads(result.stdout) if p["name"] == "example-retail-banking"]
     assert example["distribution"] == "cmf-example-retail-banking"
-    assert example["api_version"] == 1
+    assert example["api_version"] == "1.1"
     assert example["hooks"] == [
         "cmf_benchmark_packages",
         "cmf_evidence_mappings",
@@ -79,12 +82,14 @@ def test_list_shows_the_example_pack_and_every_hook(runner: CliRunner) -> None:
         "cmf_training_lanes",
         "cmf_validate_sector_metadata",
     ]
-    assert example["sectors"] == ["example-retail-banking"]
-    assert example["lanes"] == ["example-retail-banking.tfidf-logreg"]
-    assert example["benchmark_packages"] == ["example-retail-banking.conduct-v1"]
+    contributions = example["contributions"]
+    assert contributions["sectors"] == ["example-retail-banking"]
+    assert contributions["lanes"] == ["example-retail-banking.tfidf-logreg"]
+    assert contributions["benchmark packages"] == ["example-retail-banking.conduct-v1"]
     text = runner.invoke(app, ["plugins", "list"]).stdout
-    assert "example-retail-banking (cmf-example-retail-banking 0.1.0, api 1, entry-point): ok" in (
-        text
+    assert (
+        "example-retail-banking (cmf-example-retail-banking 0.1.0, api 1.1, entry-point): ok"
+        in (text)
     )
     assert "customer_model_factory.builtins" not in text
 
@@ -99,9 +104,9 @@ def test_without_external_plugins_only_builtins_show_with_all(
     assert result.stdout.startswith("no plugins")
     listed = json.loads(runner.invoke(app, ["plugins", "list", "--all", "-f", "json"]).stdout)
     assert [(p["name"], p["builtin"]) for p in listed] == [
-        ("customer_model_factory.builtins", True)
+        ("customer_model_factory.builtins.profiles", True)
     ]
-    assert "zero_silent_unsafe_pass" in listed[0]["objective_profiles"]
+    assert "zero_silent_unsafe_pass" in listed[0]["contributions"]["objective profiles"]
 
 
 def test_hook_filter_and_unknown_hook(runner: CliRunner, tmp_path: Path) -> None:
@@ -143,7 +148,7 @@ def test_check_reports_a_raising_hook(runner: CliRunner, tmp_path: Path) -> None
         "raising_cli_pack",
         """
         from customer_model_factory import hookimpl
-        CMF_PLUGIN_API = 1
+        CMF_PLUGIN_API = "1.0"
 
         @hookimpl
         def cmf_training_lanes():
@@ -159,12 +164,13 @@ def test_check_reports_a_raising_hook(runner: CliRunner, tmp_path: Path) -> None
     sys.modules.pop("raising_cli_pack", None)
 
 
-def test_api_mismatch_is_a_clear_error(runner: CliRunner, tmp_path: Path) -> None:
-    plugin = _write_plugin(tmp_path, "future_cli_pack", "CMF_PLUGIN_API = 7\n")
+def test_api_mismatch_is_a_clear_error_and_list_exits_1(runner: CliRunner, tmp_path: Path) -> None:
+    plugin = _write_plugin(tmp_path, "future_cli_pack", 'CMF_PLUGIN_API = "7.0"\n')
     result = runner.invoke(app, ["--plugin", str(plugin), "plugins", "list"])
-    assert result.exit_code == 0
-    assert "future_cli_pack (module, api ?, module): api-mismatch" in result.stdout
-    assert "targets plugin API 7; this release provides plugin API 1" in result.stdout
+    assert result.exit_code == 1
+    assert "future_cli_pack (module, api ?, module): API-MISMATCH" in result.stdout
+    assert "targets plugin API 7.0 (major 7); this core" in result.stdout
+    assert "provides plugin API 1.1" in result.stdout
     sys.modules.pop("future_cli_pack", None)
 
 

@@ -160,7 +160,7 @@ def test_checking_pauses_the_cyclic_collector_and_restores_it(tmp_path, pm):
     seen: list[bool] = []
 
     class Watch:
-        CMF_PLUGIN_API = 1
+        CMF_PLUGIN_API = "1.1"
 
         @hookimpl
         def cmf_sector_packs(self):
@@ -385,7 +385,7 @@ def test_malformed_reference_lists(tmp_path, pm, value):
 
 
 class _KnowledgeBase:
-    CMF_PLUGIN_API = 1
+    CMF_PLUGIN_API = "1.1"
 
     @hookimpl
     def cmf_retrieval_schemas(self):
@@ -648,7 +648,7 @@ def test_redacted_copy_under_fail_policy_is_not_ready(tmp_path, pm):
 
 
 class _Bank:
-    CMF_PLUGIN_API = 1
+    CMF_PLUGIN_API = "1.1"
 
     @hookimpl
     def cmf_sector_packs(self):

@@ -25,7 +25,7 @@ from customer_model_factory.testing import fresh_plugin_manager
 class _Bank:
     """A sector pack whose verdict depends on the metadata and on a field only the dict holds."""
 
-    CMF_PLUGIN_API = 1
+    CMF_PLUGIN_API = "1.1"
 
     @hookimpl
     def cmf_sector_packs(self):

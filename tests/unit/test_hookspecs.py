@@ -27,6 +27,12 @@ from customer_model_factory import (
     SectorPack,
     TrainingLaneSpec,
     hookimpl,
+)
+from customer_model_factory.plugin_api import (
+    ReleaseCheckInput,
+    TrainedScorer,
+    TrainingExample,
+    TrainingLane,
     hookspecs,
 )
 from customer_model_factory.plugins import (
@@ -39,7 +45,7 @@ from customer_model_factory.plugins import (
     collect_training_lanes,
     hook_names,
 )
-from customer_model_factory.sector import (
+from customer_model_factory.stages.sector import (
     build_sector_evidence_mapping,
     sector_evidence_mappings,
     validate_sector_trace_metadata,
@@ -86,15 +92,37 @@ def test_hooks_are_prefixed_and_never_firstresult_or_historic(name: str, spec: A
 
 
 def test_package_root_exports_what_packs_need() -> None:
-    assert CMF_PLUGIN_API == hookspecs.CMF_PLUGIN_API == 1
+    assert CMF_PLUGIN_API == hookspecs.CMF_PLUGIN_API == "1.1"
     assert hookimpl is hookspecs.hookimpl
     assert hookspecs.PROJECT_NAME == "customer_model_factory"
+
+
+class _MeanScorer:
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+
+    def score(self, prompts: Any, responses: Any) -> list[float]:
+        return [self.rate for _ in prompts]
+
+    def save(self, directory: Path) -> dict[str, str]:
+        (directory / "rate.json").write_text(str(self.rate))
+        return {"rate.json": "sha256:" + "0" * 64}
+
+
+class _MeanLane:
+    """A lane that learns the unsafe rate: the smallest thing that satisfies the protocol."""
+
+    def fit(self, examples: Any, *, hyperparameters: Any, seed: int) -> _MeanScorer:
+        return _MeanScorer(sum(e.unsafe for e in examples) / max(1, len(examples)))
+
+    def load(self, directory: Path) -> _MeanScorer:
+        return _MeanScorer(float((directory / "rate.json").read_text()))
 
 
 class _Everything:
     """One plugin implementing every hook, for the per-hook tests."""
 
-    CMF_PLUGIN_API = 1
+    CMF_PLUGIN_API = "1.1"
 
     @hookimpl
     def cmf_sector_packs(self) -> list[SectorPack]:
@@ -138,11 +166,13 @@ class _Everything:
 
     @hookimpl
     def cmf_training_lanes(self) -> list[TrainingLaneSpec]:
-        return [TrainingLaneSpec(name="omega-lane", requires_private_execution=True, train=len)]
+        return [
+            TrainingLaneSpec(name="omega-lane", requires_private_execution=True, lane=_MeanLane())
+        ]
 
     @hookimpl
-    def cmf_release_checks(self, context: Mapping[str, Any]) -> list[Finding] | None:
-        if context.get("approved"):
+    def cmf_release_checks(self, release: ReleaseCheckInput) -> list[Finding] | None:
+        if release.environment == "development":
             return None
         return [Finding(code="RELEASE_OMEGA_UNAPPROVED", severity="error", message="unapproved")]
 
@@ -198,20 +228,72 @@ def test_hook_cmf_objective_profiles(everything: Any) -> None:
     assert "balanced" in profiles
 
 
-def test_hook_cmf_training_lanes(everything: Any) -> None:
-    lane = collect_training_lanes(everything)[0]["omega-lane"]
-    assert lane.requires_private_execution
-    assert lane.train([1, 2]) == 2
+def test_hook_cmf_training_lanes(everything: Any, tmp_path: Path) -> None:
+    spec = collect_training_lanes(everything)[0]["omega-lane"]
+    assert spec.requires_private_execution
+    assert isinstance(spec.lane, TrainingLane)
+    example = {"trace_id": "t", "prompt": "p", "response": "r", "severity": "low"}
+    examples = [
+        TrainingExample(**example, unsafe=True),
+        TrainingExample(**example, unsafe=False),
+    ]
+    scorer = spec.lane.fit(examples, hyperparameters={}, seed=0)
+    assert isinstance(scorer, TrainedScorer)
+    scorer.save(tmp_path)
+    assert spec.lane.load(tmp_path).score(["a", "b"], ["c", "d"]) == [0.5, 0.5]
+
+
+def test_a_lane_that_is_not_a_training_lane_is_refused() -> None:
+    with pytest.raises(ValueError, match="TrainingLane"):
+        TrainingLaneSpec(name="x", requires_private_execution=False, lane=object())
 
 
 def test_hook_cmf_release_checks(everything: Any) -> None:
-    blockers, problems = collect_release_checks({"approved": False}, everything)
+    binding = {"customer_id": "c", "workspace_id": "w", "tenant_id": "t"}
+    staging = ReleaseCheckInput(**binding, environment="staging")
+    blockers, problems = collect_release_checks(staging, everything)
     assert [f.code for f in blockers] == ["RELEASE_OMEGA_UNAPPROVED"]
-    assert collect_release_checks({"approved": True}, everything) == ([], [])
+    development = ReleaseCheckInput(**binding, environment="development")
+    assert collect_release_checks(development, everything) == ([], [])
     assert problems == []
+
+
+def test_a_release_check_taking_the_deprecated_mapping_still_runs_and_warns() -> None:
+    class Legacy:
+        CMF_PLUGIN_API = "1.0"
+
+        @hookimpl
+        def cmf_release_checks(self, context: Mapping[str, Any]) -> list[Finding]:
+            return [Finding(code="RELEASE_OLD", severity="error", message=context["tenant_id"])]
+
+    with registered(Legacy(), name="legacy") as pm:
+        (note,) = [f for f in pm.findings if f.code == "PLUGIN_DEPRECATED"]
+        assert "release: ReleaseCheckInput" in note.message and note.severity == "warning"
+        release = ReleaseCheckInput(customer_id="c", workspace_id="w", tenant_id="t-9")
+        (blocker,), problems = collect_release_checks(release, pm)
+        assert blocker.message == "t-9" and problems == []
 
 
 def test_hook_cmf_proprietary_identifiers(everything: Any) -> None:
     (rules,), findings = collect_proprietary_identifiers(everything)
     assert rules.path_globs == ("**/omega_private/**",)
     assert findings == []
+
+
+def test_release_input_carries_typed_artefact_refs_and_the_legacy_mapping() -> None:
+    from customer_model_factory.plugin_api import ArtefactRef, build_sector_evidence_mapping
+
+    mapping = build_sector_evidence_mapping(
+        sector_id="omega", jurisdiction="US", evidence_pack_uri="file:///omega/"
+    )
+    ref = ArtefactRef(kind=mapping.KIND, hash=mapping.content_digest, manifest=mapping)
+    release = ReleaseCheckInput(
+        customer_id="c", workspace_id="w", tenant_id="t", sector_evidence=(ref,)
+    )
+    legacy = release.as_mapping()
+    assert legacy["sector_evidence"] == (mapping,)
+    assert legacy["tenant_id"] == "t" and legacy["evidence_pack"] is None
+    with pytest.raises(ValueError, match="pattern"):
+        ArtefactRef(kind="x", hash="md5:abc")
+    with pytest.raises(ValueError, match="frozen"):
+        release.tenant_id = "other"  # type: ignore[misc]

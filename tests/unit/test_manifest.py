@@ -16,17 +16,20 @@ from customer_model_factory.errors import (
 )
 from customer_model_factory.findings import Finding
 from customer_model_factory.manifest import (
+    BoundManifest,
+    InputLink,
     Manifest,
-    hash_field_of,
+    manifest_class_for,
     manifest_classes,
     recompute_manifest_hash,
     verify_manifest_file,
 )
 
 
-class SampleManifest(Manifest):
+class SampleManifest(BoundManifest):
     """A manifest of the kind every stage writes, for these tests."""
 
+    KIND = "test-sample"
     HASH_FIELD = "sample_hash"
     SCHEMA_NAME = "sample"
     SCHEMA_VERSIONS = ("1", "2")
@@ -127,6 +130,7 @@ def test_ready_must_agree_with_the_findings():
     with pytest.raises(ValidationError, match="ready must be true exactly when"):
         SampleManifest(
             schema_version="1",
+            kind="test-sample",
             customer_id="c",
             workspace_id="w",
             tenant_id="t",
@@ -169,15 +173,66 @@ def test_load_reports_invalid_json_with_its_line(tmp_path):
 def test_verify_manifest_file_reports_instead_of_raising(tmp_path):
     path = _build().write(tmp_path / "m.json")
     check = verify_manifest_file(path)
-    assert check.ok and check.kind == "SampleManifest" and check.hash_field == "sample_hash"
+    assert check.ok and check.kind == "test-sample" and check.hash_field == "sample_hash"
     path.write_bytes(path.read_bytes().replace(b"0.25", b"0.26"))
     check = verify_manifest_file(path)
     assert not check.ok and check.exit_code == 2
     assert check.stored != check.actual
 
 
-def test_hash_field_detection():
-    assert manifest_classes()["sample_hash"] is SampleManifest
-    assert hash_field_of({"sample_hash": "sha256:x"}) == "sample_hash"
-    assert hash_field_of({"other_hash": "sha256:ab"}) == "other_hash"
-    assert hash_field_of({"a_hash": "sha256:1", "b_hash": "sha256:2"}) is None
+def test_the_class_is_chosen_by_kind_never_guessed_from_hash_keys(tmp_path):
+    assert manifest_classes()["test-sample"] is SampleManifest
+    assert manifest_class_for({"kind": "test-sample", "other_hash": "sha256:1"}) is SampleManifest
+    with pytest.raises(DataFormatError, match="field 'kind'"):
+        manifest_class_for({"sample_hash": "sha256:1"})
+    with pytest.raises(DataFormatError, match="unknown manifest kind 'nope'"):
+        manifest_class_for({"kind": "nope"})
+
+
+def test_a_manifest_carrying_an_upstream_hash_verifies(tmp_path):
+    upstream = _build()
+    downstream = _build(inputs=[upstream.link("m.json")], score=0.5)
+    path = downstream.write(tmp_path / "d.json")
+    check = verify_manifest_file(path)
+    assert check.ok, check.error
+    assert downstream.inputs == (
+        InputLink(kind="test-sample", hash=upstream.sample_hash, uri="m.json"),
+    )
+
+
+def test_kind_and_inputs_are_inside_the_hashed_payload(tmp_path):
+    upstream = _build()
+    path = _build(inputs=[upstream.link()]).write(tmp_path / "d.json")
+    for edit in (
+        lambda p: p.update(kind="other"),
+        lambda p: p["inputs"][0].update(hash="sha256:" + "0" * 64),
+        lambda p: p.update(inputs=[]),
+    ):
+        payload = json.loads(path.read_text())
+        edit(payload)
+        forged = tmp_path / "forged.json"
+        forged.write_text(json.dumps(payload))
+        assert not verify_manifest_file(forged).ok
+
+
+def test_a_loaded_manifest_of_another_kind_is_refused(tmp_path):
+    class OtherManifest(Manifest):
+        KIND = "test-other"
+        HASH_FIELD = "other_hash"
+        other_hash: str = ""
+
+    path = OtherManifest.seal().write(tmp_path / "o.json")
+    with pytest.raises(DataFormatError, match="not 'test-sample'"):
+        SampleManifest.load(path)
+
+
+def test_a_bound_manifest_refuses_an_empty_binding():
+    with pytest.raises(ValidationError, match="customer_id"):
+        _build(customer_id="")
+
+
+def test_inputs_are_sorted_and_deduplicated_by_seal():
+    first = InputLink(kind="b", hash="sha256:" + "1" * 64)
+    second = InputLink(kind="a", hash="sha256:" + "2" * 64)
+    manifest = _build(inputs=[first, second, first])
+    assert manifest.inputs == (second, first)

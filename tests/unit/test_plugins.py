@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,11 @@ from customer_model_factory import (
     Finding,
     ObjectiveProfile,
     ProprietaryIdentifiers,
+    ReleaseCheckInput,
     SectorPack,
     TrainingLaneSpec,
     hookimpl,
 )
-from customer_model_factory import plugins as plugins_module
 from customer_model_factory.errors import InputError, PluginError
 from customer_model_factory.plugins import (
     ENTRY_POINT_GROUP,
@@ -35,11 +35,9 @@ from customer_model_factory.plugins import (
     collect_sector_packs,
     collect_training_lanes,
     create_plugin_manager,
-    get_plugin_manager,
     hook_names,
-    list_plugins,
-    reset_plugin_manager,
 )
+from customer_model_factory.plugins import list_plugins as _list_plugins
 from customer_model_factory.testing import fresh_plugin_manager, registered
 
 _GOOD_HASH = "sha256:" + "ab" * 32
@@ -48,7 +46,7 @@ _GOOD_HASH = "sha256:" + "ab" * 32
 class _Pack:
     """An in-process sector pack; ``sector`` and ``fail`` vary per test."""
 
-    CMF_PLUGIN_API = 1
+    CMF_PLUGIN_API = "1.1"
 
     def __init__(self, sector: str = "alpha", *, fail: bool = False) -> None:
         self.sector = sector
@@ -71,12 +69,13 @@ def _codes(findings: list[Finding] | tuple[Finding, ...]) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for variable in ("CMF_PLUGINS", "CMF_LOAD_PLUGINS", "CMF_DISABLE_PLUGINS", "CMF_TRACE_PLUGINS"):
         monkeypatch.delenv(variable, raising=False)
-    reset_plugin_manager()
-    yield
-    reset_plugin_manager()
+
+
+def list_plugins(pm: Any, **kwargs: Any) -> list[Any]:
+    return list(_list_plugins(pm, **kwargs).plugins)
 
 
 @pytest.fixture
@@ -93,7 +92,7 @@ def write_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[s
     return write
 
 
-def _pack_source(sector: str, api: str = "CMF_PLUGIN_API = 1") -> str:
+def _pack_source(sector: str, api: str = 'CMF_PLUGIN_API = "1.1"') -> str:
     return f"""
         from customer_model_factory import SectorPack, hookimpl
         {api}
@@ -158,15 +157,51 @@ def test_plugin_without_api_version_is_rejected_naming_it() -> None:
 
 def test_plugin_with_other_api_version_is_rejected() -> None:
     class Future(_Pack):
-        CMF_PLUGIN_API = 2
+        CMF_PLUGIN_API = "2.0"
 
-    with pytest.raises(PluginAPIError, match="targets plugin API 2; this release provides"):
+    with pytest.raises(PluginAPIError, match=r"targets plugin API 2.0 \(major 2\); this core"):
         fresh_plugin_manager().register(Future(), "future-pack")
+
+    class Newer(_Pack):
+        CMF_PLUGIN_API = "1.9"
+
+    with pytest.raises(PluginAPIError, match=r"targets plugin API 1.9, newer than 1.1.*upgrade"):
+        fresh_plugin_manager().register(Newer(), "newer-pack")
+
+
+@pytest.mark.parametrize("declared", ["1.0", "1.1"])
+def test_a_pack_targeting_an_older_or_equal_minor_loads(declared: str) -> None:
+    class Older(_Pack):
+        CMF_PLUGIN_API = declared
+
+    pm = fresh_plugin_manager()
+    assert pm.register(Older(), "older") == "older"
+    assert pm.plugin_records()["older"].api_version == declared
+    assert not [f for f in pm.findings if f.code == "PLUGIN_DEPRECATED"]
+
+
+def test_the_integer_api_form_loads_with_a_deprecation_warning() -> None:
+    class Legacy(_Pack):
+        CMF_PLUGIN_API = 1
+
+    pm = fresh_plugin_manager()
+    assert pm.register(Legacy(), "legacy") == "legacy"
+    (note,) = [f for f in pm.findings if f.code == "PLUGIN_DEPRECATED"]
+    assert note.severity == "warning" and '"1.0"' in note.message
+
+
+@pytest.mark.parametrize("declared", ["1", "v1.1", "1.1.0", 1.1, True, 2])
+def test_a_malformed_api_version_is_refused(declared: object) -> None:
+    class Odd(_Pack):
+        CMF_PLUGIN_API = declared
+
+    with pytest.raises(PluginAPIError, match=r"MAJOR\.MINOR"):
+        fresh_plugin_manager().register(Odd(), "odd")
 
 
 def test_unknown_cmf_hook_is_rejected_and_unregistered() -> None:
     class Typo:
-        CMF_PLUGIN_API = 1
+        CMF_PLUGIN_API = "1.1"
 
         @hookimpl
         def cmf_sector_pack(self) -> list[SectorPack]:
@@ -180,7 +215,7 @@ def test_unknown_cmf_hook_is_rejected_and_unregistered() -> None:
 
 def test_hook_wrappers_are_rejected_because_hooks_are_called_in_isolation() -> None:
     class Wrapper:
-        CMF_PLUGIN_API = 1
+        CMF_PLUGIN_API = "1.1"
 
         @hookimpl(wrapper=True)
         def cmf_sector_packs(self) -> Any:
@@ -223,33 +258,57 @@ def test_call_isolated_accepts_a_hook_caller_and_a_name(monkeypatch: pytest.Monk
         registered(_Pack("alpha"), pm, name="good"),
         registered(_Pack("beta", fail=True), pm, name="bad"),
     ):
-        results, findings = call_isolated(pm.hook.cmf_sector_packs)
+        results, findings = call_isolated(pm, pm.hook.cmf_sector_packs)
         assert [pack.id for result in results for pack in result] == ["alpha"]
         assert _codes(findings) == ["PLUGIN_HOOK_FAILED"]
-        monkeypatch.setattr(plugins_module, "get_plugin_manager", lambda: pm)
-        by_name, named_findings = call_isolated("cmf_sector_packs")
+        by_name, named_findings = call_isolated(pm, "cmf_sector_packs")
         assert by_name == results
         assert named_findings == findings
+        only_bad, bad_findings = call_isolated(pm, "cmf_sector_packs", owner="bad")
+        assert only_bad == [] and bad_findings == findings
 
 
-def test_two_packs_claiming_one_sector_is_an_error_naming_both() -> None:
+def test_two_packs_claiming_one_sector_block_until_the_operator_chooses() -> None:
     pm = fresh_plugin_manager()
     with (
         registered(_Pack("shared"), pm, name="pack-b"),
         registered(_Pack("shared"), pm, name="pack-a"),
     ):
         packs, findings = collect_sector_packs(pm)
+        assert packs == {}  # never decided by name order
+        (conflict,) = findings
+        assert conflict.code == "PLUGIN_SECTOR_CONFLICT" and conflict.severity == "error"
+        assert "'pack-a'" in conflict.message and "'pack-b'" in conflict.message
+        assert pm.sector_dispatch("shared") is None
+        assert "PLUGIN_SECTOR_CONFLICT" in _codes(pm.stage_findings())
+        pm.choose_sector_owners({"shared": "pack-b"})
+        packs, findings = collect_sector_packs(pm)
         assert list(packs) == ["shared"]
-        (duplicate,) = findings
-        assert duplicate.code == "PLUGIN_DUPLICATE_ID"
-        assert "'pack-a'" in duplicate.message
-        assert "'pack-b'" in duplicate.message
-        assert pm.sector_dispatch("shared").plugin_name == "pack-a"
+        assert _codes(findings) == ["PLUGIN_SECTOR_SHADOWED"]
+        assert findings[0].severity == "info"
+        assert pm.sector_dispatch("shared").plugin_name == "pack-b"
+        statuses = {info.name: info.status for info in list_plugins(pm)}
+        assert statuses == {"pack-a": "shadowed", "pack-b": "ok"}
+
+
+def test_two_plugins_claiming_one_lane_name_keep_neither() -> None:
+    class Lane:
+        CMF_PLUGIN_API = "1.1"
+
+        @hookimpl
+        def cmf_training_lanes(self) -> list[TrainingLaneSpec]:
+            return [TrainingLaneSpec(name="same", requires_private_execution=False)]
+
+    pm = fresh_plugin_manager()
+    with registered(Lane(), pm, name="lane-b"), registered(Lane(), pm, name="lane-a"):
+        lanes, findings = collect_training_lanes(pm)
+        assert lanes == {}
+        assert _codes(findings) == ["PLUGIN_DUPLICATE_ID"]
 
 
 def test_contribution_that_fails_validation_is_reported_and_left_out() -> None:
     class Sloppy:
-        CMF_PLUGIN_API = 1
+        CMF_PLUGIN_API = "1.1"
 
         @hookimpl
         def cmf_retrieval_schemas(self) -> list[Any]:
@@ -275,7 +334,7 @@ def test_contribution_that_fails_validation_is_reported_and_left_out() -> None:
 
 def test_every_collector_returns_sorted_validated_contributions() -> None:
     class Full:
-        CMF_PLUGIN_API = 1
+        CMF_PLUGIN_API = "1.1"
 
         @hookimpl
         def cmf_benchmark_packages(self) -> list[BenchmarkPackage]:
@@ -286,7 +345,7 @@ def test_every_collector_returns_sorted_validated_contributions() -> None:
 
         @hookimpl
         def cmf_training_lanes(self) -> list[TrainingLaneSpec]:
-            return [TrainingLaneSpec(name="lane", requires_private_execution=True, train=len)]
+            return [TrainingLaneSpec(name="lane", requires_private_execution=True)]
 
         @hookimpl
         def cmf_objective_profiles(self) -> list[ObjectiveProfile]:
@@ -302,8 +361,10 @@ def test_every_collector_returns_sorted_validated_contributions() -> None:
             ]
 
         @hookimpl
-        def cmf_release_checks(self, context: Any) -> list[Finding]:
-            return [Finding(code="RELEASE_GATE_CLOSED", severity="error", message=context["m"])]
+        def cmf_release_checks(self, release: ReleaseCheckInput) -> list[Finding]:
+            return [
+                Finding(code="RELEASE_GATE_CLOSED", severity="error", message=release.tenant_id)
+            ]
 
     with registered(Full(), name="full") as pm:
         assert list(collect_benchmark_packages(pm)[0]) == ["eta", "zeta"]
@@ -317,8 +378,10 @@ def test_every_collector_returns_sorted_validated_contributions() -> None:
             "source 'c': 1 hashed identifier(s) are not 'sha256:' + 64 lower-case hex digits",
             "source 'd': hashed identifiers need a salt",
         ]
-        blockers, problems = collect_release_checks({"m": "no"}, pm)
+        release = ReleaseCheckInput(customer_id="c", workspace_id="w", tenant_id="no")
+        blockers, problems = collect_release_checks(release, pm)
         assert _codes(blockers) == ["RELEASE_GATE_CLOSED"]
+        assert blockers[0].message == "no"
         assert problems == []
 
 
@@ -345,7 +408,7 @@ def test_entry_points_load_sorted_and_failures_become_findings(
 ) -> None:
     write_module("ep_good_pack", _pack_source("good-sector"))
     write_module("ep_broken_pack", "raise RuntimeError('boom at import')\n")
-    write_module("ep_future_pack", _pack_source("future", api="CMF_PLUGIN_API = 2"))
+    write_module("ep_future_pack", _pack_source("future", api='CMF_PLUGIN_API = "2.0"'))
     write_module("ep_ancient_pack", _pack_source("ancient", api=""))
     dists = [
         _FakeDist("zz-good-dist", [("zz-good", "ep_good_pack")]),
@@ -359,14 +422,14 @@ def test_entry_points_load_sorted_and_failures_become_findings(
 
     records = pm.plugin_records()
     assert list(records) == [
-        "customer_model_factory.builtins",
+        "customer_model_factory.builtins.profiles",
         "ancient",
         "broken",
         "future",
         "zz-good",
     ]
     assert {name: record.status for name, record in records.items()} == {
-        "customer_model_factory.builtins": "ok",
+        "customer_model_factory.builtins.profiles": "ok",
         "ancient": "api-mismatch",
         "broken": "failed",
         "future": "api-mismatch",
@@ -381,11 +444,14 @@ def test_entry_points_load_sorted_and_failures_become_findings(
     assert any(
         "'ancient-dist'" in m and "declares no" in m for m in messages["PLUGIN_API_MISMATCH"]
     )
-    assert any("'future-dist'" in m and "API 2" in m for m in messages["PLUGIN_API_MISMATCH"])
+    assert any("'future-dist'" in m and "API 2.0" in m for m in messages["PLUGIN_API_MISMATCH"])
     assert pm.has_errors()
     assert list(collect_sector_packs(pm)[0]) == ["good-sector"]
     (good,) = list_plugins(pm, hook="cmf_sector_packs")
-    assert (good.distribution, good.version, good.api_version) == ("zz-good-dist", "9.9", 1)
+    assert (good.distribution, good.version, good.api_version) == ("zz-good-dist", "9.9", "1.1")
+    stage = _codes(pm.stage_findings())
+    assert stage.count("PLUGIN_API_MISMATCH") == 2 and "PLUGIN_LOAD_FAILED" in stage
+    assert not _list_plugins(pm).ok
     report = check_plugins(pm)
     assert not report.ok
     assert {p.name: p.status for p in report.plugins}["broken"] == "failed"
@@ -418,12 +484,13 @@ def test_disabled_and_allowlisted_entry_points(
 
     pm = create_plugin_manager(environ={"CMF_LOAD_PLUGINS": ""})
     assert collect_sector_packs(pm)[0] == {}
-    assert "customer_model_factory.builtins" in {n for n, _ in pm.list_name_plugin()}
+    assert "customer_model_factory.builtins.profiles" in {n for n, _ in pm.list_name_plugin()}
 
 
 def test_builtins_can_be_disabled() -> None:
     pm = create_plugin_manager(
-        entry_points=False, environ={"CMF_DISABLE_PLUGINS": "customer_model_factory.builtins"}
+        entry_points=False,
+        environ={"CMF_DISABLE_PLUGINS": "customer_model_factory.builtins.profiles"},
     )
     assert collect_objective_profiles(pm)[0] == {}
 
@@ -472,22 +539,20 @@ def test_trace_switch_logs_every_hook_call(capsys: pytest.CaptureFixture[str]) -
     collect_objective_profiles(pm)
     pm.hook.cmf_sector_packs()
     err = capsys.readouterr().err
-    assert "call cmf_objective_profiles on customer_model_factory.builtins" in err
+    assert "call cmf_objective_profiles on customer_model_factory.builtins.profiles" in err
     assert "returned list" in err
     assert "call cmf_sector_packs on nobody" in err
 
 
-def test_get_plugin_manager_is_cached_and_rebuilt_on_reload_or_new_switches(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    first = get_plugin_manager()
-    assert get_plugin_manager() is first
-    assert get_plugin_manager(reload=True) is not first
-    current = get_plugin_manager()
-    monkeypatch.setenv("CMF_DISABLE_PLUGINS", "nothing-by-that-name")
-    assert get_plugin_manager() is not current
-    reset_plugin_manager()
-    assert get_plugin_manager() is not current
+def test_the_library_never_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CMF_DISABLE_PLUGINS", "customer_model_factory.builtins.profiles")
+    assert collect_objective_profiles(create_plugin_manager(entry_points=False))[0]
+    from customer_model_factory.context import RunContext
+
+    context = RunContext.from_environ()
+    assert context.switches.disabled == ("customer_model_factory.builtins.profiles",)
+    assert context.plugin_manager is context.plugin_manager
+    assert "balanced" not in collect_objective_profiles(context.plugin_manager)[0]
 
 
 def test_list_plugins_filters_and_rejects_unknown_hooks() -> None:
@@ -495,7 +560,7 @@ def test_list_plugins_filters_and_rejects_unknown_hooks() -> None:
         assert [info.name for info in list_plugins(pm)] == ["alpha-pack"]
         assert [info.name for info in list_plugins(pm, include_builtins=True)] == [
             "alpha-pack",
-            "customer_model_factory.builtins",
+            "customer_model_factory.builtins.profiles",
         ]
         assert list_plugins(pm, hook="cmf_training_lanes") == []
         with pytest.raises(InputError, match="unknown hook 'cmf_nope'"):
@@ -515,7 +580,7 @@ def test_example_pack_loads_through_its_real_entry_point() -> None:
     (info,) = [info for info in list_plugins(pm) if info.name == "example-retail-banking"]
     assert info.source == "entry-point"
     assert info.distribution == "cmf-example-retail-banking"
-    assert info.api_version == 1
+    assert info.api_version == "1.1"
     assert set(info.hooks) == set(hook_names())
     assert info.sectors == ("example-retail-banking",)
     assert check_plugins(pm).ok
@@ -528,7 +593,7 @@ def test_check_plugin_contributions_lists_every_error() -> None:
     from customer_model_factory.testing import check_plugin_contributions
 
     class Clashing:
-        CMF_PLUGIN_API = 1
+        CMF_PLUGIN_API = "1.1"
 
         @hookimpl
         def cmf_objective_profiles(self) -> list[ObjectiveProfile]:
@@ -562,3 +627,54 @@ def test_registered_always_unregisters() -> None:
     pm.register(pack, "by-object")
     pm.unregister(pack)
     assert "by-object" not in pm.plugin_records()
+
+
+def test_plugin_switches_are_read_once_and_parsed_strictly() -> None:
+    from customer_model_factory import PluginSwitches
+    from customer_model_factory.errors import ConfigError
+
+    switches = PluginSwitches.from_environ(
+        {
+            "CMF_PLUGINS": "a, b.py,,",
+            "CMF_LOAD_PLUGINS": "",
+            "CMF_DISABLE_PLUGINS": "x",
+            "CMF_TRACE_PLUGINS": "yes",
+            "CMF_SECTOR_OWNERS": "lending=beta-dist",
+        }
+    )
+    assert switches.extra_modules == ("a", "b.py")
+    assert switches.allow == ()
+    assert switches.disabled == ("x",)
+    assert switches.trace is True
+    assert switches.sector_owners == {"lending": "beta-dist"}
+    assert PluginSwitches.from_environ({}).allow is None
+    more = switches.adding(extra_modules=["a", "c"], sector_owners={"cards": "gamma"})
+    assert more.extra_modules == ("a", "b.py", "c")
+    assert more.sector_owners == {"lending": "beta-dist", "cards": "gamma"}
+    with pytest.raises(ConfigError, match="two owners"):
+        switches.adding(sector_owners={"lending": "alpha-dist"})
+    with pytest.raises(ConfigError, match="not SECTOR=DISTRIBUTION"):
+        PluginSwitches.from_environ({"CMF_SECTOR_OWNERS": "lending"})
+
+
+def test_a_stage_report_records_the_owner_of_each_sector(tmp_path: Path) -> None:
+    from customer_model_factory import CustomerWorkspace, SectorOwner
+    from customer_model_factory.dataset import validate_customer_trace_dataset
+
+    workspace = CustomerWorkspace(
+        customer_id="c", workspace_id="w", tenant_id="t", data_classification="internal",
+        required_splits=("train",),
+    )  # fmt: skip
+    row = {
+        "trace_id": "t-1", "customer_id": "c", "tenant_id": "t", "split": "train",
+        "prompt": "p", "response": "r", "expected_decision": "approve", "severity": "low",
+        "label": "safe", "source_refs": ["a"], "policy_refs": ["b"], "reviewer_role": "r",
+        "observed_at": "2024-01-01T00:00:00Z", "vertical": "alpha",
+        "metadata": {"sector_class": "a", "knowledge_class": "b", "jurisdiction": "EU"},
+    }  # fmt: skip
+    with registered(_Pack("alpha"), name="alpha-pack") as pm:
+        report = validate_customer_trace_dataset([row], workspace, pm=pm)
+    assert report.ready, report.findings
+    assert report.sector_owners == {
+        "alpha": SectorOwner(plugin="alpha-pack", distribution=None, version=None, pack_version="1")
+    }

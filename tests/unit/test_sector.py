@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from customer_model_factory import Finding, SectorPack, hookimpl
 from customer_model_factory.catalog import SCHEMA_MODELS, load_model
 from customer_model_factory.errors import ManifestIntegrityError
 from customer_model_factory.plugins import create_plugin_manager
-from customer_model_factory.sector import (
+from customer_model_factory.stages.sector import (
     DEFAULT_CONTROL_EVIDENCE,
     DEFAULT_SECTOR_FRAMEWORKS,
     SectorEvidenceMapping,
@@ -32,7 +32,7 @@ from customer_model_factory.testing import fresh_plugin_manager, registered
 class _Owner:
     """A pack owning one sector whose rule flags traces without a ``desk``."""
 
-    CMF_PLUGIN_API = 1
+    CMF_PLUGIN_API = "1.1"
 
     def __init__(self, sector: str) -> None:
         self.sector = sector
@@ -262,7 +262,7 @@ def test_pack_validator_that_raises_or_returns_junk_fails_closed() -> None:
 
 def test_owner_without_a_validator_gets_the_generic_contract_only() -> None:
     class PacksOnly:
-        CMF_PLUGIN_API = 1
+        CMF_PLUGIN_API = "1.1"
 
         @hookimpl
         def cmf_sector_packs(self) -> list[SectorPack]:
@@ -353,8 +353,9 @@ def test_empty_control_or_no_framework_makes_the_mapping_not_ready() -> None:
 
 def test_mapping_round_trips_and_tampering_is_caught(tmp_path: Path) -> None:
     mapping = build_sector_evidence_mapping(
-        sector_id="a", jurisdiction="EU", evidence_pack_uri="file:///e/", customer_id="c1"
+        sector_id="a", jurisdiction="EU", evidence_pack_uri="file:///e/"
     )
+    assert "customer_id" not in mapping.payload()  # a pack-level mapping binds no customer
     path = mapping.write(tmp_path / "mapping.json")
     assert SectorEvidenceMapping.load(path) == mapping
     payload = json.loads(path.read_text())
@@ -391,9 +392,83 @@ def test_tampered_mapping_from_a_plugin_is_rejected() -> None:
 def test_sector_models_are_published_in_the_catalog() -> None:
     assert load_model("sector-evidence-mapping") is SectorEvidenceMapping
     assert load_model("sector-metadata") is SectorMetadata
-    assert SCHEMA_MODELS["sector-metadata"] == "customer_model_factory.sector:SectorMetadata"
+    assert SCHEMA_MODELS["sector-metadata"] == "customer_model_factory.stages.sector:SectorMetadata"
     committed = Path(__file__).parents[2] / "schemas"
     for name in ("sector-metadata", "sector-evidence-mapping"):
         assert (committed / f"customer-model-factory-{name}.schema.json").exists(), (
             "run `cmf schemas export`"
         )
+
+
+def test_a_declared_metadata_schema_is_enforced_even_when_the_pack_accepts_everything() -> None:
+    class Permissive:
+        CMF_PLUGIN_API = "1.1"
+
+        def __init__(self, **declared: Any) -> None:
+            self.declared = declared
+
+        @hookimpl
+        def cmf_sector_packs(self) -> list[SectorPack]:
+            return [
+                SectorPack(id="strict", version="1", title="S", jurisdiction="EU", **self.declared)
+            ]
+
+        @hookimpl
+        def cmf_validate_sector_metadata(self, sector_id: str) -> list[Finding]:
+            return []  # accepts everything
+
+    class Model(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        tier: Literal["gold", "silver"]
+
+    schema = {
+        "type": "object",
+        "required": ["tier"],
+        "properties": {"tier": {"enum": ["gold", "silver"]}},
+    }
+    metadata = {"sector_class": "a", "knowledge_class": "b", "jurisdiction": "EU"}
+    for declared in ({"metadata_model": Model}, {"metadata_schema": schema}):
+        with registered(Permissive(**declared), name="permissive") as pm:
+            good = {
+                "trace_id": "t1",
+                "vertical": "strict",
+                "metadata": {**metadata, "tier": "gold"},
+            }
+            assert validate_sector_trace_metadata(good, pm=pm, location="f:1") == []
+            secret = "AKIAIOSFODNN7EXAMPLE"
+            bad = {"trace_id": "t2", "vertical": "strict", "metadata": {**metadata, "tier": secret}}
+            (finding,) = validate_sector_trace_metadata(bad, pm=pm, location="f:2")
+            assert (finding.code, finding.field, finding.location, finding.trace_id) == (
+                "SECTOR_METADATA_SCHEMA",
+                "metadata.tier",
+                "f:2",
+                "t2",
+            )
+            assert secret not in finding.message  # the rule broken, never the value
+            missing = {"trace_id": "t3", "vertical": "strict", "metadata": metadata}
+            (finding,) = validate_sector_trace_metadata(missing, pm=pm)
+            assert finding.field == "metadata.tier"
+
+
+def test_an_unsealed_evidence_mapping_spec_is_sealed_by_the_core() -> None:
+    from customer_model_factory.plugin_api import EvidenceMappingSpec
+
+    class SpecOwner(_Owner):
+        @hookimpl
+        def cmf_evidence_mappings(self, sector_id: str) -> list[Any]:
+            return [
+                EvidenceMappingSpec(
+                    sector_id=sector_id,
+                    jurisdiction="EU",
+                    evidence_pack_uri="file:///e/",
+                    frameworks=("SOC2", "ISO27001", "SOC2"),
+                ),
+                EvidenceMappingSpec(sector_id="other", jurisdiction="EU", evidence_pack_uri="x"),
+            ]
+
+    with registered(SpecOwner("alpha"), name="spec-owner") as pm:
+        (mapping,), findings = sector_evidence_mappings("alpha", pm)
+        assert mapping.frameworks == ("ISO27001", "SOC2")
+        assert mapping.compute_hash() == mapping.mapping_hash
+        assert [f.code for f in findings] == ["PLUGIN_INVALID_CONTRIBUTION"]
+        assert "another sector" in findings[0].message

@@ -161,22 +161,19 @@ def gather_rules(
     return RuleSet.merge(groups)
 
 
-def collect_pack_identifiers(
-    pm: Any | None = None,
-) -> tuple[list[ProprietaryIdentifiers], list[Finding]]:
-    """Return the installed packs' identifier rules and the findings of loading and calling them.
+def collect_pack_identifiers(pm: Any) -> tuple[list[ProprietaryIdentifiers], list[Finding]]:
+    """Return the installed packs' identifier rules and every plugin problem of the run.
 
-    A pack that fails to load or whose hook raises yields an error finding, so the verification
-    fails closed rather than passing without that pack's rules.
+    A pack that fails to load, declares another plugin API, or whose contribution hook raises
+    yields an error finding (the plugin manager's stage findings), so the verification fails
+    closed rather than passing without that pack's rules.
 
-    :param pm: a plugin manager (default: the process's, from ``get_plugin_manager()``).
+    :param pm: the run's plugin manager.
     """
     from customer_model_factory import plugins  # noqa: PLC0415
 
-    manager = pm if pm is not None else plugins.get_plugin_manager()
-    identifiers, findings = plugins.collect_proprietary_identifiers(manager)
-    load_findings = [f for f in getattr(manager, "findings", ()) if f.severity == "error"]
-    return identifiers, [*load_findings, *findings]
+    identifiers, _ = plugins.collect_proprietary_identifiers(pm)
+    return identifiers, pm.stage_findings()
 
 
 # ---- reading and matching (runs in worker processes too) ----

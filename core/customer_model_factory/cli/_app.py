@@ -1,10 +1,17 @@
-"""The root typer app, its global options and the error boundary of every command."""
+"""The root typer app, its global options, the run context and the error boundary of every command.
+
+The root callback builds one :class:`~customer_model_factory.context.RunContext` from the global
+options and the operator's ``CMF_*`` switches and keeps it on the click context; commands fetch
+it with :func:`run_context`. Nothing here writes the process environment.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 import traceback
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -12,13 +19,33 @@ from typer.core import TyperGroup
 from customer_model_factory._version import __version__
 from customer_model_factory.errors import EXIT_INTERNAL, CMFError
 
-__all__ = ["app", "is_debug"]
+if TYPE_CHECKING:
+    from customer_model_factory.context import RunContext
+
+__all__ = ["app", "is_debug", "run_context"]
 
 _DEBUG_ENV = "CMF_DEBUG"
 
 
-def is_debug() -> bool:
+def run_context(ctx: typer.Context) -> RunContext:
+    """Return the run context the root callback built for this invocation.
+
+    :param ctx: the command's typer context (commands declare a ``ctx: typer.Context``
+        parameter; typer fills it in and shows no option for it).
+    """
+    root = ctx.find_root()
+    if root.obj is None:  # a command invoked without the root callback (tests)
+        from customer_model_factory.context import RunContext  # noqa: PLC0415
+
+        root.obj = RunContext.from_environ()
+    return root.obj
+
+
+def is_debug(ctx: typer.Context | None = None) -> bool:
     """Return whether ``--debug`` (or ``CMF_DEBUG=1``) asked for tracebacks."""
+    context = ctx.find_root().obj if ctx is not None else None
+    if context is not None:
+        return bool(context.output.debug)
     return os.environ.get(_DEBUG_ENV, "") not in ("", "0")
 
 
@@ -31,12 +58,12 @@ class _ErrorBoundary(TyperGroup):
         except (typer.TyperException, typer.Exit, typer.Abort):
             raise
         except CMFError as error:
-            if is_debug():
+            if is_debug(ctx):
                 traceback.print_exc()
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(error.exit_code) from None
         except Exception as error:
-            if is_debug():
+            if is_debug(ctx):
                 traceback.print_exc()
             typer.echo(
                 f"internal error: {type(error).__name__}: {error} (run with --debug for the "
@@ -44,6 +71,11 @@ class _ErrorBoundary(TyperGroup):
                 err=True,
             )
             raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def progress_wanted() -> bool:
+    """Progress bars are drawn on stderr only when it is a terminal, and never in CI."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
 
 
 def _show_version(value: bool) -> None:
@@ -70,7 +102,8 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root(
+def _root(  # noqa: PLR0917 - typer maps each parameter to an option
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -81,7 +114,7 @@ def _root(
         ),
     ] = False,
     debug: Annotated[
-        bool, typer.Option("--debug", help="Show Python tracebacks for errors.")
+        bool, typer.Option("--debug", help="Show Python tracebacks for errors (or CMF_DEBUG=1).")
     ] = False,
     plugin: Annotated[
         list[str] | None,
@@ -96,17 +129,43 @@ def _root(
         typer.Option(
             "--disable-plugin",
             metavar="NAME",
-            help="Do not load this plugin (repeatable; adds to CMF_DISABLE_PLUGINS).",
+            help="Do not load this plugin or distribution (repeatable; adds to "
+            "CMF_DISABLE_PLUGINS). A disabled plugin is recorded in every report.",
+        ),
+    ] = None,
+    sector_owner: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sector-owner",
+            metavar="SECTOR=DIST",
+            help="Which distribution owns a sector two packs claim (repeatable; adds to "
+            "CMF_SECTOR_OWNERS).",
+        ),
+    ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            metavar="DIR",
+            help="The factory home: run ledger and artefact store (default .cmf, or CMF_HOME).",
+            file_okay=False,
         ),
     ] = None,
 ) -> None:
-    if debug:
-        os.environ[_DEBUG_ENV] = "1"
-    # Passed on through the environment so the plugin manager, built later by whichever stage
-    # needs it, sees them without this callback importing it (keeps `cmf --help` fast).
-    for variable, values in (("CMF_PLUGINS", plugin), ("CMF_DISABLE_PLUGINS", disable_plugin)):
-        if values:
-            os.environ[variable] = ",".join(filter(None, [os.environ.get(variable), *values]))
+    from customer_model_factory.context import OutputSettings, RunContext  # noqa: PLC0415
+    from customer_model_factory.plugins.switches import parse_sector_owners  # noqa: PLC0415
+
+    output = OutputSettings(
+        debug=debug or os.environ.get(_DEBUG_ENV, "") not in ("", "0"),
+        progress=progress_wanted(),
+    )
+    ctx.obj = RunContext.from_environ(
+        extra_plugins=tuple(plugin or ()),
+        disabled_plugins=tuple(disable_plugin or ()),
+        sector_owners=parse_sector_owners(sector_owner or (), source="--sector-owner"),
+        home=home,
+        output=output,
+    )
 
 
 def _register_groups() -> None:

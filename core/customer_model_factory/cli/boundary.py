@@ -66,6 +66,7 @@ def _progress_enabled(choice: bool | None) -> bool:
 
 @app.command("verify")
 def verify_command(  # noqa: PLR0917
+    ctx: typer.Context,
     root: Annotated[
         Path, typer.Option("--root", help="Repository (or directory) to verify.", file_okay=False)
     ] = Path(),
@@ -171,6 +172,7 @@ def verify_command(  # noqa: PLR0917
     )
     from customer_model_factory.boundary.reporters import render_report  # noqa: PLC0415
     from customer_model_factory.boundary.scanner import collect_pack_identifiers  # noqa: PLC0415
+    from customer_model_factory.cli._app import run_context  # noqa: PLC0415
     from customer_model_factory.errors import InputError  # noqa: PLC0415
 
     scope_name, rev = _scope(staged, since, history, all_files)
@@ -178,7 +180,9 @@ def verify_command(  # noqa: PLR0917
         judged_on = dt.date.fromisoformat(today) if today else None
     except ValueError:
         raise InputError(f"--today {today!r} is not a YYYY-MM-DD date") from None
-    identifiers, plugin_findings = collect_pack_identifiers() if plugins else ([], [])
+    identifiers, plugin_findings = (
+        collect_pack_identifiers(run_context(ctx).plugin_manager) if plugins else ([], [])
+    )
     rules = gather_rules(
         root,
         identifiers=identifiers,

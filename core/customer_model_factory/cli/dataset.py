@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -75,9 +73,9 @@ def _pairs(counts: dict[str, int]) -> str:
 
 
 @contextlib.contextmanager
-def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
+def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar on stderr when it is a terminal outside CI, else nothing."""
-    if not sys.stderr.isatty() or os.environ.get("CI"):
+    if not enabled:
         yield None
         return
     from rich.console import Console  # noqa: PLC0415
@@ -108,6 +106,7 @@ def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
 
 @app.command("validate")
 def validate(  # noqa: PLR0917 - typer maps each parameter to an option
+    ctx: typer.Context,
     traces: Annotated[
         Path,
         typer.Argument(help="A .jsonl file or a directory of *.jsonl shards.", show_default=False),
@@ -151,17 +150,25 @@ def validate(  # noqa: PLR0917 - typer maps each parameter to an option
     """Check a trace dataset against its workspace contract.
 
     Exits 0 when the dataset is ready, 1 when findings block it (bad rows, leakage, secrets,
-    ...), 2 for bad input (missing or empty file, directory without shards, bad workspace).
+    a plugin that failed to load or two packs claiming one sector, ...), 2 for bad input
+    (missing or empty file, directory without shards, bad workspace).
     """
+    from customer_model_factory.cli._app import run_context  # noqa: PLC0415
     from customer_model_factory.dataset import (  # noqa: PLC0415
         CustomerWorkspace,
         validate_customer_trace_dataset,
     )
 
+    context = run_context(ctx)
     config = CustomerWorkspace.from_toml(workspace)
-    with _progress_bar() as progress:
+    with _progress_bar(context.output.progress) as progress:
         report = validate_customer_trace_dataset(
-            traces, config, vertical=vertical, redacted_copy=redacted_copy, progress=progress
+            traces,
+            config,
+            vertical=vertical,
+            redacted_copy=redacted_copy,
+            progress=progress,
+            context=context,
         )
     if output is not None:
         report.write(output)

@@ -2,18 +2,26 @@
 
 It trains in seconds on the pack's benchmark traces and exports the fitted scorer as plain JSON
 (vocabulary, idf weights, coefficients); nothing is pickled. scikit-learn is the ``train`` extra
-and is imported only when the lane trains.
+and is imported only when the lane trains. :class:`TfidfLogisticLane` is the plugin API's
+``TrainingLane`` (fit on training examples, load saved weights back).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["LANE_NAME", "TfidfLogisticScorer", "train_tfidf_logistic"]
+from customer_model_factory.plugin_api import TrainingExample
+
+__all__ = ["LANE_NAME", "TfidfLogisticLane", "TfidfLogisticScorer", "train_tfidf_logistic"]
+
+_WEIGHTS_FILE: Final = "tfidf_logreg.json"
 
 LANE_NAME: Final = "example-retail-banking.tfidf-logreg"
 _TOKEN_RE: Final = re.compile(r"(?u)\b\w\w+\b")
@@ -45,6 +53,17 @@ class TfidfLogisticScorer:
             self.coefficients[index] * value / norm for index, value in weights.items()
         )
         return 1.0 / (1.0 + math.exp(-logit))
+
+    def score_batch(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+        """Return P(unsafe) for each prompt/response pair, in order."""
+        return [self.score(p, r) for p, r in zip(prompts, responses, strict=True)]
+
+    def save(self, directory: Path) -> dict[str, str]:
+        """Write the scorer as JSON into ``directory``; return file name → sha256."""
+        data = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        (Path(directory) / _WEIGHTS_FILE).write_bytes(data)
+        return {_WEIGHTS_FILE: "sha256:" + hashlib.sha256(data).hexdigest()}
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form of the scorer (sorted vocabulary)."""
@@ -99,3 +118,44 @@ def train_tfidf_logistic(
         coefficients=tuple(float(v) for v in model.coef_[0]),
         intercept=float(model.intercept_[0]),
     )
+
+
+class _BatchScorer:
+    """The plugin API's ``TrainedScorer`` view of a fitted :class:`TfidfLogisticScorer`."""
+
+    def __init__(self, scorer: TfidfLogisticScorer) -> None:
+        self.scorer = scorer
+
+    def score(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+        return self.scorer.score_batch(prompts, responses)
+
+    def save(self, directory: Path) -> dict[str, str]:
+        return self.scorer.save(directory)
+
+
+class TfidfLogisticLane:
+    """The pack's training lane, as the plugin API's ``TrainingLane`` protocol."""
+
+    def fit(
+        self,
+        examples: Sequence[TrainingExample],
+        *,
+        hyperparameters: Mapping[str, Any],
+        seed: int,
+    ) -> _BatchScorer:
+        """Fit on training examples (their ``unsafe`` flag is the label)."""
+        del hyperparameters  # the lane has none to tune
+        rows = [
+            {
+                "prompt": example.prompt,
+                "response": example.response,
+                "label": "unsafe" if example.unsafe else "safe",
+            }
+            for example in examples
+        ]
+        return _BatchScorer(train_tfidf_logistic(rows, seed=seed))
+
+    def load(self, directory: Path) -> _BatchScorer:
+        """Rebuild a saved scorer from its JSON file."""
+        payload = json.loads((Path(directory) / _WEIGHTS_FILE).read_text(encoding="utf-8"))
+        return _BatchScorer(TfidfLogisticScorer.from_dict(payload))

@@ -1,8 +1,10 @@
 """The retail bank's trace metadata model and the rules that turn it into findings.
 
 The core checks the generic sector contract first (``sector_class``, ``knowledge_class``,
-``jurisdiction`` and the ``requires_*`` flags); the rules here add what a retail bank's conduct
-and model-risk reviewers ask for.
+``jurisdiction`` and the ``requires_*`` flags), then enforces :class:`RetailBankingMetadata`,
+which the pack declares with its sector (``SECTOR_METADATA_SCHEMA`` findings); the rules here run
+only on metadata the model accepted, and add what a retail bank's conduct and model-risk
+reviewers ask for.
 """
 
 from __future__ import annotations
@@ -20,9 +22,6 @@ __all__ = [
 ]
 
 FINDING_CODES: Final[Mapping[str, str]] = {
-    "SECTOR_RETAIL_BANKING_METADATA_INVALID": (
-        "Retail-banking metadata does not match the pack's model (unknown value or field)."
-    ),
     "SECTOR_RETAIL_BANKING_CITATION_REQUIRED": (
         "Advice, affordability and complaints answers must set requires_citation."
     ),
@@ -60,7 +59,6 @@ RegulatoryTopic = Literal[
 ]
 KnowledgeClass = Literal["product_terms", "rate_sheet", "policy", "regulation", "customer_account"]
 
-_GENERIC: Final = frozenset({"sector_class", "knowledge_class", "jurisdiction"})
 _CITED_TOPICS: Final = frozenset({"investment_advice", "affordability", "complaints"})
 _HIGH_RISK: Final = frozenset({"high", "critical"})
 _CONTAINED: Final = frozenset({"escalate", "block"})
@@ -104,21 +102,9 @@ def validate_retail_banking_metadata(
     """
     try:
         model = RetailBankingMetadata.model_validate(metadata)
-    except ValidationError as error:
-        findings = []
-        for problem in error.errors():
-            location = [str(part) for part in problem["loc"]]
-            # Missing generic fields are the core's SECTOR_METADATA_MISSING already.
-            if problem["type"] == "missing" and location and location[0] in _GENERIC:
-                continue
-            findings.append(
-                _finding(
-                    "SECTOR_RETAIL_BANKING_METADATA_INVALID",
-                    f"metadata.{'.'.join(location)}: {problem['msg']}",
-                    "metadata." + ".".join(location),
-                )
-            )
-        return findings
+    except ValidationError:
+        # The core enforces the declared model before calling the pack (SECTOR_METADATA_SCHEMA).
+        return []
     findings: list[Finding] = []
     if model.regulatory_topic in _CITED_TOPICS and not model.requires_citation:
         findings.append(

@@ -11,25 +11,24 @@ from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any, Final
 
-from customer_model_factory import (
+from customer_model_factory.plugin_api import (
+    DEFAULT_CONTROL_EVIDENCE,
     BenchmarkPackage,
     Finding,
     MetricConstraint,
     ObjectiveProfile,
     ProprietaryIdentifiers,
+    ReleaseCheckInput,
     RetrievalSchema,
+    SectorEvidenceMapping,
     SectorPack,
     TrainingLaneSpec,
-    hookimpl,
-)
-from customer_model_factory.sector import (
-    DEFAULT_CONTROL_EVIDENCE,
-    SectorEvidenceMapping,
     build_sector_evidence_mapping,
+    hookimpl,
 )
 
 from cmf_example_retail_banking import BENCHMARK_ID, SECTOR_ID, __version__
-from cmf_example_retail_banking.lane import LANE_NAME, train_tfidf_logistic
+from cmf_example_retail_banking.lane import LANE_NAME, TfidfLogisticLane
 from cmf_example_retail_banking.metadata import (
     FINDING_CODES,
     RetailBankingMetadata,
@@ -52,8 +51,9 @@ __all__ = [
     "trace_source",
 ]
 
-CMF_PLUGIN_API: Final = 1
-"""The plugin API this pack targets; the core refuses to load it under another one."""
+CMF_PLUGIN_API: Final = "1.1"
+"""The plugin API this pack targets (MAJOR.MINOR): it loads on a core providing 1.1 or a later
+1.x, and is refused, with the core release that supports it named, anywhere else."""
 
 DOCUMENTS_SCHEMA_ID: Final = f"{SECTOR_ID}.documents"
 FRAMEWORKS: Final = ("EU-AI-Act", "ISO27001", "ISO42001", "NIST-AI-RMF", "SOC2", "SR-11-7")
@@ -205,35 +205,24 @@ def cmf_training_lanes() -> list[TrainingLaneSpec]:
         TrainingLaneSpec(
             name=LANE_NAME,
             requires_private_execution=False,
-            train=train_tfidf_logistic,
+            lane=TfidfLogisticLane(),
             description="TF-IDF of prompt and response, logistic regression (scikit-learn).",
         )
     ]
 
 
-def _items(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        return list(value.values())
-    return list(value)
-
-
-def _get(item: Any, name: str) -> Any:
-    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
-
-
 @hookimpl
-def cmf_release_checks(context: Mapping[str, Any]) -> list[Finding] | None:
+def cmf_release_checks(release: ReleaseCheckInput) -> list[Finding] | None:
     """Block a retail-banking release without a ready benchmark result or with a weakly
     classified evidence pack."""
-    if SECTOR_ID not in set(_items(context.get("sector_ids"))):
+    if SECTOR_ID not in release.sector_ids:
         return None
     findings: list[Finding] = []
-    results = _items(context.get("benchmark_results"))
     if not any(
-        _get(result, "benchmark_id") == BENCHMARK_ID and _get(result, "ready") is True
-        for result in results
+        ref.manifest is not None
+        and getattr(ref.manifest, "benchmark_id", None) == BENCHMARK_ID
+        and ref.manifest.ready
+        for ref in release.benchmark_results
     ):
         findings.append(
             Finding(
@@ -243,8 +232,8 @@ def cmf_release_checks(context: Mapping[str, Any]) -> list[Finding] | None:
                 field="benchmark_results",
             )
         )
-    evidence_pack = context.get("evidence_pack")
-    if evidence_pack is not None and _get(evidence_pack, "classification") not in (
+    pack = release.evidence_pack
+    if pack is not None and getattr(pack.manifest, "classification", None) not in (
         "confidential",
         "restricted",
     ):

@@ -1,23 +1,20 @@
-"""The core's built-in plugin: the objective profiles every installation has.
+"""The built-in objective profiles every installation has (a built-in plugin).
 
-Built-ins are contributed through the same hooks as any sector pack (as pytest's default plugins
-are), so selection code has one path for built-in and pack contributions alike, and
-``cmf plugins list --all`` shows them. Metric names follow the reference benchmark metrics
-(``recall``, ``f1``, ``false_positive_rate``, ``high_risk_false_negative_rate``,
-``latency_p95_ms``). Built-in training lanes arrive with :mod:`customer_model_factory.lanes`.
+Metric names follow the reference benchmark metrics (``recall``, ``f1``,
+``false_positive_rate``, ``high_risk_false_negative_rate``, ``latency_p95_ms``).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from customer_model_factory.contributions import MetricConstraint, ObjectiveProfile
-from customer_model_factory.hookspecs import hookimpl
+from customer_model_factory.plugin_api import CMF_PLUGIN_API as _API
+from customer_model_factory.plugin_api import MetricConstraint, ObjectiveProfile, hookimpl
 
 __all__ = ["BUILTIN_OBJECTIVE_PROFILES", "CMF_PLUGIN_API", "PLUGIN_NAME", "cmf_objective_profiles"]
 
-CMF_PLUGIN_API: Final = 1
-PLUGIN_NAME: Final = "customer_model_factory.builtins"
+CMF_PLUGIN_API: Final = _API
+PLUGIN_NAME: Final = "customer_model_factory.builtins.profiles"
 """The name the built-in plugin is registered under."""
 
 BUILTIN_OBJECTIVE_PROFILES: Final[tuple[ObjectiveProfile, ...]] = (
