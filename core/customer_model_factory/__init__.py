@@ -26,11 +26,6 @@ if TYPE_CHECKING:
         SectorPack,
         TrainingLaneSpec,
     )
-    from customer_model_factory.dataset import (
-        CustomerDatasetValidationReport,
-        CustomerWorkspace,
-        validate_customer_trace_dataset,
-    )
     from customer_model_factory.errors import (
         BlockedError,
         CanonicalizationError,
@@ -52,6 +47,11 @@ if TYPE_CHECKING:
         SectorMetadata,
         build_sector_evidence_mapping,
         validate_sector_trace_metadata,
+    )
+    from customer_model_factory.stages.dataset import (
+        CustomerDatasetValidationReport,
+        CustomerWorkspace,
+        validate_customer_trace_dataset,
     )
 
 __all__ = [
@@ -102,8 +102,8 @@ _LAZY: dict[str, str] = {
     "CMFError": "errors",
     "CanonicalizationError": "errors",
     "ConfigError": "errors",
-    "CustomerDatasetValidationReport": "dataset",
-    "CustomerWorkspace": "dataset",
+    "CustomerDatasetValidationReport": "stages.dataset",
+    "CustomerWorkspace": "stages.dataset",
     "DataFormatError": "errors",
     "Finding": "findings",
     "InputError": "errors",
@@ -128,7 +128,7 @@ _LAZY: dict[str, str] = {
     "get_plugin_manager": "plugins",
     "hookimpl": "hookspecs",
     "sha256_file": "canonical",
-    "validate_customer_trace_dataset": "dataset",
+    "validate_customer_trace_dataset": "stages.dataset",
     "validate_sector_trace_metadata": "sector",
     "verify_manifest_file": "manifest",
 }

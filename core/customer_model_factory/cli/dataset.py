@@ -22,7 +22,7 @@ from customer_model_factory.cli._output import (
 )
 
 if TYPE_CHECKING:
-    from customer_model_factory.dataset import CustomerDatasetValidationReport
+    from customer_model_factory.stages.dataset import CustomerDatasetValidationReport
 
 __all__ = ["app", "render_text"]
 
@@ -153,7 +153,7 @@ def validate(  # noqa: PLR0917 - typer maps each parameter to an option
     Exits 0 when the dataset is ready, 1 when findings block it (bad rows, leakage, secrets,
     ...), 2 for bad input (missing or empty file, directory without shards, bad workspace).
     """
-    from customer_model_factory.dataset import (  # noqa: PLC0415
+    from customer_model_factory.stages.dataset import (  # noqa: PLC0415
         CustomerWorkspace,
         validate_customer_trace_dataset,
     )

@@ -1,0 +1,1 @@
+"""The factory's stages, one subpackage per stage, in workflow order."""
