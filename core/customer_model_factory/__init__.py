@@ -19,11 +19,6 @@ if TYPE_CHECKING:
     from customer_model_factory.canonical import canonical_json, content_hash, sha256_file
     from customer_model_factory.catalog import verify_chain
     from customer_model_factory.context import RunContext
-    from customer_model_factory.dataset import (
-        CustomerDatasetValidationReport,
-        CustomerWorkspace,
-        validate_customer_trace_dataset,
-    )
     from customer_model_factory.errors import (
         BlockedError,
         CanonicalizationError,
@@ -67,6 +62,11 @@ if TYPE_CHECKING:
         PluginSwitches,
         call_isolated,
         create_plugin_manager,
+    )
+    from customer_model_factory.stages.dataset import (
+        CustomerDatasetValidationReport,
+        CustomerWorkspace,
+        validate_customer_trace_dataset,
     )
     from customer_model_factory.stages.sector import SectorMetadata, validate_sector_trace_metadata
 
@@ -132,8 +132,8 @@ _LAZY: dict[str, str] = {
     "CMFError": "errors",
     "CanonicalizationError": "errors",
     "ConfigError": "errors",
-    "CustomerDatasetValidationReport": "dataset",
-    "CustomerWorkspace": "dataset",
+    "CustomerDatasetValidationReport": "stages.dataset",
+    "CustomerWorkspace": "stages.dataset",
     "DataFormatError": "errors",
     "EvidenceMappingSpec": "plugin_api",
     "Finding": "findings",
@@ -167,7 +167,7 @@ _LAZY: dict[str, str] = {
     "create_plugin_manager": "plugins",
     "hookimpl": "plugin_api",
     "sha256_file": "canonical",
-    "validate_customer_trace_dataset": "dataset",
+    "validate_customer_trace_dataset": "stages.dataset",
     "validate_sector_trace_metadata": "stages.sector",
     "verify_chain": "catalog",
     "verify_manifest_file": "manifest",

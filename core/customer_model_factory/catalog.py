@@ -41,9 +41,9 @@ _SCHEMA_BASE_URI: Final = "https://customer-model-factory.dev/schemas/"
 
 SCHEMA_MODELS: Final[dict[str, str]] = {
     # name -> "module:Class", in workflow order.
-    "workspace": "customer_model_factory.dataset:CustomerWorkspace",
-    "trace": "customer_model_factory.dataset:CustomerTrace",
-    "dataset-report": "customer_model_factory.dataset:CustomerDatasetValidationReport",
+    "workspace": "customer_model_factory.stages.dataset:CustomerWorkspace",
+    "trace": "customer_model_factory.stages.dataset:CustomerTrace",
+    "dataset-report": "customer_model_factory.stages.dataset:CustomerDatasetValidationReport",
     "sector-metadata": "customer_model_factory.stages.sector:SectorMetadata",
     "sector-evidence-mapping": "customer_model_factory.plugin_api.contracts:SectorEvidenceMapping",
     "boundary-hashed-denylist": "customer_model_factory.boundary.rules:HashedDenylist",

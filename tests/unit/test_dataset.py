@@ -10,19 +10,19 @@ from typing import Any
 import orjson
 import pytest
 
-import customer_model_factory.dataset as dataset_module
+import customer_model_factory.stages.dataset.engine as dataset_module
 from customer_model_factory import hookimpl
 from customer_model_factory.canonical import content_hash
 from customer_model_factory.contributions import RetrievalSchema, SectorPack
-from customer_model_factory.dataset import (
+from customer_model_factory.errors import ConfigError, DataFormatError
+from customer_model_factory.findings import FINDING_CODES, Finding
+from customer_model_factory.manifest import verify_manifest_file
+from customer_model_factory.stages.dataset import (
     CustomerDatasetValidationReport,
     CustomerTrace,
     CustomerWorkspace,
     validate_customer_trace_dataset,
 )
-from customer_model_factory.errors import ConfigError, DataFormatError
-from customer_model_factory.findings import FINDING_CODES, Finding
-from customer_model_factory.manifest import verify_manifest_file
 from customer_model_factory.testing import fresh_plugin_manager, registered
 
 AWS_KEY = "AK" + "IA" + "TESTONLY" + "7QX2PL3M"
@@ -268,6 +268,16 @@ def test_boolean_flags_are_not_confused_with_numbers(tmp_path, pm):
     assert only(report, "DATASET_FIELD_TYPE").location.endswith(":2")
 
 
+def test_a_numeric_flag_never_takes_over_the_verdict_of_a_boolean_one(tmp_path, pm):
+    # 1 hashes like True: its verdict must neither replace the cached one of true (the third
+    # row would be told its flag is no boolean) nor drop the rows counted under it.
+    rows = [trace(0, contains_pii=True), trace(1, contains_pii=1), trace(2, contains_pii=True)]
+    report = validate(tmp_path, rows, pm)
+    assert only(report, "DATASET_FIELD_TYPE").location.endswith(":2")
+    assert codes(report)["DATASET_UNREDACTED_PII"] == 2
+    assert sum(report.split_counts.values()) == report.row_count == 3
+
+
 @pytest.mark.parametrize(
     ("field", "value", "code"),
     [
@@ -479,7 +489,7 @@ def test_repeats_are_found_by_value_whatever_the_hashes() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from customer_model_factory.dataset import _repeated
+    from customer_model_factory.stages.dataset.engine import _repeated
 
     def naive(values: list[Any]) -> list[tuple[int, int]]:
         first: dict[Any, int] = {}
@@ -857,8 +867,12 @@ def test_in_memory_rows_are_validated_and_hashed_canonically(pm):
 def test_every_emitted_code_is_registered(tmp_path, pm):
     import re
 
-    source = Path(__import__("customer_model_factory.dataset").dataset.__file__).read_text()
-    for code in set(re.findall(r'"(DATASET_[A-Z_]+)"', source)):
+    import customer_model_factory.stages.dataset as stage
+
+    source = "".join(path.read_text() for path in Path(stage.__file__).parent.glob("*.py"))
+    codes = set(re.findall(r'"(DATASET_[A-Z_]+)"', source))
+    assert len(codes) > 30
+    for code in codes:
         assert code in FINDING_CODES, code
 
 
@@ -946,9 +960,13 @@ def test_missing_workspace_file(tmp_path):
 
 
 def test_block_scanner_engines_flag_the_same_lines():
-    from customer_model_factory.dataset import _BlockScanner, _detectors_by_line, _lines_of
     from customer_model_factory.detectors import DETECTORS as DEFAULT_DETECTORS
     from customer_model_factory.detectors import DetectorSet
+    from customer_model_factory.stages.dataset.engine import (
+        _BlockScanner,
+        _detectors_by_line,
+        _lines_of,
+    )
 
     rows = [
         trace(0),
@@ -956,17 +974,18 @@ def test_block_scanner_engines_flag_the_same_lines():
         trace(2, prompt="two  spaces"),
         trace(3, prompt="tab\there"),
         trace(4, metadata={"mail": EMAIL}),
-        trace(5),
+        trace(5, metadata={"size": 1e300}),
+        trace(6),
     ]
     block = b"".join(orjson.dumps(row) + b"\n" for row in rows)
     lines = block.split(b"\n")[:-1]
     results = []
     fired = {}
     for engine in ("hyperscan", "re"):
-        candidates, markers = _BlockScanner(DetectorSet(engine=engine)).scan(block)
+        candidates, markers, numbers = _BlockScanner(DetectorSet(engine=engine)).scan(block)
         fired[engine] = _detectors_by_line(candidates, lines)
-        results.append((set(fired[engine]), _lines_of(markers, lines)))
-    assert results[0] == results[1] == ({1, 4}, {2, 3})
+        results.append((set(fired[engine]), _lines_of(markers, lines), _lines_of(numbers, lines)))
+    assert results[0] == results[1] == ({1, 4}, {2, 3}, {5})
     # Hyperscan says which detector fired, so only that one is confirmed; `re` cannot.
     kinds = [detector.kind for detector in DEFAULT_DETECTORS]
     assert {kinds[i] for i in fired["hyperscan"][1]} == {"aws_access_key"}

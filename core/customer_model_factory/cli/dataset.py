@@ -20,7 +20,7 @@ from customer_model_factory.cli._output import (
 )
 
 if TYPE_CHECKING:
-    from customer_model_factory.dataset import CustomerDatasetValidationReport
+    from customer_model_factory.stages.dataset import CustomerDatasetValidationReport
 
 __all__ = ["app", "render_text"]
 
@@ -154,7 +154,7 @@ def validate(  # noqa: PLR0917 - typer maps each parameter to an option
     (missing or empty file, directory without shards, bad workspace).
     """
     from customer_model_factory.cli._app import run_context  # noqa: PLC0415
-    from customer_model_factory.dataset import (  # noqa: PLC0415
+    from customer_model_factory.stages.dataset import (  # noqa: PLC0415
         CustomerWorkspace,
         validate_customer_trace_dataset,
     )

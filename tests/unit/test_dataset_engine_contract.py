@@ -1,8 +1,11 @@
-"""The typed fast path of the dataset check gives exactly the report of the dict path.
+"""The contract between the dataset stage's fast engine and its rules.
 
-Rows decoded by msgspec take :meth:`_RowChecker.check_typed` when they are on the common path of
-every rule and fall back to :meth:`_RowChecker.check` otherwise; whichever way each row goes, the
-report (findings, counts, hashes) must be byte-identical to checking every row as a dict.
+The rules (:mod:`customer_model_factory.stages.dataset.rules`) are the reference: every row
+checked by :meth:`RowRules.check` as a dict. The engine takes a row decoded by msgspec through
+:meth:`_RowChecker.check_typed` when it can prove the row's shape rules pass, and otherwise falls
+back to the rules' dict path; whichever way each row goes, the report (findings, counts, hashes)
+must be byte-identical to checking every row as a dict. Malformed input is part of the contract:
+whatever the reference reports as a located finding, the engine reports identically.
 """
 
 from __future__ import annotations
@@ -15,10 +18,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from customer_model_factory import dataset, hookimpl
+from customer_model_factory import hookimpl
 from customer_model_factory.contributions import SectorPack
-from customer_model_factory.dataset import CustomerWorkspace, validate_customer_trace_dataset
 from customer_model_factory.findings import Finding
+from customer_model_factory.stages.dataset import (
+    CustomerWorkspace,
+    engine,
+    rules,
+    validate_customer_trace_dataset,
+)
 from customer_model_factory.testing import fresh_plugin_manager
 
 
@@ -164,7 +172,7 @@ def _report(
     path: Path, typed: bool, monkeypatch: pytest.MonkeyPatch, vertical: str | None = None
 ) -> bytes:
     if not typed:
-        monkeypatch.setattr(dataset, "_typed_decoder", lambda *_: None)
+        monkeypatch.setattr(engine, "_typed_decoder", lambda *_: None)
     report = validate_customer_trace_dataset(
         path,
         CustomerWorkspace.model_validate(WORKSPACE),
@@ -214,14 +222,14 @@ def test_every_single_deviation_is_judged_alike_on_both_paths(
 
 def test_the_common_row_takes_the_typed_path(tmp_path, monkeypatch):
     taken: list[bool] = []
-    original = dataset._RowChecker.check_typed
+    original = engine._RowChecker.check_typed
 
     def counting(self, row, line, spaced, raw):
         result = original(self, row, line, spaced, raw)
         taken.append(result)
         return result
 
-    monkeypatch.setattr(dataset._RowChecker, "check_typed", counting)
+    monkeypatch.setattr(engine._RowChecker, "check_typed", counting)
     path = tmp_path / "traces.jsonl"
     path.write_bytes(b"".join(orjson.dumps(_row(i, {})) + b"\n" for i in range(50)))
     validate_customer_trace_dataset(
@@ -250,10 +258,113 @@ def test_the_ascii_leakage_key_equals_full_normalisation(prompt, response, escap
     if escaped:
         raw = raw.replace(b" ", b"\\u0020")
     assert orjson.loads(raw) == [prompt, response]
-    spaced = bool(re.search(dataset._WHITESPACE_MARKER, raw))
+    spaced = bool(re.search(engine._WHITESPACE_MARKER, raw))
     # The byte-translation key collapses whitespace only when the marker or an edge space says
     # so; it is always the key that NFKC + case folding + collapsing gives.
-    assert (
-        dataset._fold(prompt, response, spaced=spaced)
-        == (dataset._normalise(prompt) + "\x00" + dataset._normalise(response)).encode()
+    assert engine._fold(prompt, response, spaced=spaced) == rules.leakage_key(prompt, response)
+
+
+# ---- malformed input: whatever the rules report, the engine reports identically ----
+
+HOSTILE_LINES = [
+    b"",
+    b"   ",
+    b"not json",
+    b"[1, 2]",
+    b"42",
+    b'"a string"',
+    b"null",
+    b'{"a": NaN}',
+    b"\xff\xfe{\x00}",
+    b'{"trace_id": "\xc3\x28"}',
+    b'{"prompt": "\\ud800", "trace_id": "t-s"}',
+    b'{"trace_id": "t-d", "trace_id": "t-e"}',
+    b"[" * 300 + b"]" * 300,
+    b'{"metadata": ' + b'{"a": ' * 200 + b"1" + b"}" * 201,
+    b'{"trace_id": "t-n", "severity": 1e999}',
+    b'{"trace_id": "t-b", "contains_pii": 123456789012345678901234567890}',
+    b"{",
+    b'{"trace_id": "t-u"',
+    b"\x00",
+    b"\xef\xbb\xbf{}",
+    b'{"trace_id": "t-esc", "prompt": "\\u0041\\u004b\\u0049\\u0041"}',
+    # Clean rows but for a field the rules do not read: the typed decoder skips such a field
+    # unchecked, so the engine must leave these to the reference decoder.
+    *(
+        orjson.dumps(_row(90 + index, {}))[:-1] + b', "extra": ' + tail + b"}"
+        for index, tail in enumerate(
+            [b"1e999", b"-1E+0400", b"1" * 400, b'"\xc3\x28"', b'"\xff"', b'"\\udc00"']
+        )
+    ),
+    orjson.dumps(_row(97, {}))[:-1] + b', "\x80": 1}',
+]
+
+
+def _mutate(line: bytes, position: int, insert: bytes, cut: bool) -> bytes:
+    position %= len(line) + 1
+    return line[:position] if cut else line[:position] + insert + line[position:]
+
+
+hostile_rows = st.one_of(
+    row_choices.map(lambda choices: ("row", choices)),
+    st.sampled_from(HOSTILE_LINES).map(lambda line: ("line", line)),
+    st.tuples(row_choices, st.integers(0, 2000), st.binary(max_size=4), st.booleans()).map(
+        lambda args: ("mutated", args)
+    ),
+)
+
+
+def _hostile_bytes(items: list[tuple[str, Any]]) -> bytes:
+    lines = []
+    for index, (kind, value) in enumerate(items):
+        if kind == "row":
+            lines.append(orjson.dumps(_row(index, value)))
+        elif kind == "line":
+            lines.append(value)
+        else:
+            choices, position, insert, cut = value
+            lines.append(_mutate(orjson.dumps(_row(index, choices)), position, insert, cut))
+    return b"\n".join(lines) + b"\n"
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(hostile_rows, min_size=1, max_size=25), st.sampled_from([None, "bank"]))
+@example(items=[("line", line) for line in HOSTILE_LINES], vertical=None)
+def test_malformed_lines_are_reported_alike_by_the_engine_and_the_rules(
+    tmp_path, monkeypatch, items, vertical
+):
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(_hostile_bytes(items))
+    # Neither path raises (an exception would be exit 3): every bad line is a finding.
+    typed = _report(path, True, monkeypatch, vertical)
+    assert typed == _report(path, False, monkeypatch, vertical)
+    report = orjson.loads(typed)
+    assert all(
+        finding["location"]
+        for finding in report["findings"]
+        if finding["code"].startswith("DATASET_JSONL_")
     )
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "dataset_golden"
+
+
+@pytest.mark.parametrize("vertical", [None, "bank"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_reports_are_byte_identical_to_the_recorded_ones(tmp_path, monkeypatch, vertical, workers):
+    # Recorded before the stage was split into rules and engine (re-recorded when reports gained
+    # kind, inputs and sector_owners, nothing else changing): same input, same bytes.
+    (tmp_path / "traces.jsonl").write_bytes((GOLDEN / "traces.jsonl").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(engine, "_MIN_RANGE_BYTES", 4096)  # several ranges with two workers
+    report = validate_customer_trace_dataset(
+        "traces.jsonl",
+        CustomerWorkspace.model_validate(WORKSPACE),
+        vertical=vertical,
+        pm=_manager(),
+        workers=workers,
+    )
+    expected = (GOLDEN / f"report-{vertical or 'plain'}.json").read_bytes()
+    assert report.to_json_bytes() == expected

@@ -1,0 +1,391 @@
+"""The dataset stage's contracts: the workspace, the trace, the report and their constants.
+
+Pure data: nothing here reads a dataset. The rules that judge a row are in :mod:`.rules`; the
+engine that reads files fast is in :mod:`.engine`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from customer_model_factory.errors import ConfigError, DataFormatError
+from customer_model_factory.io import read_text_strict
+from customer_model_factory.manifest import BoundManifest
+from customer_model_factory.plugin_api.contracts import SectorOwner
+
+__all__ = [
+    "DECISIONS",
+    "HIGH_RISK_SEVERITIES",
+    "JSONL_PROBLEM_CODES",
+    "REDACTION_STATUSES",
+    "REFERENCE_REQUIRED_FIELDS",
+    "SEVERITIES",
+    "AsOfPolicy",
+    "CustomerDatasetValidationReport",
+    "CustomerTrace",
+    "CustomerWorkspace",
+    "RedactedCopy",
+    "ShardDigest",
+    "TimeWindow",
+    "parse_rfc3339",
+]
+
+REFERENCE_REQUIRED_FIELDS: Final[tuple[str, ...]] = (
+    "trace_id",
+    "customer_id",
+    "tenant_id",
+    "split",
+    "prompt",
+    "response",
+    "expected_decision",
+    "severity",
+    "label",
+    "source_refs",
+    "policy_refs",
+    "reviewer_role",
+    "observed_at",
+)
+"""The reference trace schema's required fields: the default of ``required_fields``."""
+
+DECISIONS: Final = ("approve", "block", "abstain", "escalate")
+SEVERITIES: Final = ("low", "medium", "high", "critical")
+HIGH_RISK_SEVERITIES: Final = frozenset({"high", "critical"})
+REDACTION_STATUSES: Final = ("not_required", "redacted", "pending")
+
+JSONL_PROBLEM_CODES: Final[Mapping[str, str]] = {
+    "bom": "DATASET_JSONL_BOM",
+    "invalid_utf8": "DATASET_JSONL_INVALID_UTF8",
+    "truncated_line": "DATASET_JSONL_TRUNCATED_LINE",
+    "json_array": "DATASET_JSONL_JSON_ARRAY",
+    "nan_literal": "DATASET_JSONL_NAN_LITERAL",
+    "line_too_long": "DATASET_JSONL_LINE_TOO_LONG",
+    "not_object": "DATASET_JSONL_NOT_OBJECT",
+    "invalid_json": "DATASET_JSONL_INVALID_JSON",
+}
+"""Kind of :class:`~.io.JsonlProblem` → the finding code it becomes (always an error)."""
+
+
+# ---- contracts ----
+
+
+def _aware(value: Any, what: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parsed = parse_rfc3339(value)
+        if parsed is None:
+            raise ValueError(f"{what} {value!r} is not an RFC 3339 date-time with an offset")
+        return parsed.astimezone(dt.UTC)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{what} must carry a UTC offset (e.g. 2024-12-31T23:59:59Z)")
+        return value.astimezone(dt.UTC)
+    raise ValueError(f"{what} must be an RFC 3339 date-time")
+
+
+def parse_rfc3339(text: str) -> dt.datetime | None:
+    """Parse an RFC 3339 date-time with an offset; ``None`` when it is not one."""
+    if len(text) < 20 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt ":
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+class TimeWindow(BaseModel):
+    """A half-open time window ``[start, end)`` an event time must fall in (either end open)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: dt.datetime | None = Field(default=None, description="Inclusive start (RFC 3339).")
+    end: dt.datetime | None = Field(default=None, description="Exclusive end (RFC 3339).")
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _offset_required(cls, value: Any) -> dt.datetime | None:
+        return _aware(value, "a window bound")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeWindow:
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise ValueError("window start must be before its end")
+        return self
+
+
+class AsOfPolicy(BaseModel):
+    """As-of leakage policy: no label observed after the cut-off, no event outside its split's
+    window, and (when ``temporal_split``) no evaluation row older than a training row."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label_cutoff: dt.datetime | None = Field(
+        default=None, description="No trace may have observed_at after this instant (RFC 3339)."
+    )
+    split_windows: dict[str, TimeWindow] = Field(
+        default_factory=dict,
+        description="split → window its rows' event_time must fall in; rows need event_time.",
+    )
+    temporal_split: bool = Field(
+        default=False,
+        description="Every evaluation row's event_time must be at or after every training row's.",
+    )
+    training_splits: tuple[str, ...] = Field(
+        default=("train",), description="Splits that count as training under temporal_split."
+    )
+    evaluation_splits: tuple[str, ...] = Field(
+        default=(),
+        description="Splits that count as evaluation; empty means every non-training split.",
+    )
+
+    @field_validator("label_cutoff", mode="before")
+    @classmethod
+    def _offset_required(cls, value: Any) -> dt.datetime | None:
+        return _aware(value, "label_cutoff")
+
+
+class CustomerWorkspace(BaseModel):
+    """The customer workspace a dataset is bound to: identity, splits, labels and policies.
+
+    Read it from TOML with :meth:`from_toml` (a ``[workspace]`` table, or the whole file).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer_id: str = Field(min_length=1, description="Customer every trace must belong to.")
+    workspace_id: str = Field(min_length=1, description="Workspace (isolation boundary).")
+    tenant_id: str = Field(min_length=1, description="Tenant every trace must belong to.")
+    data_classification: Literal["public", "internal", "confidential", "restricted"] = Field(
+        description="Classification of the customer data in this workspace."
+    )
+    allowed_splits: tuple[str, ...] = Field(
+        default=("train", "validation", "test"), description="Splits a trace may name."
+    )
+    required_splits: tuple[str, ...] = Field(
+        default=(), description="Splits that must hold at least one trace."
+    )
+    regulation_mappings: tuple[str, ...] = Field(
+        default=(), description="Regulations this workspace maps its controls to."
+    )
+    required_fields: tuple[str, ...] = Field(
+        default=REFERENCE_REQUIRED_FIELDS,
+        description="Fields every trace must carry, non-blank (default: the reference's set).",
+    )
+    label_map: dict[str, Literal["unsafe", "safe"]] = Field(
+        default_factory=lambda: {"unsafe": "unsafe", "safe": "safe"},
+        description="Customer label → unsafe | safe; a label not listed is an error.",
+    )
+    vertical: str | None = Field(
+        default=None, description="Sector every trace is validated against (like --vertical)."
+    )
+    as_of: AsOfPolicy = Field(default_factory=AsOfPolicy, description="As-of leakage policy.")
+    secrets_policy: Literal["fail", "redact"] = Field(
+        default="fail",
+        description=(
+            "fail: detected secrets/personal data block readiness; redact: they are replaced by "
+            "typed placeholders in a --redacted-copy, which is then ready."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CustomerWorkspace:
+        for name in ("customer_id", "workspace_id", "tenant_id"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"{name} must not be blank")
+        if not self.allowed_splits:
+            raise ValueError("allowed_splits must name at least one split")
+        unknown = [s for s in self.required_splits if s not in self.allowed_splits]
+        if unknown:
+            raise ValueError(f"required_splits {unknown} are not in allowed_splits")
+        windows = [s for s in self.as_of.split_windows if s not in self.allowed_splits]
+        if windows:
+            raise ValueError(f"as_of.split_windows names splits {windows} not in allowed_splits")
+        if not self.label_map:
+            raise ValueError("label_map must map at least one label")
+        return self
+
+    @classmethod
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, path: str | Path | None = None
+    ) -> CustomerWorkspace:
+        """Build a workspace from a parsed mapping (a ``workspace`` key is unwrapped).
+
+        :raises ConfigError: naming the file and the first invalid field.
+        """
+        table = data.get("workspace", data) if isinstance(data, Mapping) else data
+        if not isinstance(table, Mapping):
+            raise ConfigError("the workspace must be a table", path=path, field="workspace")
+        try:
+            return cls.model_validate(dict(table))
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or None
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise ConfigError(f"invalid workspace: {message}", path=path, field=where) from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> CustomerWorkspace:
+        """Read a workspace from a TOML file: its ``[workspace]`` table, or the whole file.
+
+        :raises ConfigError: missing file, invalid TOML, or an invalid field (one located line).
+        """
+        target = Path(path)
+        try:
+            text = read_text_strict(target)
+        except DataFormatError as error:
+            raise ConfigError(f"workspace {error.message}", path=target, line=error.line) from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"invalid TOML: {error}", path=target) from None
+        try:
+            return cls.from_mapping(data, path=target)
+        except ConfigError as error:
+            if error.field is None:
+                raise
+            raise ConfigError(
+                error.message,
+                path=target,
+                line=_toml_key_line(text, error.field),
+                field=error.field,
+            ) from None
+
+
+def _toml_key_line(text: str, dotted: str) -> int | None:
+    """The 1-based line where the last key of ``dotted`` is assigned (tomllib keeps no
+    positions), or ``None`` when it is not written as ``key = ...`` (a missing field)."""
+    key = next((part for part in reversed(dotted.split(".")) if not part.isdigit()), "")
+    pattern = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", re.MULTILINE)
+    found = pattern.search(text)
+    return text.count("\n", 0, found.start()) + 1 if found else None
+
+
+class CustomerTrace(BaseModel):
+    """One customer trace: a superset of the reference trace schema (extra fields are kept).
+
+    Published as the ``trace`` JSON Schema. The validator does not build this model per row (it
+    checks the decoded dict directly, for speed); the model documents the contract.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    trace_id: str = Field(min_length=1, description="Unique id of the trace in the dataset.")
+    customer_id: str = Field(min_length=1, description="Must equal the workspace customer_id.")
+    tenant_id: str = Field(min_length=1, description="Must equal the workspace tenant_id.")
+    split: str = Field(min_length=1, description="One of the workspace's allowed_splits.")
+    prompt: str = Field(min_length=1, description="The user input the guardrail saw.")
+    response: str = Field(min_length=1, description="The model output the guardrail saw.")
+    expected_decision: Literal["approve", "block", "abstain", "escalate"] = Field(
+        description="The decision the guardrail should take."
+    )
+    severity: Literal["low", "medium", "high", "critical"] = Field(
+        description="Risk severity; high and critical are high risk."
+    )
+    label: str = Field(min_length=1, description="Customer label, mapped via label_map.")
+    source_refs: list[str | dict[str, Any]] = Field(
+        min_length=1,
+        description=(
+            "Source ids/URIs; an entry may name a retrieval schema as {'schema': id, ...} or "
+            "'<id>:<ref>'."
+        ),
+    )
+    policy_refs: list[str] = Field(min_length=1, description="Policy ids/URIs.")
+    reviewer_role: str = Field(min_length=1, description="Role of the labelling reviewer.")
+    observed_at: str = Field(description="RFC 3339 instant the label was observed.")
+    workspace_id: str | None = Field(default=None, description="Must match when present.")
+    event_time: str | None = Field(default=None, description="RFC 3339 instant of the event.")
+    contains_pii: bool | None = Field(default=None, description="Self-declared personal data.")
+    contains_secret: bool | None = Field(default=None, description="Self-declared secret.")
+    redaction_status: Literal["not_required", "redacted", "pending"] | None = Field(
+        default=None, description="Whether declared secrets/PII were redacted."
+    )
+    vertical: str | None = Field(default=None, description="Sector id selecting a sector pack.")
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Free object; sector metadata lives here."
+    )
+
+
+class ShardDigest(BaseModel):
+    """One input file and the sha256 of its exact bytes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="File name (relative to the source directory for shards).")
+    sha256: str = Field(description="sha256:<hex> of the file's exact bytes.")
+    size_bytes: int = Field(ge=0, description="Size of the file in bytes.")
+    line_count: int = Field(ge=0, description="Lines in the file.")
+
+
+class RedactedCopy(BaseModel):
+    """The redacted copy written by ``--redacted-copy``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str = Field(description="Where the copy was written.")
+    sha256: str = Field(description="sha256:<hex> of the copy's bytes.")
+    rows_written: int = Field(ge=0, description="Rows written to the copy.")
+    rows_redacted: int = Field(ge=0, description="Rows in which at least one span was replaced.")
+    redactions: int = Field(ge=0, description="Spans replaced by a typed placeholder.")
+    lines_dropped: int = Field(
+        ge=0, description="Input lines left out because they are not a JSON object."
+    )
+
+
+_DATASET_HASH_RECIPE: Final = (
+    "sha256:<hex> over the exact bytes of the input: the file itself, or the *.jsonl shards of "
+    "the directory concatenated in sorted name order (no separator), e.g. "
+    "`cat $(ls dir/*.jsonl | sort) | sha256sum`. For an in-memory iterable of rows: over each "
+    "row's RFC 8785 canonical JSON followed by a newline. Each shard's own digest is in `shards`."
+)
+
+
+class CustomerDatasetValidationReport(BoundManifest):
+    """The dataset contract's manifest: counts, input digests, findings, readiness.
+
+    ``report_hash`` is this manifest's hash (sha256 over the RFC 8785 canonical JSON of every
+    other field, as for every manifest); it covers ``dataset_hash``, the digest of the exact input
+    bytes, so it changes whenever one input byte does.
+    """
+
+    KIND: ClassVar[str] = "dataset-report"
+    HASH_FIELD: ClassVar[str] = "report_hash"
+    SCHEMA_NAME: ClassVar[str] = "dataset-report"
+    SCHEMA_VERSIONS: ClassVar[tuple[str, ...]] = ("2",)
+
+    source: str = Field(description="The path validated, or <rows> for an in-memory iterable.")
+    dataset_hash: str = Field(description=_DATASET_HASH_RECIPE)
+    shards: tuple[ShardDigest, ...] = Field(default=(), description="Input files, sorted.")
+    vertical: str | None = Field(default=None, description="Sector forced on every row, if any.")
+    row_count: int = Field(ge=0, description="Lines that held a JSON object.")
+    split_counts: dict[str, int] = Field(description="Rows per split.")
+    label_counts: dict[str, int] = Field(description="Rows per customer label.")
+    label_class_counts: dict[str, int] = Field(description="Rows per mapped class (unsafe/safe).")
+    decision_counts: dict[str, int] = Field(description="Rows per expected_decision.")
+    severity_counts: dict[str, int] = Field(description="Rows per severity.")
+    high_risk_count: int = Field(ge=0, description="Rows with severity high or critical.")
+    sector_counts: dict[str, int] = Field(description="Rows per sector (vertical).")
+    sector_owners: dict[str, SectorOwner] = Field(
+        default_factory=dict,
+        description="For each sector dispatched, the pack that validated it (distribution and "
+        "version).",
+    )
+    finding_counts: dict[str, int] = Field(description="Findings per severity.")
+    secrets_policy: Literal["fail", "redact"] = Field(description="The workspace secrets policy.")
+    redacted_copy: RedactedCopy | None = Field(
+        default=None, description="The redacted copy, when one was written."
+    )
+    report_hash: str = Field(
+        default="",
+        description=(
+            "sha256:<hex> over the RFC 8785 canonical JSON of every other field of this report "
+            "(it covers dataset_hash, the digest of the exact input bytes)."
+        ),
+    )
