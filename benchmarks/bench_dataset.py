@@ -263,8 +263,8 @@ import json, resource, sys, time
 sys.path.insert(0, {bench_dir!r})
 {plugin}
 from customer_model_factory.dataset import CustomerWorkspace, validate_customer_trace_dataset
-from customer_model_factory.plugins import get_plugin_manager
-pm = get_plugin_manager()
+from customer_model_factory.plugins import create_plugin_manager
+pm = create_plugin_manager()
 pm.register(BenchSector(), name="bench-sector")
 workspace = CustomerWorkspace.from_toml({workspace!r})
 start = time.perf_counter()

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import importlib_metadata
+import orjson
 import pluggy
 
 from customer_model_factory.errors import PluginError
@@ -132,11 +133,17 @@ class SectorDispatch:
 _MAX_SCHEMA_PROBLEMS: Final = 5
 
 
+_VERDICT_CACHE_LIMIT: Final = 65_536
+
+
 def _metadata_checker(
     pack: SectorPack | None,
 ) -> Callable[[Mapping[str, Any]], list[tuple[str, str]]] | None:
+    """Build the check of a pack's declared metadata model or schema, with verdicts cached by
+    the metadata's canonical bytes (a million rows mostly repeat a few thousand shapes)."""
     if pack is None:
         return None
+    check: Callable[[Mapping[str, Any]], list[tuple[str, str]]]
     if pack.metadata_model is not None:
         from pydantic import ValidationError  # noqa: PLC0415
 
@@ -155,8 +162,8 @@ def _metadata_checker(
                 ]
             return []
 
-        return check_model
-    if pack.metadata_schema is not None:
+        check = check_model
+    elif pack.metadata_schema is not None:
         from jsonschema import Draft202012Validator  # noqa: PLC0415
 
         validator = Draft202012Validator(pack.metadata_schema)
@@ -175,8 +182,25 @@ def _metadata_checker(
                     break
             return problems
 
-        return check_schema
-    return None
+        check = check_schema
+    else:
+        return None
+    verdicts: dict[bytes, list[tuple[str, str]]] = {}
+
+    def cached(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:
+        try:
+            key = orjson.dumps(metadata, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # not JSON (a caller passing objects): no cache
+            return check(metadata)
+        verdict = verdicts.get(key)
+        if verdict is None:
+            verdict = check(metadata)
+            if len(verdicts) >= _VERDICT_CACHE_LIMIT:
+                verdicts.clear()
+            verdicts[key] = verdict
+        return list(verdict)
+
+    return cached
 
 
 def _adapt(
