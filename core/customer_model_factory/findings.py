@@ -8,8 +8,9 @@ proprietary identifier, and where it applies (``trace_id``, ``field``, ``locatio
 Every code the core emits is registered exactly once below, with a one-line meaning; the
 reference page of the docs is generated from :data:`FINDING_CODES`, and a test fails when the
 package uses a code that is not registered here. Sector packs declare the codes of their own
-rules with their sector pack (:class:`~customer_model_factory.contributions.SectorPack`), which
-:func:`register_finding_codes` adds at plugin load.
+rules with their sector pack (:class:`~customer_model_factory.plugin_api.SectorPack`); those
+belong to the plugin manager that loaded the pack (``CMFPluginManager.finding_codes()``), checked
+by :func:`pack_code_problem`, never to this module's registry.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ __all__ = [
     "Severity",
     "count_by_severity",
     "has_errors",
-    "register_finding_codes",
+    "pack_code_problem",
     "sort_findings",
 ]
 
@@ -210,25 +211,18 @@ FINDING_CODES: Final[Mapping[str, str]] = MappingProxyType(_CODES)
 """Every registered finding code mapped to its one-line meaning (read-only view)."""
 
 
-def register_finding_codes(codes: Mapping[str, str], *, owner: str) -> None:
-    """Register the finding codes a sector pack declares for its own rules.
+def pack_code_problem(code: str) -> str | None:
+    """Why a finding code a sector pack declares is refused, or ``None``.
 
-    A code already registered with the same meaning is accepted (a pack loaded twice); a code
-    registered with another meaning is rejected, naming ``owner``.
-
-    :param codes: code → one-line meaning.
-    :param owner: the plugin declaring them, named in errors.
-    :raises ValueError: a malformed code, or a clash with a registered code.
+    A pack's codes are UPPER_SNAKE, prefixed ``SECTOR_`` or ``RELEASE_``, and never one of the
+    core's codes. They belong to the plugin manager that loaded the pack
+    (``CMFPluginManager.finding_codes()``), never to this process-wide registry.
     """
-    for code, meaning in codes.items():
-        existing = _CODES.get(code)
-        if existing == meaning:
-            continue
-        if existing is not None:
-            raise ValueError(f"{owner}: finding code {code} is already registered")
-        if not _CODE_RE.match(code) or not code.startswith(STAGE_PREFIXES):
-            raise ValueError(f"{owner}: finding code {code!r} is not UPPER_SNAKE with a prefix")
-        _CODES[code] = meaning
+    if not _CODE_RE.match(code) or not code.startswith(("SECTOR_", "RELEASE_")):
+        return f"finding code {code!r} is not UPPER_SNAKE starting with SECTOR_ or RELEASE_"
+    if code in _CODES:
+        return f"finding code {code} is one of the core's codes"
+    return None
 
 
 class Finding(BaseModel):

@@ -15,7 +15,7 @@ from customer_model_factory.findings import (
     Finding,
     count_by_severity,
     has_errors,
-    register_finding_codes,
+    pack_code_problem,
     sort_findings,
 )
 
@@ -101,11 +101,32 @@ def test_sort_orders_lines_numerically_and_counts():
     assert count_by_severity(findings) == {"error": 1, "warning": 1, "info": 1}
 
 
-def test_packs_register_their_own_codes_once():
-    register_finding_codes({"SECTOR_TEST_PACK_RULE": "A test pack's rule fired."}, owner="t")
-    register_finding_codes({"SECTOR_TEST_PACK_RULE": "A test pack's rule fired."}, owner="t")
-    assert FINDING_CODES["SECTOR_TEST_PACK_RULE"] == "A test pack's rule fired."
-    with pytest.raises(ValueError, match="already registered"):
-        register_finding_codes({"SECTOR_TEST_PACK_RULE": "Another meaning."}, owner="other")
-    with pytest.raises(ValueError, match="UPPER_SNAKE"):
-        register_finding_codes({"bad": "x."}, owner="t")
+def test_pack_codes_are_checked_but_never_enter_the_process_registry():
+    assert pack_code_problem("SECTOR_TEST_PACK_RULE") is None
+    assert pack_code_problem("RELEASE_TEST_PACK_GATE") is None
+    assert "SECTOR_TEST_PACK_RULE" not in FINDING_CODES
+    assert "core's codes" in pack_code_problem("SECTOR_METADATA_MISSING")
+    assert "UPPER_SNAKE" in pack_code_problem("bad")
+    assert "SECTOR_ or RELEASE_" in pack_code_problem("DATASET_MINE")
+
+
+def test_two_plugin_managers_never_see_each_others_pack_codes():
+    from customer_model_factory import SectorPack, hookimpl
+    from customer_model_factory.testing import registered
+
+    class Pack:
+        CMF_PLUGIN_API = "1.1"
+
+        @hookimpl
+        def cmf_sector_packs(self):
+            codes = {"SECTOR_ONE_RULE": "A rule of pack one."}
+            return [SectorPack(id="one", version="1", title="One", jurisdiction="EU",
+                               finding_codes=codes)]  # fmt: skip
+
+    with registered(Pack(), name="one") as first, registered(Pack(), name="one-b") as second:
+        assert first.finding_codes() == {"SECTOR_ONE_RULE": "A rule of pack one."}
+        assert second.finding_codes() == first.finding_codes()
+    from customer_model_factory.testing import fresh_plugin_manager
+
+    assert fresh_plugin_manager().finding_codes() == {}
+    assert "SECTOR_ONE_RULE" not in FINDING_CODES

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import BaseModel, ValidationError
 
 from customer_model_factory.errors import InputError
-from customer_model_factory.findings import Finding
+from customer_model_factory.findings import Finding, pack_code_problem
 from customer_model_factory.plugin_api.contracts import (
     HASHED_IDENTIFIER_RE,
     IDENTIFIER_HASH_SCHEME,
@@ -98,9 +98,10 @@ def _check_sector_pack(pack: SectorPack) -> str | None:
         Draft202012Validator.check_schema(schema)
     except SchemaError as error:
         return f"sector {pack.id!r}: metadata schema is not a valid JSON Schema: {error.message}"
-    bad = [code for code in pack.finding_codes if not code.startswith(("SECTOR_", "RELEASE_"))]
-    if bad:
-        return f"sector {pack.id!r}: finding code {bad[0]} must start with SECTOR_ or RELEASE_"
+    for code in pack.finding_codes:
+        problem = pack_code_problem(code)
+        if problem is not None:
+            return f"sector {pack.id!r}: {problem}"
     return None
 
 
