@@ -1,0 +1,3 @@
+"""The factory's stages, one subpackage per stage, in workflow order."""
+
+__all__ = []
