@@ -176,7 +176,7 @@ _register(
     "The calibration split holds too few traces (or too few of a class) for the error level.",
 )
 _register(
-    "SELECT_THRESHOLD_UNATTAINABLE", "No threshold on the calibration split meets the objective."
+    "SELECT_CALIBRATION_WRONG_SPLIT", "Thresholds were to be calibrated on a split not validation."
 )
 
 # ---- deployment stage ----
