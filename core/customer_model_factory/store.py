@@ -31,7 +31,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Final, Literal
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -127,20 +127,25 @@ def parse_artefact_uri(uri: str) -> ArtefactUri:
         )
     if any(ord(char) < 0x20 or char == "\x7f" for char in uri):
         raise ArtefactError("a file URI holds a control character")
-    parts = urlsplit(uri)
-    if parts.query or parts.fragment or "?" in uri or "#" in uri:
+    if "?" in uri or "#" in uri:
         raise ArtefactError(f"{uri[:120]!r}: a file URI may not carry a query or fragment")
     if not uri.startswith("file://"):
         raise ArtefactError(f"{uri[:120]!r}: write file URIs as file:///absolute/path")
-    if parts.netloc not in {"", "localhost"}:
+    host, slash, rest = uri[len("file://") :].partition("/")
+    if host not in {"", "localhost"}:
         raise ArtefactError(f"{uri[:120]!r}: only local files (no host) can be read")
-    raw_path = parts.path
+    raw_path = slash + rest
     lowered = raw_path.lower()
     if "%2f" in lowered or "%5c" in lowered or "%00" in lowered:
         raise ArtefactError(f"{uri[:120]!r}: an encoded separator or NUL byte in a file URI")
-    path = unquote(raw_path, errors="strict")
+    try:
+        path = unquote(raw_path, errors="strict")
+    except UnicodeDecodeError:
+        raise ArtefactError(f"{uri[:120]!r}: percent-encoded bytes are not UTF-8") from None
     if not path.startswith("/"):
         raise ArtefactError(f"{uri[:120]!r}: a file URI needs an absolute path")
+    if any(ord(char) < 0x20 or char == "\x7f" for char in path):
+        raise ArtefactError(f"{uri[:120]!r}: an encoded control character in a file URI")
     if any(segment in {".", ".."} for segment in path.split("/")) or "\\" in path:
         raise ArtefactError(f"{uri[:120]!r}: '.' and '..' segments are not allowed")
     return ArtefactUri(scheme="file", path=path)
