@@ -159,6 +159,9 @@ WHEN NOT EXISTS (
     )
 )
 BEGIN SELECT RAISE(ABORT, 'illegal run state transition'); END;
+CREATE TRIGGER IF NOT EXISTS transitions_are_fixed BEFORE INSERT ON transitions
+WHEN (SELECT count(*) FROM transitions) >= {len(_TRANSITIONS)}
+BEGIN SELECT RAISE(ABORT, 'the state machine is fixed'); END;
 """ + "".join(
     f"""
 CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}
