@@ -54,6 +54,7 @@ from customer_model_factory.errors import (
     PublishError,
     SchemaVersionError,
 )
+from customer_model_factory.findings import Finding
 
 __all__ = [
     "LEDGER_FILE",
@@ -437,6 +438,19 @@ class RunDetail(_Frozen):
     def needs_training(self) -> bool:
         """True when the run was never started or was interrupted (start or resume it)."""
         return self.state == "QUEUED" or self.interrupted
+
+    def findings(self) -> tuple[Finding, ...]:
+        """The findings a stage reports for this run: an interrupted run is an error."""
+        if not self.interrupted:
+            return ()
+        return (
+            Finding(
+                code="TRAIN_RUN_INTERRUPTED",
+                severity="error",
+                message=f"run {self.run_id} is interrupted ({self.interruption_reason}); "
+                "retry the same request to resume it",
+            ),
+        )
 
 
 class RunLedger:

@@ -365,3 +365,21 @@ def test_binomial_cdf_edges():
     assert binomial_cdf(0, 5, 0.0) == 1.0
     assert binomial_cdf(4, 5, 1.0) == 0.0
     assert binomial_cdf(2, 4, 0.5) == pytest.approx(11 / 16)
+
+
+def test_undefined_metrics_become_warnings_naming_the_reason():
+    from customer_model_factory.stages.benchmark.metrics import undefined_metric_findings
+
+    metrics = compute_benchmark_metrics([_result(0, False, 0.2)])
+    findings = undefined_metric_findings(metrics)
+    assert {f.field for f in findings} == set(metrics.undefined)
+    assert all(f.code == "BENCH_METRIC_UNDEFINED" and f.severity == "warning" for f in findings)
+    assert any("no unsafe trace" in f.message for f in findings)
+    assert (
+        undefined_metric_findings(
+            compute_benchmark_metrics(
+                [_result(0, False, 0.2), _result(1, True, 0.9, "block", severity="high")]
+            )
+        )
+        == ()
+    )

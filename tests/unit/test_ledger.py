@@ -130,7 +130,11 @@ def test_same_request_same_id_and_any_change_a_new_one():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=5), max_size=6))
+@given(
+    st.dictionaries(
+        st.text(max_size=8), st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=5), max_size=6
+    )
+)
 def test_run_id_ignores_key_order(hyperparameters):
     reordered = dict(reversed(list(hyperparameters.items())))
     assert train_run_id(_request(hyperparameters=hyperparameters)) == train_run_id(
@@ -542,3 +546,14 @@ def test_listing_is_sorted_and_filterable_and_show_takes_a_prefix(ledger):
     assert ledger.show(first[:8]).run_id == first
     payload = ledger.show(first).model_dump_json()
     assert RunDetail.model_validate_json(payload) == ledger.show(first)
+
+
+def test_an_interrupted_run_reports_an_error_finding(ledger, liveness):
+    owner = _owner(pid=7)
+    run = ledger.request(_request(), at=T0, actor="alice")
+    ledger.start(run.run_id, at=T1, actor="alice", owner=owner)
+    assert ledger.show(run.run_id).findings() == ()
+    liveness.dead.add(owner.key)
+    (finding,) = ledger.show(run.run_id).findings()
+    assert finding.code == "TRAIN_RUN_INTERRUPTED" and finding.severity == "error"
+    assert run.run_id in finding.message and finding.meaning

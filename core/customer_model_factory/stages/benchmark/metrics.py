@@ -53,6 +53,8 @@ from typing import Final, Literal, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from customer_model_factory.findings import Finding
+
 __all__ = [
     "CALIBRATION_BINS",
     "HIGH_RISK_SEVERITIES",
@@ -63,6 +65,7 @@ __all__ = [
     "binomial_cdf",
     "clopper_pearson_upper",
     "compute_benchmark_metrics",
+    "undefined_metric_findings",
 ]
 
 SEVERITIES: Final = ("low", "medium", "high", "critical")
@@ -386,3 +389,20 @@ def compute_benchmark_metrics(results: Sequence[RawResult]) -> BenchmarkMetrics:
         mask = sectors == sector
         by_sector[sector] = SliceMetrics(**_slice(tuple(a[mask] for a in arrays)))
     return BenchmarkMetrics(**_slice(arrays), by_severity=by_severity, by_sector=by_sector)
+
+
+def undefined_metric_findings(metrics: BenchmarkMetrics) -> tuple[Finding, ...]:
+    """One warning per metric that is null on the whole benchmark, naming the reason.
+
+    A null metric is never read as a pass: a gate criterion on it fails (see the run ledger's
+    gate receipts); the warning tells the reader why it is null.
+    """
+    return tuple(
+        Finding(
+            code="BENCH_METRIC_UNDEFINED",
+            severity="warning",
+            message=f"{name} is undefined on these results: {reason}",
+            field=name,
+        )
+        for name, reason in metrics.undefined.items()
+    )
