@@ -262,7 +262,7 @@ class RunOwner(_Frozen):
     """The process that runs a training, recorded in its ``RUNNING`` event."""
 
     host: str = Field(description="Host name of the process.")
-    pid: int = Field(ge=0, description="Process id.")
+    pid: int = Field(gt=0, description="Process id (0 and negatives name process groups).")
     process_start: str | None = Field(
         default=None, description="The process's start time as the OS reports it (pid reuse)."
     )

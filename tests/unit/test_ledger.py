@@ -557,3 +557,9 @@ def test_an_interrupted_run_reports_an_error_finding(ledger, liveness):
     (finding,) = ledger.show(run.run_id).findings()
     assert finding.code == "TRAIN_RUN_INTERRUPTED" and finding.severity == "error"
     assert run.run_id in finding.message and finding.meaning
+
+
+@pytest.mark.parametrize("pid", [0, -1])
+def test_owner_pids_that_name_process_groups_are_refused(pid):
+    with pytest.raises(ValueError, match="pid"):
+        RunOwner(host="h", pid=pid, lease_seconds=1)

@@ -289,7 +289,7 @@ class LinearModel:
     def __init__(
         self, config: LinearLaneConfig, coef: np.ndarray, intercept: float, *, seed: int
     ) -> None:
-        coef = np.asarray(coef, dtype=np.float64)
+        coef = np.array(coef, dtype=np.float64)  # a copy: the caller's array stays writeable
         if coef.shape != (config.n_features,):
             raise ValueError(f"coef has shape {coef.shape}, expected ({config.n_features},)")
         if not (np.isfinite(coef).all() and math.isfinite(intercept)):
