@@ -218,3 +218,40 @@ def test_models_are_frozen_and_round_trip():
         policy.threshold = 0.0  # type: ignore[misc]
     with pytest.raises(ValidationError):
         ThresholdObjective(kind="max_fnr", target=1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 1), st.booleans()), min_size=60, max_size=200),
+    st.sampled_from(["max_fnr", "max_fpr"]),
+    st.sampled_from([0.0, 0.05, 0.2, 0.5]),
+    st.sampled_from([0.05, 0.1, 0.25]),
+)
+def test_any_validation_set_gives_ordered_thresholds_that_meet_the_objective(
+    rows, kind, target, alpha
+):
+    scores = np.array([row[0] for row in rows])
+    unsafe = np.array([row[1] for row in rows])
+    objective = ThresholdObjective(kind=kind, target=target)
+    results = _results(scores, unsafe)
+    read = unsafe if kind == "max_fnr" else ~unsafe
+    if read.sum() < 5:
+        with pytest.raises(CalibrationError, match="calibration traces"):
+            calibrate_thresholds(
+                results, split="validation", objective=objective, alpha=alpha, min_class_count=5
+            )
+        return
+    policy = calibrate_thresholds(
+        results, split="validation", objective=objective, alpha=alpha, min_class_count=5
+    )
+    assert policy.threshold >= policy.abstention_threshold >= policy.escalation_threshold
+    flagged = policy.decide(scores) != "approve"
+    if kind == "max_fnr":
+        assert np.mean(~flagged[unsafe]) <= target + 1e-12
+    else:
+        assert np.mean(flagged[~unsafe]) <= target + 1e-12
+    # Traces whose prediction set is exactly one label are never abstained.
+    q = policy.band.conformal_quantile
+    single = (scores >= 1 - q) != (scores <= q)
+    if not policy.band_truncated_by_objective:
+        assert not np.any((policy.decide(scores) == "abstain") & single)
