@@ -490,7 +490,13 @@ class RunLedger:
     def _connect(self) -> sqlite3.Connection:
         if self._db is not None:
             return self._db
-        self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DataFormatError(
+                f"cannot create the factory home: {error.strerror}", path=self.home
+            ) from None
+        db = None
         try:
             db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             db.execute("PRAGMA journal_mode = WAL")
@@ -508,9 +514,21 @@ class RunLedger:
                     path=self.path, found=str(version), supported=(str(LEDGER_SCHEMA_VERSION),)
                 )
         except sqlite3.DatabaseError as error:
+            if db is not None:
+                db.close()
             raise DataFormatError(f"not a readable run ledger ({error})", path=self.path) from None
         self._db = db
         return db
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction, so every statement of a report sees the same snapshot."""
+        db = self._connect()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -622,8 +640,8 @@ class RunLedger:
         """
         if now is not None:
             _check_utc(now, "now")
-        db = self._connect()
-        return self._detail(db, self._expand(db, run_id), now)
+        with self._read() as db:
+            return self._detail(db, self._expand(db, run_id), now)
 
     def _expand(self, db: sqlite3.Connection, run_id: str) -> str:
         if isinstance(run_id, str) and re.fullmatch(r"[0-9a-f]{8,63}", run_id):
@@ -648,10 +666,14 @@ class RunLedger:
         """Return every run, most recently changed first, optionally only those with ``status``."""
         if now is not None:
             _check_utc(now, "now")
-        db = self._connect()
+        with self._read() as db:
+            details = [
+                self._detail(db, run_id, now)
+                for (run_id,) in db.execute("SELECT run_id FROM runs").fetchall()
+            ]
         summaries = []
-        for (run_id,) in db.execute("SELECT run_id FROM runs").fetchall():
-            detail = self._detail(db, run_id, now)
+        for detail in details:
+            run_id = detail.run_id
             if status is not None and detail.status != status:
                 continue
             summaries.append(
@@ -674,9 +696,9 @@ class RunLedger:
 
     def counters(self, run_id: str) -> dict[str, int]:
         """Return the run's counters (``train_requested``, ``eval_pass``, ...) as name -> count."""
-        db = self._connect()
-        self._require_run(db, run_id)
-        return self._counters(db, run_id)
+        with self._read() as db:
+            self._require_run(db, run_id)
+            return self._counters(db, run_id)
 
     # ---- writing ----
 

@@ -563,3 +563,10 @@ def test_an_interrupted_run_reports_an_error_finding(ledger, liveness):
 def test_owner_pids_that_name_process_groups_are_refused(pid):
     with pytest.raises(ValueError, match="pid"):
         RunOwner(host="h", pid=pid, lease_seconds=1)
+
+
+def test_a_factory_home_that_is_a_file_is_a_located_error(tmp_path):
+    home = tmp_path / "home"
+    home.write_text("not a directory")
+    with pytest.raises(DataFormatError, match="cannot create the factory home"):
+        RunLedger(home).list_runs()
