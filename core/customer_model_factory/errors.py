@@ -9,9 +9,15 @@ the CLI uses for it, so only the CLI turns errors into output::
     │   ├── DataFormatError        a data file cannot be read as its format (JSON, JSONL, TOML)
     │   ├── ManifestIntegrityError a manifest's recomputed hash differs from the stored one
     │   ├── SchemaVersionError     a manifest declares a schema version this release cannot read
-    │   └── CanonicalizationError  a value has no canonical JSON form (NaN, Infinity, non-str key)
+    │   ├── CanonicalizationError  a value has no canonical JSON form (NaN, Infinity, non-str key)
+    │   ├── ArtefactError          an artefact URI is malformed or unsafe, or names nothing stored
+    │   │   └── ArtefactIntegrityError  an artefact's bytes differ from its recorded digest
+    │   └── LedgerError            a run ledger request is illegal (unknown run, illegal transition)
     ├── PluginError (exit 2)       a plugin cannot be loaded or declares an incompatible API
     └── BlockedError (exit 1)      the input was checked and a gate blocked it
+        ├── PublishError           a run cannot be published (its gate receipt is not PASS)
+        │   └── PublishConflictError  other content is already published under that version
+        └── CalibrationError       a calibration set is too small or no threshold meets the goal
 
 Errors carry their context (file, line, field, expected and actual hash, plugin) as attributes;
 ``str(error)`` is the one line the CLI prints.
@@ -27,14 +33,20 @@ __all__ = [
     "EXIT_BLOCKED",
     "EXIT_INTERNAL",
     "EXIT_OK",
+    "ArtefactError",
+    "ArtefactIntegrityError",
     "BlockedError",
     "CMFError",
+    "CalibrationError",
     "CanonicalizationError",
     "ConfigError",
     "DataFormatError",
     "InputError",
+    "LedgerError",
     "ManifestIntegrityError",
     "PluginError",
+    "PublishConflictError",
+    "PublishError",
     "SchemaVersionError",
 ]
 
@@ -154,3 +166,95 @@ class BlockedError(CMFError):
     """The input was checked and a gate blocked it (exit 1)."""
 
     exit_code: ClassVar[int] = EXIT_BLOCKED
+
+
+class ArtefactError(InputError):
+    """An artefact URI is malformed or unsafe, or names an object that is not stored (exit 2).
+
+    :param code: the finding code a stage records for it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "TRAIN_ARTEFACT_UNAVAILABLE",
+        path: str | Path | None = None,
+    ) -> None:
+        self.code = code
+        super().__init__(message, path=path)
+
+
+class ArtefactIntegrityError(ArtefactError):
+    """An artefact's bytes no longer match the digest it is stored or referenced under (exit 2).
+
+    :param digest: the expected digest (``sha256:<hex>``).
+    :param actual: the digest of the bytes actually read.
+    """
+
+    def __init__(self, *, digest: str, actual: str, path: str | Path | None = None) -> None:
+        self.digest = digest
+        self.actual = actual
+        super().__init__(
+            f"artefact {digest} is corrupted: its bytes hash to {actual}",
+            code="TRAIN_ARTEFACT_DIGEST_MISMATCH",
+            path=path,
+        )
+
+
+class LedgerError(InputError):
+    """A run ledger request is illegal: an unknown run, an illegal state transition (exit 2).
+
+    :param code: the finding code a stage records for it.
+    :param run_id: the run concerned, when there is one.
+    """
+
+    def __init__(self, message: str, *, code: str, run_id: str | None = None) -> None:
+        self.code = code
+        self.run_id = run_id
+        super().__init__(f"run {run_id}: {message}" if run_id else message)
+
+
+class PublishError(BlockedError):
+    """A run cannot be published: its gate receipt is missing or FAIL (exit 1).
+
+    :param code: the finding code a stage records for it.
+    :param run_id: the run concerned.
+    """
+
+    def __init__(self, message: str, *, code: str, run_id: str | None = None) -> None:
+        self.code = code
+        self.run_id = run_id
+        super().__init__(f"run {run_id}: {message}" if run_id else message)
+
+
+class PublishConflictError(PublishError):
+    """Other content is already published under a ``(bundle_id, version)`` (exit 1).
+
+    :param bundle_id: the bundle.
+    :param version: the version already taken.
+    :param existing: the digest published under it.
+    :param offered: the digest refused.
+    """
+
+    def __init__(self, *, bundle_id: str, version: str, existing: str, offered: str) -> None:
+        self.bundle_id = bundle_id
+        self.version = version
+        self.existing = existing
+        self.offered = offered
+        super().__init__(
+            f"bundle {bundle_id!r} version {version!r} is already published as {existing}; "
+            f"refusing other content {offered} (publish it under a new version)",
+            code="TRAIN_PUBLISH_CONFLICT",
+        )
+
+
+class CalibrationError(BlockedError):
+    """A calibration set is too small, or no threshold satisfies the objective (exit 1).
+
+    :param code: the finding code a stage records for it.
+    """
+
+    def __init__(self, message: str, *, code: str) -> None:
+        self.code = code
+        super().__init__(message)

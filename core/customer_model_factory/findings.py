@@ -137,10 +137,48 @@ _register("DATASET_VERTICAL_MISMATCH", "A trace's vertical differs from the forc
 _register("DATASET_SECTOR_UNAVAILABLE", "A trace names a sector but sector checks cannot run.")
 
 # ---- training stage ----
+_register(
+    "TRAIN_ARTEFACT_UNAVAILABLE", "An artefact URI is malformed or unsafe, or names nothing stored."
+)
+_register(
+    "TRAIN_ARTEFACT_DIGEST_MISMATCH",
+    "An artefact's bytes differ from the digest it is stored under.",
+)
+_register(
+    "TRAIN_WEIGHTS_INVALID", "Saved model weights or config cannot be read as the lane's format."
+)
+_register("TRAIN_RUN_UNKNOWN", "A run id names no run in the ledger.")
+_register(
+    "TRAIN_RUN_ILLEGAL_TRANSITION",
+    "A run event does not follow QUEUED, RUNNING, EVAL_READY, PASS or FAIL, PUBLISHED.",
+)
+_register(
+    "TRAIN_RUN_INTERRUPTED",
+    "A run was left RUNNING with no live owner; it is resumable and never counts as passed.",
+)
+_register(
+    "TRAIN_RUN_REQUEST_MISMATCH", "A stored run's request differs from the one its id derives from."
+)
+_register("TRAIN_LEDGER_INVALID_INPUT", "A ledger call has a malformed time, actor or argument.")
+_register("TRAIN_PUBLISH_NOT_PASSED", "Only a run whose gate receipt is PASS can be published.")
+_register(
+    "TRAIN_PUBLISH_CONFLICT", "Other content is already published under this bundle id and version."
+)
 
 # ---- benchmark stage ----
+_register(
+    "BENCH_METRIC_UNDEFINED",
+    "A metric is undefined on these results (no positives, no negatives, empty); it is null.",
+)
 
 # ---- selection stage ----
+_register(
+    "SELECT_CALIBRATION_TOO_SMALL",
+    "The calibration split holds too few traces (or too few of a class) for the error level.",
+)
+_register(
+    "SELECT_CALIBRATION_WRONG_SPLIT", "Thresholds were to be calibrated on a split not validation."
+)
 
 # ---- deployment stage ----
 
