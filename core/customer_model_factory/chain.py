@@ -184,24 +184,29 @@ def verify_manifest_chain(
     problems: list[tuple[int, str]] = []
     seen: set[Path] = set()
 
-    def visit(path: Path) -> None:
+    def visit(path: Path) -> list[Path]:
+        """Verify one manifest; return the upstream manifests to visit next."""
         resolved = path.resolve()
         if resolved in seen:
-            return
+            return []
         seen.add(resolved)
         check = verify_manifest_file(path)
         checks.append(check)
         if not check.ok:
             problems.append((check.exit_code, f"{check.error}"))
-            return
+            return []
         if not follow:
-            return
+            return []
         payload = orjson.loads(path.read_bytes())
+        upstream: list[Path] = []
         for raw in payload.get("inputs", ()):
-            link = InputLink.model_validate(raw)
-            follow_link(path, link)
+            target = follow_link(path, InputLink.model_validate(raw))
+            if target is not None:
+                upstream.append(target)
+        return upstream
 
-    def follow_link(source: Path, link: InputLink) -> None:
+    def follow_link(source: Path, link: InputLink) -> Path | None:
+        """Check one link; return the linked manifest when it verified and is a manifest."""
         name = f"{source}: input {link.kind} {link.hash}"
         target = _resolve(link, source, home_path, index)
         if target is None:
@@ -218,7 +223,7 @@ def verify_manifest_chain(
                 )
             )
             problems.append((EXIT_BLOCKED, message))
-            return
+            return None
         cls = classes.get(link.kind)
         if cls is not None:
             check = verify_manifest_file(target)
@@ -253,11 +258,13 @@ def verify_manifest_chain(
         )
         if status == "tampered":
             problems.append((EXIT_BAD_INPUT, message))
-        elif cls is not None:
-            visit(target)
+            return None
+        return target if cls is not None else None
 
-    for start in starts:
-        visit(start)
+    # Depth first, iteratively (a crafted chain of any length cannot exhaust the stack).
+    pending = list(reversed(starts))
+    while pending:
+        pending.extend(reversed(visit(pending.pop())))
     exit_code = max((code for code, _ in problems), default=EXIT_OK)
     return ChainReport(
         ready=not problems,

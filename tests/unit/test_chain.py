@@ -137,3 +137,16 @@ def test_store_uris_resolve_inside_the_home_only(tmp_path: Path) -> None:
     assert resolve_store_uri("cmf://sha256/../../etc/passwd", tmp_path) is None
     assert resolve_store_uri(f"cmf://sha256/{digest}", None) is None
     assert resolve_store_uri(f"https://sha256/{digest}", tmp_path) is None
+
+
+def test_a_chain_thousands_of_links_long_is_walked_without_recursion(tmp_path: Path) -> None:
+    previous = RootManifest.seal(**_BINDING)
+    first = previous.write(tmp_path / "m0.json")
+    for index in range(1, 1100):  # past the default recursion limit of 1000
+        previous = MiddleManifest.seal(**_BINDING, inputs=[previous.link(f"m{index - 1}.json")])
+        previous.write(tmp_path / f"m{index}.json")
+    report = verify_manifest_chain([tmp_path / "m1099.json"])
+    assert report.ready and len(report.manifests) == 1100
+    first.unlink()
+    report = verify_manifest_chain([tmp_path / "m1099.json"])
+    assert report.exit_code == 1 and "m1.json: input test-chain-root" in report.first_problem

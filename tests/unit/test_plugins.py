@@ -678,3 +678,16 @@ def test_a_stage_report_records_the_owner_of_each_sector(tmp_path: Path) -> None
     assert report.sector_owners == {
         "alpha": SectorOwner(plugin="alpha-pack", distribution=None, version=None, pack_version="1")
     }
+
+
+def test_unregistering_a_plugin_drops_only_its_own_deprecation_findings() -> None:
+    class Legacy(_Pack):
+        CMF_PLUGIN_API = 1
+
+    pm = fresh_plugin_manager()
+    with registered(Legacy("one"), pm, name="legacy-a"), registered(Legacy("two"), pm, name="b"):
+        assert len([f for f in pm.findings if f.code == "PLUGIN_DEPRECATED"]) == 2
+        pm.unregister(name="b")
+        (left,) = [f for f in pm.findings if f.code == "PLUGIN_DEPRECATED"]
+        assert "'legacy-a'" in left.message
+    assert not [f for f in pm.findings if f.code == "PLUGIN_DEPRECATED"]

@@ -234,6 +234,7 @@ class CMFPluginManager(pluggy.PluginManager):
         """Findings met while loading plugins (failures, API mismatches, deprecations, disabled)."""
         self.trace_calls = self.switches.trace
         self._records: dict[str, PluginRecord] = {}
+        self._registration_findings: dict[str, list[Finding]] = {}
         self.cache: dict[Any, Any] = {}
         """Collected contributions, cleared whenever a plugin is registered or unregistered."""
         self.sector_dispatches: dict[str, SectorDispatch | None] = {}
@@ -281,14 +282,12 @@ class CMFPluginManager(pluggy.PluginManager):
                 f'declares CMF_PLUGIN_API = {declared!r}; declare "{version[0]}.{version[1]}" '
                 "(the integer form stops loading with plugin API 2.0)"
             )
-        for note in notes:
-            self.findings.append(
-                Finding(
-                    code="PLUGIN_DEPRECATED",
-                    severity="warning",
-                    message=f"plugin {who!r}: {note}",
-                )
-            )
+        deprecations = [
+            Finding(code="PLUGIN_DEPRECATED", severity="warning", message=f"plugin {who!r}: {n}")
+            for n in notes
+        ]
+        self.findings.extend(deprecations)
+        self._registration_findings[registered] = deprecations
         api_text = f"{version[0]}.{version[1]}"
         if record is None:
             self._records[registered] = PluginRecord(registered, "in-process", api_version=api_text)
@@ -305,9 +304,8 @@ class CMFPluginManager(pluggy.PluginManager):
         record = self._records.get(name or "")
         if record is not None and record.source == "in-process":
             del self._records[record.name]
-            self.findings = [
-                finding for finding in self.findings if f"{record.name!r}" not in finding.message
-            ]
+        gone = {id(finding) for finding in self._registration_findings.pop(name or "", [])}
+        self.findings = [finding for finding in self.findings if id(finding) not in gone]
         self._invalidate()
         return removed
 
