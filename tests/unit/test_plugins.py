@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 from collections.abc import Callable
@@ -691,3 +692,58 @@ def test_unregistering_a_plugin_drops_only_its_own_deprecation_findings() -> Non
         (left,) = [f for f in pm.findings if f.code == "PLUGIN_DEPRECATED"]
         assert "'legacy-a'" in left.message
     assert not [f for f in pm.findings if f.code == "PLUGIN_DEPRECATED"]
+
+
+def test_check_calls_validation_and_release_hooks_with_the_packs_own_traces(
+    tmp_path: Path,
+) -> None:
+    traces = tmp_path / "bench.jsonl"
+    rows = [
+        {"trace_id": "b-1", "vertical": "gamma", "metadata": {"tier": "ok"}},
+        {"trace_id": "b-2", "vertical": "gamma", "metadata": {"tier": "explodes"}},
+    ]
+    traces.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    seen: list[str] = []
+
+    class Fragile:
+        CMF_PLUGIN_API = "1.1"
+
+        def __init__(self, *, release_raises: bool) -> None:
+            self.release_raises = release_raises
+
+        @hookimpl
+        def cmf_sector_packs(self) -> list[SectorPack]:
+            return [SectorPack(id="gamma", version="1", title="G", jurisdiction="EU")]
+
+        @hookimpl
+        def cmf_benchmark_packages(self) -> list[BenchmarkPackage]:
+            return [
+                BenchmarkPackage(
+                    id="gamma.bench", version="1", sector_id="gamma",
+                    trace_source=traces.as_uri(), claim_boundary="c",
+                )
+            ]  # fmt: skip
+
+        @hookimpl
+        def cmf_validate_sector_metadata(self, trace: Any, metadata: Any) -> list[Finding]:
+            seen.append(trace["trace_id"])
+            if metadata["tier"] == "explodes":
+                raise KeyError("tier table")
+            return []
+
+        @hookimpl
+        def cmf_release_checks(self, release: ReleaseCheckInput) -> list[Finding]:
+            assert release.sector_ids == ("gamma",)
+            if self.release_raises:
+                raise RuntimeError("release check broke")
+            return []
+
+    with registered(Fragile(release_raises=False), name="fragile") as pm:
+        report = check_plugins(pm)
+    assert seen == ["b-1", "b-2"]  # the pack's own benchmark traces, not a made-up row
+    assert not report.ok
+    (failure,) = [f for f in report.findings if f.severity == "error"]
+    assert "cmf_validate_sector_metadata raised KeyError" in failure.message
+    with registered(Fragile(release_raises=True), name="fragile") as pm:
+        codes = [f.message for f in check_plugins(pm).findings if f.severity == "error"]
+    assert any("cmf_release_checks raised RuntimeError" in message for message in codes)
