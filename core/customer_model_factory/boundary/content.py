@@ -1,0 +1,340 @@
+"""Turn any file's bytes into the text a rule can be matched against, or say why it cannot.
+
+Plain text is matched as it is. Everything else is expanded rather than skipped, so that exit 0
+keeps meaning "everything that will be published was scanned":
+
+* UTF-16 and UTF-32 text, told by its byte-order mark or, without one, by the pattern of its
+  NUL bytes, is decoded and matched as text (lines and columns refer to the decoded text);
+* archives (zip, wheel, jar, tar, gzip, bzip2, xz) are opened member by member, to a bounded
+  nesting depth and a bounded number of expanded bytes; each member is expanded in turn and
+  reported as ``archive!/member``; member names are returned so path rules see them too;
+* PDF streams compressed with Flate are inflated and expanded;
+* any other binary (``.pyc``, images, executables) is reduced to its printable runs, as
+  ``strings`` does: ASCII and UTF-8 runs, and UTF-16 (little- and big-endian) runs.
+
+What cannot be expanded (an archive nested too deep, a member above the size limit, an
+encrypted or corrupt archive) is returned as a *problem*; the verifier reports it as unscanned
+content, an error, never as a silent pass.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import re
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+__all__ = [
+    "BINARY_PROBE",
+    "MEMBER_SEPARATOR",
+    "ContentLimits",
+    "Expansion",
+    "Piece",
+    "expand_content",
+    "is_plain_text",
+    "printable_runs",
+    "strip_utf8_bom",
+]
+
+BINARY_PROBE: Final = 8000
+"""A NUL byte in this many leading bytes marks content that is not plain UTF-8/Latin text."""
+
+MEMBER_SEPARATOR: Final = "!/"
+"""Joins an archive's path and a member's name (``dist/x.whl!/pkg/mod.py``)."""
+
+_MIN_RUN: Final = 3
+_UTF8_RUN: Final = re.compile(
+    rb"(?:[\t\x20-\x7e]|[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3})"
+    rb"{%d,}" % _MIN_RUN
+)
+_UTF16LE_RUN: Final = re.compile(rb"(?:[\t\x20-\x7e]\x00){%d,}" % _MIN_RUN)
+_UTF16BE_RUN: Final = re.compile(rb"(?:\x00[\t\x20-\x7e]){%d,}" % _MIN_RUN)
+_PDF_STREAM: Final = re.compile(rb"stream\r?\n")
+_BOMS: Final = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
+@dataclass(frozen=True)
+class ContentLimits:
+    """Bounds on expansion: nesting depth, one member's size, all expanded bytes of a file."""
+
+    max_depth: int = 4
+    max_member_size: int = 10 * 1024 * 1024
+    max_total: int = 80 * 1024 * 1024
+    max_members: int = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Text to match: where it sits inside the file (``""`` for the file itself) and its form.
+
+    ``form`` is ``text``, a codec name (``utf-16-le``…), ``strings`` (printable runs of a
+    binary) or ``listing`` (archive comments and link targets).
+    """
+
+    suffix: str
+    data: bytes
+    form: str
+
+
+@dataclass
+class Expansion:
+    """The pieces of one file, the member names its archives hold, and what was not scanned."""
+
+    pieces: list[Piece] = field(default_factory=list)
+    member_paths: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    expanded_bytes: int = 0
+
+
+def strip_utf8_bom(data: bytes) -> bytes:
+    """Replace a UTF-8 byte-order mark by one space, so a rule matches the first word."""
+    return b" " + data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+
+
+def _archive_kind(data: bytes) -> str | None:
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+        return "zip"
+    if data.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if data.startswith(b"BZh") and len(data) > 10 and data[4:10] == b"1AY&SY":
+        return "bzip2"
+    if data.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if len(data) >= 262 and data[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+def is_plain_text(data: bytes) -> bool:
+    """Return whether ``data`` can be matched as it is (no NUL near the start, no BOM of a
+    wide encoding, not an archive)."""
+    if data.find(b"\0", 0, BINARY_PROBE) >= 0:
+        return False
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    return _archive_kind(data) is None
+
+
+def _wide_codec(data: bytes) -> tuple[str, int] | None:
+    """Return the codec and BOM length of UTF-16/UTF-32 text, told by BOM or NUL pattern."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return codec, len(bom)
+    sample = data[: BINARY_PROBE - BINARY_PROBE % 4]
+    if len(sample) < 4:
+        return None
+    quarter = len(sample) // 4
+    zeros = [sample[i::4].count(0) / quarter for i in range(4)]
+    if zeros[1] > 0.9 and zeros[2] > 0.9 and zeros[3] > 0.9 and zeros[0] < 0.1:
+        return "utf-32-le", 0
+    if zeros[0] > 0.9 and zeros[1] > 0.9 and zeros[2] > 0.9 and zeros[3] < 0.1:
+        return "utf-32-be", 0
+    even = (zeros[0] + zeros[2]) / 2
+    odd = (zeros[1] + zeros[3]) / 2
+    if odd > 0.4 and even < 0.05:
+        return "utf-16-le", 0
+    if even > 0.4 and odd < 0.05:
+        return "utf-16-be", 0
+    return None
+
+
+def _decode_wide(data: bytes) -> Piece | None:
+    found = _wide_codec(data)
+    if found is None:
+        return None
+    codec, bom = found
+    body = data[bom:]
+    unit = 4 if codec.startswith("utf-32") else 2
+    body = body[: len(body) - len(body) % unit]
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError:
+        return None
+    return Piece("", text.encode("utf-8", "surrogatepass"), codec)
+
+
+def printable_runs(data: bytes) -> bytes:
+    """Return the printable runs of ``data`` (as ``strings`` prints them), one a line.
+
+    ASCII and well-formed UTF-8 runs, then UTF-16LE and UTF-16BE runs, decoded to UTF-8.
+    """
+    runs = [found.group() for found in _UTF8_RUN.finditer(data)]
+    for pattern, codec in ((_UTF16LE_RUN, "utf-16-le"), (_UTF16BE_RUN, "utf-16-be")):
+        runs.extend(found.group().decode(codec).encode() for found in pattern.finditer(data))
+    return b"\n".join(runs)
+
+
+class _Budget:
+    def __init__(self, limits: ContentLimits) -> None:
+        self.limits = limits
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        self.used += size
+        return self.used <= self.limits.max_total
+
+
+def _read_limited(read: Callable[[int], bytes], limit: int) -> bytes | None:
+    """Read at most ``limit`` bytes through ``read``; ``None`` when there is more."""
+    data = read(limit + 1)
+    return None if len(data) > limit else data
+
+
+def _decompress_stream(data: bytes, kind: str, limit: int) -> bytes | None:
+    if kind == "gzip":
+        decoder: zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor = (
+            zlib.decompressobj(16 + zlib.MAX_WBITS)
+        )
+    elif kind == "bzip2":
+        decoder = bz2.BZ2Decompressor()
+    elif kind == "xz":
+        decoder = lzma.LZMADecompressor()
+    else:
+        decoder = zlib.decompressobj()
+    out = decoder.decompress(data, limit + 1)
+    return None if len(out) > limit else out
+
+
+def _gzip_name(data: bytes) -> str:
+    # FNAME flag: a NUL-terminated original file name follows the 10-byte header.
+    if len(data) > 10 and data[3] & 0x08 and not data[3] & 0x04:
+        end = data.find(b"\0", 10)
+        if end > 10:
+            return data[10:end].decode("latin-1")
+    return "-"
+
+
+class _Expander:
+    def __init__(self, limits: ContentLimits) -> None:
+        self.budget = _Budget(limits)
+        self.limits = limits
+        self.result = Expansion()
+
+    def problem(self, suffix: str, reason: str) -> None:
+        self.result.problems.append((suffix, reason))
+
+    def expand(self, data: bytes, suffix: str, depth: int) -> None:
+        kind = _archive_kind(data)
+        if kind is not None:
+            if depth >= self.limits.max_depth:
+                self.problem(suffix, f"archive nested deeper than {self.limits.max_depth} levels")
+                return
+            try:
+                self._archive(kind, data, suffix, depth)
+            except (
+                zipfile.BadZipFile,
+                tarfile.TarError,
+                zlib.error,
+                OSError,
+                EOFError,
+                lzma.LZMAError,
+                ValueError,
+                NotImplementedError,
+                RuntimeError,
+            ) as error:
+                self.problem(suffix, f"{kind} archive could not be read ({type(error).__name__})")
+            return
+        if is_plain_text(data):
+            self.result.pieces.append(Piece(suffix, strip_utf8_bom(data), "text"))
+            return
+        wide = _decode_wide(data)
+        if wide is not None:
+            self.result.pieces.append(Piece(suffix, wide.data, wide.form))
+            return
+        if data.startswith(b"%PDF"):
+            self._pdf_streams(data, suffix, depth)
+        self.result.pieces.append(Piece(suffix, printable_runs(data), "strings"))
+
+    def _member(self, data: bytes | None, suffix: str, depth: int) -> None:
+        if data is None:
+            self.problem(suffix, f"member above the {self.limits.max_member_size}-byte limit")
+            return
+        if not self.budget.take(len(data)):
+            self.problem(suffix, f"archive expands beyond {self.limits.max_total} bytes")
+            return
+        self.result.expanded_bytes += len(data)
+        self.expand(data, suffix, depth + 1)
+
+    def _names(self, suffix: str, names: list[str]) -> bool:
+        if len(names) > self.limits.max_members:
+            self.problem(suffix, f"archive holds more than {self.limits.max_members} members")
+            return False
+        self.result.member_paths.extend(suffix + MEMBER_SEPARATOR + name for name in names)
+        return True
+
+    def _archive(self, kind: str, data: bytes, suffix: str, depth: int) -> None:
+        limit = self.limits.max_member_size
+        if kind == "zip":
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                infos = [info for info in archive.infolist() if not info.is_dir()]
+                if not self._names(suffix, [info.filename for info in archive.infolist()]):
+                    return
+                if archive.comment:
+                    self.result.pieces.append(Piece(suffix, archive.comment, "listing"))
+                for info in infos:
+                    where = suffix + MEMBER_SEPARATOR + info.filename
+                    if info.flag_bits & 0x1:
+                        self.problem(where, "member is encrypted")
+                        continue
+                    if info.file_size > limit:
+                        self._member(None, where, depth)
+                        continue
+                    with archive.open(info) as handle:
+                        self._member(_read_limited(handle.read, limit), where, depth)
+        elif kind == "tar":
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+                members = archive.getmembers()
+                if not self._names(suffix, [member.name for member in members]):
+                    return
+                links = [m.linkname for m in members if m.issym() or m.islnk()]
+                if links:
+                    self.result.pieces.append(Piece(suffix, "\n".join(links).encode(), "listing"))
+                for member in members:
+                    if not member.isfile():
+                        continue
+                    where = suffix + MEMBER_SEPARATOR + member.name
+                    if member.size > limit:
+                        self._member(None, where, depth)
+                        continue
+                    handle = archive.extractfile(member)
+                    if handle is not None:
+                        self._member(_read_limited(handle.read, limit), where, depth)
+        else:
+            name = _gzip_name(data) if kind == "gzip" else "-"
+            if name != "-":
+                self.result.pieces.append(Piece(suffix, name.encode(), "listing"))
+            where = suffix + MEMBER_SEPARATOR + name
+            self._member(_decompress_stream(data, kind, limit), where, depth)
+
+    def _pdf_streams(self, data: bytes, suffix: str, depth: int) -> None:
+        for number, found in enumerate(_PDF_STREAM.finditer(data), start=1):
+            end = data.find(b"endstream", found.end())
+            body = data[found.end() : end if end >= 0 else len(data)]
+            try:
+                inflated = _decompress_stream(body, "zlib", self.limits.max_member_size)
+            except zlib.error:
+                continue  # not a Flate stream: its printable runs are scanned with the file
+            where = f"{suffix}{MEMBER_SEPARATOR}stream-{number}"
+            self._member(inflated, where, depth)
+
+
+def expand_content(data: bytes, limits: ContentLimits) -> Expansion:
+    """Return the pieces of text in ``data`` to match, member names, and what was not scanned.
+
+    Suffixes are relative to the file: ``""`` for the file itself, ``!/member`` for an archive
+    member (``!/outer.zip!/inner.txt`` when nested).
+    """
+    expander = _Expander(limits)
+    expander.expand(data, "", 0)
+    return expander.result
