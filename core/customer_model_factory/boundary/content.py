@@ -9,8 +9,11 @@ keeps meaning "everything that will be published was scanned":
   nesting depth and a bounded number of expanded bytes; each member is expanded in turn and
   reported as ``archive!/member``; member names are returned so path rules see them too;
 * PDF streams compressed with Flate are inflated and expanded;
-* any other binary (``.pyc``, images, executables) is reduced to its printable runs, as
-  ``strings`` does: ASCII and UTF-8 runs, and UTF-16 (little- and big-endian) runs.
+* compiled Python (``.pyc``) is read for its marshalled strings (names, constants, docstrings),
+  each on its own line, since a marshalled string is followed by the next object's type byte
+  with nothing between them;
+* any other binary (images, executables) is reduced to its printable runs, as ``strings``
+  does: ASCII and UTF-8 runs, and UTF-16 (little- and big-endian) runs.
 
 What cannot be expanded (an archive nested too deep, a member above the size limit, an
 encrypted or corrupt archive) is returned as a *problem*; the verifier reports it as unscanned
@@ -38,6 +41,7 @@ __all__ = [
     "Piece",
     "expand_content",
     "is_plain_text",
+    "marshalled_strings",
     "printable_runs",
     "strip_utf8_bom",
 ]
@@ -164,6 +168,41 @@ def _decode_wide(data: bytes) -> Piece | None:
     return Piece("", text.encode("utf-8", "surrogatepass"), codec)
 
 
+# Marshal type codes of strings (with and without the FLAG_REF bit 0x80), and the size of
+# their length field: short ASCII (1 byte), ASCII, interned, unicode and bytes (4 bytes).
+_MARSHAL_STRINGS: Final = {
+    ord("z"): 1,
+    ord("Z"): 1,
+    ord("a"): 4,
+    ord("A"): 4,
+    ord("t"): 4,
+    ord("u"): 4,
+    ord("s"): 4,
+}
+_MARSHAL_STRINGS.update({code | 0x80: size for code, size in list(_MARSHAL_STRINGS.items())})
+
+
+def marshalled_strings(data: bytes) -> bytes:
+    """Return the strings a marshalled ``.pyc`` holds, one a line (found by their type byte
+    and length wherever the bytes that follow are that long and printable: no unmarshalling)."""
+    found: list[bytes] = []
+    position, end = 0, len(data)
+    while position < end:
+        size = _MARSHAL_STRINGS.get(data[position])
+        if size is None or position + 1 + size > end:
+            position += 1
+            continue
+        length = int.from_bytes(data[position + 1 : position + 1 + size], "little")
+        start = position + 1 + size
+        body = data[start : start + length]
+        if length >= 1 and len(body) == length and _UTF8_RUN.fullmatch(body + b"   "):
+            found.append(body)
+            position = start + length
+            continue
+        position += 1
+    return b"\n".join(found)
+
+
 def printable_runs(data: bytes) -> bytes:
     """Return the printable runs of ``data`` (as ``strings`` prints them), one a line.
 
@@ -254,7 +293,10 @@ class _Expander:
             return
         if data.startswith(b"%PDF"):
             self._pdf_streams(data, suffix, depth)
-        self.result.pieces.append(Piece(suffix, printable_runs(data), "strings"))
+        runs = printable_runs(data)
+        if data[2:4] == b"\r\n":  # the magic number of compiled Python
+            runs = marshalled_strings(data) + b"\n" + runs
+        self.result.pieces.append(Piece(suffix, runs, "strings"))
 
     def _member(self, data: bytes | None, suffix: str, depth: int) -> None:
         if data is None:

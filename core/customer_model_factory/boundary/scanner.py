@@ -209,7 +209,11 @@ def gather_rules(
         source="command-line", path_globs=tuple(path_globs), schema_ids=tuple(schema_ids)
     )
     groups.append(rules_from_identifiers(cli))
-    return RuleSet.merge(groups)
+    merged = RuleSet.merge(groups)
+    for rule in merged.of_kind("path_glob"):
+        # An invalid glob is bad configuration (exit 2), found before any file is read.
+        path_spec([rule.text or ""], source=f"path glob {rule.rule_id} (from {rule.origin})")
+    return merged
 
 
 def collect_pack_identifiers(

@@ -21,6 +21,7 @@ text is scanned, the file it points to is not).
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -141,25 +142,27 @@ def path_spec(lines: Sequence[str], *, source: str = "glob") -> pathspec.PathSpe
         may come from a private denylist).
     :raises ConfigError: a glob is invalid.
     """
-    import pathspec  # noqa: PLC0415
-
     try:
-        try:
-            return pathspec.PathSpec.from_lines("gitignore", lines)
-        except (KeyError, LookupError):  # pathspec < 0.12.2 knows only "gitwildmatch"
-            return pathspec.PathSpec.from_lines("gitwildmatch", lines)
-    except (ValueError, TypeError) as error:
+        return _compile(lines)
+    except (ValueError, TypeError, re.error) as error:
         number = next((i for i, line in enumerate(lines, start=1) if not _compiles(line)), None)
         where = f" (entry {number})" if number is not None and len(lines) > 1 else ""
         raise ConfigError(f"{source}{where}: invalid glob ({type(error).__name__})") from None
 
 
-def _compiles(line: str) -> bool:
+def _compile(lines: Sequence[str]) -> pathspec.PathSpec:
     import pathspec  # noqa: PLC0415
 
     try:
-        pathspec.PathSpec.from_lines("gitwildmatch", [line])
-    except (ValueError, TypeError):
+        return pathspec.PathSpec.from_lines("gitignore", lines)
+    except (KeyError, LookupError):  # pathspec < 0.12.2 knows only "gitwildmatch"
+        return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+
+
+def _compiles(line: str) -> bool:
+    try:
+        _compile([line])
+    except (ValueError, TypeError, re.error):
         return False
     return True
 
