@@ -125,7 +125,7 @@ def _expected_tracked(p: Planted) -> set[tuple[str, str, int | None]]:
 def test_tracked_scope_finds_every_planted_identifier(planted: Planted) -> None:
     report = _run(planted, Scope("tracked"))
     assert _where(report) == _expected_tracked(planted)
-    assert report.decoded == {"strings": 1}
+    assert report.decoded == {"cp1252": 1, "strings": 1}
     assert not report.clean
     assert report.rules["hashed"] == 2
     assert set(report.rule_origins) == {
@@ -160,7 +160,7 @@ def test_history_scope_finds_the_deleted_file_with_its_commits(planted: Planted)
     app = next(leak for leak in report.leaks if leak.path == "src/app.py")
     assert set(app.commits) == {planted.first_commit, planted.second_commit}
     assert _where(report) == _expected_tracked(planted) | {("BOUNDARY_LEAK", "old.txt", 2)}
-    assert report.decoded == {"strings": 1}
+    assert report.decoded == {"cp1252": 1, "strings": 1}
 
 
 def test_since_scope_reads_only_changed_files(planted: Planted) -> None:

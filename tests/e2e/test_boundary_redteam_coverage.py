@@ -321,6 +321,48 @@ def test_utf8_bom_does_not_hide_the_first_word(repo: Repo) -> None:
     assert (leak["path"], leak["line"], leak["col"]) == ("first.txt", 1, 2)
 
 
+def test_a_wide_bom_cannot_hide_ascii_content(repo: Repo) -> None:
+    repo.write("fake-wide.txt", b"\xff\xfe" + f"plain ascii naming {repo.secret} here\n".encode())
+    repo.write(
+        "mixed.txt",
+        b"\xff\xfe" + "wide text\n".encode("utf-16-le") + f"\x00{repo.hashed}\x00".encode(),
+    )
+    repo.commit()
+    outcome = verify(repo)
+    assert outcome.code == 1
+    assert leak_paths(outcome) == {"fake-wide.txt", "mixed.txt"}
+    outcome.assert_silent_about(repo.secret, repo.hashed)
+
+
+def test_wide_text_after_the_binary_probe_is_found(repo: Repo) -> None:
+    repo.write("late.txt", b"a" * 9000 + b"\n" + f"x {repo.secret} y".encode("utf-16-le"))
+    repo.commit()
+    outcome = verify(repo)
+    assert outcome.code == 1
+    assert leak_paths(outcome) == {"late.txt"}
+
+
+def test_latin1_text_is_read_as_such(repo: Repo) -> None:
+    identifier = "Zürich" + _word(5)
+    repo.denylist.write_text(f"{identifier}\n")
+    repo.write("legacy.csv", f"id;name\n1;{identifier}\n".encode("latin-1"))
+    repo.commit()
+    outcome = verify(repo)
+    assert outcome.code == 1
+    [leak] = outcome.json["leaks"]
+    assert (leak["path"], leak["line"], leak["form"]) == ("legacy.csv", 2, "cp1252")
+    outcome.assert_silent_about(identifier)
+
+
+def test_text_that_looks_like_a_tar_header_is_read_as_text(repo: Repo) -> None:
+    repo.write("notes.txt", "x" * 257 + "ustar is the tar format\n" + f"{repo.secret}\n")
+    repo.commit()
+    outcome = verify(repo)
+    assert outcome.code == 1
+    assert "BOUNDARY_UNSCANNED" not in outcome.codes()
+    assert leak_paths(outcome) == {"notes.txt"}
+
+
 def test_oversized_files_fail_unless_excluded_or_allowlisted(repo: Repo) -> None:
     name = f"data/{repo.secret}-dump.txt"
     repo.write(name, "x" * 5000 + "\n")
@@ -617,6 +659,19 @@ def test_paths_holding_an_identifier_are_redacted_everywhere(repo: Repo) -> None
     assert {"BOUNDARY_FILE_TOO_LARGE", "BOUNDARY_UNSCANNED"} <= outcome.codes()
     assert "tests/[redacted]/test_export.py" in leak_paths(outcome)
     assert "docs/[redacted].md" in leak_paths(outcome)
+    outcome.assert_silent_about(repo.secret, repo.hashed)
+
+
+@pytest.mark.parametrize(
+    "template", ["tests/test_{}.py", "src/{}_client/api.py", "data/export_{}_2024.csv"]
+)
+def test_identifiers_joined_by_underscores_in_paths_are_redacted(repo: Repo, template: str) -> None:
+    name = template.format(repo.secret)
+    repo.write(name, f"# {repo.hashed}\n")
+    repo.commit()
+    outcome = verify(repo)
+    assert outcome.code == 1
+    assert template.format("[redacted]") in leak_paths(outcome)
     outcome.assert_silent_about(repo.secret, repo.hashed)
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "Piece",
     "expand_content",
     "is_plain_text",
+    "legacy_text",
     "marshalled_strings",
     "printable_runs",
     "strip_utf8_bom",
@@ -121,9 +122,13 @@ def _archive_kind(data: bytes) -> str | None:
 
 
 def is_plain_text(data: bytes) -> bool:
-    """Return whether ``data`` can be matched as it is (no NUL near the start, no BOM of a
-    wide encoding, not an archive)."""
-    if data.find(b"\0", 0, BINARY_PROBE) >= 0:
+    """Return whether ``data`` can be matched as it is (no NUL byte anywhere, no BOM of a wide
+    encoding, not an archive).
+
+    The whole file is searched for NUL (``memchr``, cheap): text that turns into UTF-16 after
+    8 KB would otherwise pass as ASCII.
+    """
+    if data.find(b"\0") >= 0:
         return False
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return False
@@ -153,6 +158,26 @@ def _wide_codec(data: bytes) -> tuple[str, int] | None:
     return None
 
 
+def legacy_text(data: bytes) -> bytes | None:
+    """Return text that is not valid UTF-8 re-read as Windows-1252 (one character a byte), as
+    UTF-8; ``None`` for ASCII or valid UTF-8. A Latin-1 ``Zürich`` is then matched too."""
+    if data.isascii():
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace").encode("utf-8")
+    return None
+
+
+def _mostly_printable(text: str) -> bool:
+    sample = text[:4000]
+    if not sample:
+        return False
+    good = sum(1 for char in sample if char.isprintable() or char in "\t\n\r\f\v")
+    return good >= 0.9 * len(sample)
+
+
 def _decode_wide(data: bytes) -> Piece | None:
     found = _wide_codec(data)
     if found is None:
@@ -165,6 +190,8 @@ def _decode_wide(data: bytes) -> Piece | None:
         text = body.decode(codec)
     except UnicodeDecodeError:
         return None
+    if not _mostly_printable(text):
+        return None  # a binary that only looks like wide text: read it as a binary
     return Piece("", text.encode("utf-8", "surrogatepass"), codec)
 
 
@@ -203,14 +230,16 @@ def marshalled_strings(data: bytes) -> bytes:
     return b"\n".join(found)
 
 
-def printable_runs(data: bytes) -> bytes:
+def printable_runs(data: bytes, *, narrow: bool = True, wide: bool = True) -> bytes:
     """Return the printable runs of ``data`` (as ``strings`` prints them), one a line.
 
-    ASCII and well-formed UTF-8 runs, then UTF-16LE and UTF-16BE runs, decoded to UTF-8.
+    ``narrow``: ASCII and well-formed UTF-8 runs; ``wide``: UTF-16LE and UTF-16BE runs,
+    decoded to UTF-8.
     """
-    runs = [found.group() for found in _UTF8_RUN.finditer(data)]
-    for pattern, codec in ((_UTF16LE_RUN, "utf-16-le"), (_UTF16BE_RUN, "utf-16-be")):
-        runs.extend(found.group().decode(codec).encode() for found in pattern.finditer(data))
+    runs = [found.group() for found in _UTF8_RUN.finditer(data)] if narrow else []
+    if wide:
+        for pattern, codec in ((_UTF16LE_RUN, "utf-16-le"), (_UTF16BE_RUN, "utf-16-be")):
+            runs.extend(found.group().decode(codec).encode() for found in pattern.finditer(data))
     return b"\n".join(runs)
 
 
@@ -282,14 +311,42 @@ class _Expander:
                 NotImplementedError,
                 RuntimeError,
             ) as error:
+                if kind == "tar" and data.find(b"\0", 0, BINARY_PROBE) < 0:
+                    # Text that merely holds "ustar" at offset 257: match it as text.
+                    self._text_or_binary(data, suffix, depth)
+                    return
                 self.problem(suffix, f"{kind} archive could not be read ({type(error).__name__})")
             return
+        self._text_or_binary(data, suffix, depth)
+
+    def _text_or_binary(self, data: bytes, suffix: str, depth: int) -> None:
+        pieces = self.result.pieces
         if is_plain_text(data):
-            self.result.pieces.append(Piece(suffix, strip_utf8_bom(data), "text"))
+            pieces.append(Piece(suffix, strip_utf8_bom(data), "text"))
+            legacy = legacy_text(data)
+            if legacy is not None:
+                pieces.append(Piece(suffix, legacy, "cp1252"))
             return
         wide = _decode_wide(data)
         if wide is not None:
-            self.result.pieces.append(Piece(suffix, wide.data, wide.form))
+            pieces.append(Piece(suffix, wide.data, wide.form))
+            # Narrow runs hidden among wide text (none in genuine UTF-16: every other byte
+            # is NUL there), so a BOM cannot turn ASCII content into unread "wide" text.
+            narrow = printable_runs(data, wide=False)
+            if narrow:
+                pieces.append(Piece(suffix, narrow, "strings"))
+            return
+        nul = data.find(b"\0")
+        if nul < 0 or nul >= BINARY_PROBE:
+            # Text (a BOM that did not decode, or NUL bytes only far in): the text as it is,
+            # and the wide runs its NUL bytes may hold.
+            pieces.append(Piece(suffix, strip_utf8_bom(data), "text"))
+            legacy = legacy_text(data)
+            if legacy is not None:
+                pieces.append(Piece(suffix, legacy, "cp1252"))
+            hidden = printable_runs(data, narrow=False)
+            if hidden:
+                pieces.append(Piece(suffix, hidden, "strings"))
             return
         if data.startswith(b"%PDF"):
             self._pdf_streams(data, suffix, depth)

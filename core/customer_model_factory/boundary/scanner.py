@@ -27,7 +27,12 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from customer_model_factory.boundary.allowlist import DEFAULT_ALLOWLIST, Allowlist, load_allowlist
-from customer_model_factory.boundary.content import ContentLimits, expand_content, is_plain_text
+from customer_model_factory.boundary.content import (
+    ContentLimits,
+    expand_content,
+    is_plain_text,
+    legacy_text,
+)
 from customer_model_factory.boundary.content import strip_utf8_bom as _strip_bom
 from customer_model_factory.boundary.engines import EngineName, Match, Matcher, resolve_engine
 from customer_model_factory.boundary.rules import (
@@ -299,9 +304,15 @@ def _prepare(result: _ChunkResult, key: str, data: bytes) -> bytes | None:
         return None
     result.scanned += 1
     result.bytes += len(data)
-    if is_plain_text(data):
-        return _strip_bom(data)
     matcher: Matcher = _WORKER["matcher"]
+    if is_plain_text(data):
+        legacy = legacy_text(data)
+        if legacy is not None:
+            result.decoded["cp1252"] = result.decoded.get("cp1252", 0) + 1
+            found = matcher.scan(legacy)
+            if found:
+                result.matches.append((key, "", "cp1252", found))
+        return _strip_bom(data)
     expansion = expand_content(data, _WORKER["limits"])
     for piece in expansion.pieces:
         result.decoded[piece.form] = result.decoded.get(piece.form, 0) + 1
@@ -532,22 +543,33 @@ def _scan_names(matcher: Matcher, names: Sequence[str]) -> Iterator[tuple[str, i
     """Yield ``(name, character offset, match)`` of every rule matched in a path name.
 
     Names are joined one a line and scanned at once; a name holding a line break is scanned on
-    its own, so a match is never attributed to the wrong name.
+    its own, so a match is never attributed to the wrong name. A name holding ``_`` is scanned
+    a second time with ``_`` read as a space (same length, so offsets hold): file names join
+    words with underscores (``test_<identifier>.py``), which would hide a whole-word rule.
     """
-    simple = [name for name in names if "\n" not in name]
-    if simple:
-        document = "\n".join(simple).encode("utf-8", "surrogateescape")
-        for match in matcher.scan(document):
-            yield simple[match.line - 1], match.col - 1, match
-    for name in names:
-        if "\n" not in name:
-            continue
-        starts = [0]
-        for index, char in enumerate(name):
-            if char == "\n":
-                starts.append(index + 1)
-        for match in matcher.scan(name.encode("utf-8", "surrogateescape")):
-            yield name, starts[match.line - 1] + match.col - 1, match
+    spaced = {name: name.replace("_", " ") for name in names if "_" in name}
+    seen: set[tuple[str, int, int]] = set()
+    for shown_as, variants in ((False, list(names)), (True, list(spaced))):
+        texts = [spaced[name] if shown_as else name for name in variants]
+        simple = [
+            (name, text) for name, text in zip(variants, texts, strict=True) if "\n" not in text
+        ]
+        found: list[tuple[str, int, Match]] = []
+        if simple:
+            document = "\n".join(text for _name, text in simple).encode("utf-8", "surrogateescape")
+            for match in matcher.scan(document):
+                found.append((simple[match.line - 1][0], match.col - 1, match))
+        for name, text in zip(variants, texts, strict=True):
+            if "\n" not in text:
+                continue
+            starts = [0] + [index + 1 for index, char in enumerate(text) if char == "\n"]
+            for match in matcher.scan(text.encode("utf-8", "surrogateescape")):
+                found.append((name, starts[match.line - 1] + match.col - 1, match))
+        for name, offset, match in found:
+            key = (name, offset, match.rule)
+            if key not in seen:
+                seen.add(key)
+                yield name, offset, match
 
 
 def _path_leaks(
@@ -629,6 +651,18 @@ def _path_redactor(candidates: Sequence[_Candidate]) -> Callable[[str], str]:
 
 def _escape_only(path: str) -> str:
     return escape_display(path)
+
+
+def _distinct(leaks: Iterable[Leak]) -> list[Leak]:
+    """One leak per place and rule, sorted: a match found both in the text and in another
+    reading of it (cp1252, printable runs) is reported once, preferring the text."""
+    best: dict[tuple[object, ...], Leak] = {}
+    for leak in leaks:
+        key = (leak.code, leak.path, leak.line, leak.col, leak.rule_id, leak.commits)
+        kept = best.get(key)
+        if kept is None or (kept.form != "text" and leak.form == "text"):
+            best[key] = leak
+    return sorted(best.values(), key=lambda k: (k.path, k.line or 0, k.col or 0, k.code, k.rule_id))
 
 
 def _leak_message(leak: Leak, shown: str | None) -> str:
@@ -777,7 +811,7 @@ def verify(
             leaks.append(leak.model_copy(update={"match": text, "path": redact(leak.path)}))
         else:
             leaks.append(leak.model_copy(update={"path": redact(leak.path)}))
-    leaks = sorted(set(leaks), key=lambda k: (k.path, k.line or 0, k.col or 0, k.code, k.rule_id))
+    leaks = _distinct(leaks)
     findings.extend(_leak_finding(leak) for leak in leaks)
 
     def accepted(path: str, code: str) -> bool:
