@@ -40,6 +40,7 @@ __all__ = [
     "Expansion",
     "Piece",
     "expand_content",
+    "is_compiled_python",
     "is_plain_text",
     "legacy_text",
     "marshalled_strings",
@@ -58,8 +59,15 @@ _UTF8_RUN: Final = re.compile(
     rb"(?:[\t\x20-\x7e]|[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3})"
     rb"{%d,}" % _MIN_RUN
 )
-_UTF16LE_RUN: Final = re.compile(rb"(?:[\t\x20-\x7e]\x00){%d,}" % _MIN_RUN)
+# Both start with a NUL byte, so the regex engine skips ahead with memchr; a little-endian
+# run's first character is the byte before the match.
+_UTF16LE_RUN: Final = re.compile(rb"\x00(?:[\t\x20-\x7e]\x00){%d,}" % (_MIN_RUN - 1))
 _UTF16BE_RUN: Final = re.compile(rb"(?:\x00[\t\x20-\x7e]){%d,}" % _MIN_RUN)
+# Every byte that cannot be part of a printable run becomes a line break: one C pass, and the
+# runs keep their offsets. The second table keeps bytes >= 0x80 for UTF-8 runs.
+_ASCII_RUNS: Final = bytes(b if b == 9 or 32 <= b < 127 else 10 for b in range(256))
+_UTF8_RUNS: Final = bytes(b if b == 9 or 32 <= b < 127 or b >= 128 else 10 for b in range(256))
+_UTF8_MULTIBYTE: Final = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
 _PDF_STREAM: Final = re.compile(rb"stream\r?\n")
 _BOMS: Final = (
     (b"\xff\xfe\x00\x00", "utf-32-le"),
@@ -209,20 +217,36 @@ _MARSHAL_STRINGS: Final = {
 _MARSHAL_STRINGS.update({code | 0x80: size for code, size in list(_MARSHAL_STRINGS.items())})
 
 
+# Letters and high bytes only: nothing to escape in a character class.
+_MARSHAL_TYPE: Final = re.compile(b"[" + bytes(sorted(_MARSHAL_STRINGS)) + b"]")
+
+
+def is_compiled_python(data: bytes) -> bool:
+    """Return whether ``data`` looks like a ``.pyc``: a magic number ending ``\\r\\n``, PEP 552
+    flags 0, 1 or 3, then a marshalled code object."""
+    return (
+        len(data) > 16
+        and data[2:4] == b"\r\n"
+        and data[4:8] in (b"\0\0\0\0", b"\1\0\0\0", b"\3\0\0\0")
+        and data[16] in (0x63, 0xE3)
+    )
+
+
 def marshalled_strings(data: bytes) -> bytes:
     """Return the strings a marshalled ``.pyc`` holds, one a line (found by their type byte
     and length wherever the bytes that follow are that long and printable: no unmarshalling)."""
     found: list[bytes] = []
     position, end = 0, len(data)
     while position < end:
-        size = _MARSHAL_STRINGS.get(data[position])
-        if size is None or position + 1 + size > end:
-            position += 1
-            continue
-        length = int.from_bytes(data[position + 1 : position + 1 + size], "little")
+        candidate = _MARSHAL_TYPE.search(data, position)
+        if candidate is None:
+            break
+        position = candidate.start()
+        size = _MARSHAL_STRINGS[data[position]]
         start = position + 1 + size
+        length = int.from_bytes(data[position + 1 : start], "little")
         body = data[start : start + length]
-        if length >= 1 and len(body) == length and _UTF8_RUN.fullmatch(body + b"   "):
+        if 1 <= length == len(body) and _UTF8_RUN.fullmatch(body + b"   "):
             found.append(body)
             position = start + length
             continue
@@ -231,16 +255,28 @@ def marshalled_strings(data: bytes) -> bytes:
 
 
 def printable_runs(data: bytes, *, narrow: bool = True, wide: bool = True) -> bytes:
-    """Return the printable runs of ``data`` (as ``strings`` prints them), one a line.
+    """Return the printable runs of ``data`` (as ``strings`` finds them), separated by line
+    breaks.
 
-    ``narrow``: ASCII and well-formed UTF-8 runs; ``wide``: UTF-16LE and UTF-16BE runs,
-    decoded to UTF-8.
+    ``narrow``: ASCII runs (every other byte made a line break, so an identifier is never
+    glued to a stray high byte), then, when ``data`` holds any UTF-8 sequence, the same with
+    bytes >= 0x80 kept (non-ASCII identifiers); ``wide``: UTF-16LE and UTF-16BE runs of ASCII
+    characters, decoded to UTF-8.
     """
-    runs = [found.group() for found in _UTF8_RUN.finditer(data)] if narrow else []
+    parts: list[bytes] = []
+    if narrow:
+        parts.append(data.translate(_ASCII_RUNS))
+        if _UTF8_MULTIBYTE.search(data):
+            parts.append(data.translate(_UTF8_RUNS))
     if wide:
-        for pattern, codec in ((_UTF16LE_RUN, "utf-16-le"), (_UTF16BE_RUN, "utf-16-be")):
-            runs.extend(found.group().decode(codec).encode() for found in pattern.finditer(data))
-    return b"\n".join(runs)
+        for found in _UTF16LE_RUN.finditer(data):
+            start = found.start()
+            if start > 0 and _ASCII_RUNS[data[start - 1]] != 10:
+                parts.append(data[start - 1 : found.end()].decode("utf-16-le").encode())
+        parts.extend(
+            found.group().decode("utf-16-be").encode() for found in _UTF16BE_RUN.finditer(data)
+        )
+    return b"\n".join(part for part in parts if part.strip(b"\n"))
 
 
 class _Budget:
@@ -351,7 +387,7 @@ class _Expander:
         if data.startswith(b"%PDF"):
             self._pdf_streams(data, suffix, depth)
         runs = printable_runs(data)
-        if data[2:4] == b"\r\n":  # the magic number of compiled Python
+        if is_compiled_python(data):
             runs = marshalled_strings(data) + b"\n" + runs
         self.result.pieces.append(Piece(suffix, runs, "strings"))
 
