@@ -291,7 +291,8 @@ def verify_command(  # noqa: PLR0917
         since=since,
         push=_pre_push_updates() if pre_push else (),  # type: ignore[arg-type]
         push_refs=tuple(push or ()),
-        remote=remote,
+        # pre-commit names the remote of a pre-push run here (git passes it as "$1").
+        remote=remote or (os.environ.get("PRE_COMMIT_REMOTE_NAME") if pre_push else None),
         commit_msg=commit_msg,
         denylists=tuple(denylist or ()),
         hashed_denylists=tuple(hashed_denylist) if hashed_denylist else None,
