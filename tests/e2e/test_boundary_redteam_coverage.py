@@ -363,6 +363,31 @@ def test_text_that_looks_like_a_tar_header_is_read_as_text(repo: Repo) -> None:
     assert leak_paths(outcome) == {"notes.txt"}
 
 
+def test_a_fifo_in_place_of_a_tracked_file_is_unreadable_not_a_hang(repo: Repo) -> None:
+    repo.write("pipe.txt", "clean\n")
+    repo.commit()
+    (repo.path / "pipe.txt").unlink()
+    os.mkfifo(repo.path / "pipe.txt")
+    outcome = verify(repo)
+    assert outcome.code == 1
+    assert "BOUNDARY_FILE_UNREADABLE" in outcome.codes()
+
+
+def test_a_tracked_file_replaced_by_a_link_is_read_as_its_target_text(
+    repo: Repo, tmp_path: Path
+) -> None:
+    outside = tmp_path / f"{repo.secret}.txt"
+    outside.write_text("clean content\n")
+    repo.write("doc.txt", "clean\n")
+    repo.commit()
+    (repo.path / "doc.txt").unlink()
+    (repo.path / "doc.txt").symlink_to(outside)
+    outcome = verify(repo)
+    assert outcome.code == 1  # the link's target text names the identifier
+    assert leak_paths(outcome) == {"doc.txt"}
+    outcome.assert_silent_about(repo.secret)
+
+
 def test_oversized_files_fail_unless_excluded_or_allowlisted(repo: Repo) -> None:
     name = f"data/{repo.secret}-dump.txt"
     repo.write(name, "x" * 5000 + "\n")
@@ -549,6 +574,18 @@ def test_a_commit_message_in_latin1_is_decoded(repo: Repo) -> None:
     assert outcome.code == 1
     assert _metadata_leaks(outcome) == {"git:commit"}
     outcome.assert_silent_about(identifier)
+
+
+@pytest.mark.parametrize("encoding", ["idna", "rot13", "no-such-codec", "utf-16"])
+def test_a_commit_with_a_hostile_encoding_header_is_still_scanned(
+    repo: Repo, encoding: str
+) -> None:
+    git(repo.path, "config", "i18n.commitEncoding", encoding)
+    git(repo.path, "commit", "-q", "--allow-empty", "-m", f"ship {repo.secret} now")
+    outcome = verify(repo, "--history")
+    assert outcome.code == 1
+    assert _metadata_leaks(outcome) == {"git:commit"}
+    outcome.assert_silent_about(repo.secret)
 
 
 def test_commit_msg_hook_blocks_the_message(repo: Repo) -> None:

@@ -47,7 +47,7 @@ MIN_SALT_LENGTH: Final = 8
 class BoundaryRequest(BaseModel):
     """Every option of one verification (what ``cmf boundary verify`` accepts)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     root: Path = Field(default=Path(), description="Repository (or directory) to verify.")
     scope: ScopeName = Field(

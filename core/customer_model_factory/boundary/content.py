@@ -336,17 +336,9 @@ class _Expander:
                 return
             try:
                 self._archive(kind, data, suffix, depth)
-            except (
-                zipfile.BadZipFile,
-                tarfile.TarError,
-                zlib.error,
-                OSError,
-                EOFError,
-                lzma.LZMAError,
-                ValueError,
-                NotImplementedError,
-                RuntimeError,
-            ) as error:
+            # Any failure of a parser on hostile bytes means content not scanned: an error
+            # finding (exit 1), never an internal error and never a pass.
+            except Exception as error:
                 if kind == "tar" and data.find(b"\0", 0, BINARY_PROBE) < 0:
                     # Text that merely holds "ustar" at offset 257: match it as text.
                     self._text_or_binary(data, suffix, depth)

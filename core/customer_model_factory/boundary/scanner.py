@@ -15,8 +15,10 @@ naming its finding code says otherwise.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -90,6 +92,8 @@ _PARALLEL_MIN_BYTES: Final = 24 * 1024 * 1024
 _CHUNK_BYTES: Final = 4 * 1024 * 1024
 _CHUNK_FILES: Final = 1000
 _TYPICAL_FILE_BYTES: Final = 8 * 1024
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)
 # Forms whose line numbers do not exist in the file (printable runs, archive listings).
 _UNLOCATED_FORMS: Final = frozenset({"strings", "listing"})
 
@@ -269,19 +273,31 @@ class _ChunkResult:
 
 
 def _read_fs(item: SourceItem, limit: int) -> bytes | None:
-    """Return the file's bytes (a link's target text), or ``None`` when it is gone."""
+    """Return the file's bytes (a link's target text), or ``None`` when it is gone.
+
+    Never follows a link and never blocks: a tracked file replaced in the working tree by a
+    symlink is read as its target text (as git would commit it), and by a FIFO or a device it
+    is an ``OSError`` (reported as unreadable, an error).
+    """
     assert item.fs_path is not None
     try:
         if item.link:
             return os.fsencode(os.readlink(item.fs_path))
-        fd = os.open(item.fs_path, os.O_RDONLY)
+        fd = os.open(item.fs_path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
     except FileNotFoundError:
         return None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return os.fsencode(os.readlink(item.fs_path))
+        raise
     try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
         # Ask for the size fstat reports (+1 to notice growth, capped one byte past the limit
         # so a too-large file is told by its length): asking for the limit itself would make
         # every read allocate a limit-sized buffer, which costs more than the read.
-        want = min(os.fstat(fd).st_size, limit) + 1
+        want = min(info.st_size, limit) + 1
         data = os.read(fd, want)
         # A read that returns the size fstat reported is the whole file: a second read would
         # only find the end of file (one more system call and one more copy per file).
@@ -462,18 +478,20 @@ def _scan_fs(
     return results, 1
 
 
-def _commit_text(raw: bytes) -> bytes:
-    """A commit or tag object as UTF-8: its message re-encoded when it names an ``encoding``."""
+def _commit_readings(raw: bytes) -> list[bytes]:
+    """A commit or tag object as it is and, when it names an ``encoding``, with its message
+    decoded from it to UTF-8. Both are matched: the header is the committer's claim, and a
+    false one must not hide the message."""
     head, sep, message = raw.partition(b"\n\n")
     for line in head.split(b"\n"):
         if line.startswith(b"encoding "):
             codec = line[len(b"encoding ") :].decode("ascii", "replace").strip()
             try:
-                decoded = message.decode(codec, "replace")
-            except LookupError:
-                return raw
-            return head + sep + decoded.encode("utf-8", "surrogatepass")
-    return raw
+                decoded = message.decode(codec, "replace").encode("utf-8", "surrogatepass")
+            except (LookupError, UnicodeError, ValueError):
+                return [raw]  # an unknown or broken encoding: the bytes as they are
+            return [raw] if decoded == message else [raw, head + sep + decoded]
+    return [raw]
 
 
 def _item_key(item: SourceItem) -> str:
@@ -497,8 +515,8 @@ def _scan_blobs(
         if progress is not None:
             progress(count, total)
     for blob, data in git_blob_reader(root, objects):
-        content = _commit_text(data) if by_key[blob].metadata else data
-        _scan_content(result, blob, content)
+        for content in _commit_readings(data) if by_key[blob].metadata else [data]:
+            _scan_content(result, blob, content)
         count += 1
         if progress is not None:
             progress(count, total)
