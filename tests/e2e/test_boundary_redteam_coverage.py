@@ -667,6 +667,17 @@ def test_push_scope_finds_messages_and_tag_names(pushed: tuple[Repo, str]) -> No
     tagged.assert_silent_about(repo.hashed)
 
 
+def test_push_scope_reads_whole_file_names(pushed: tuple[Repo, str]) -> None:
+    repo, _published = pushed
+    repo.write(f"docs/a\n{repo.hashed}.md", "clean\n")
+    repo.write("b\nc.txt", f"{repo.secret} inside\n")
+    repo.commit("names with line breaks")
+    outcome = verify(repo, "--push", "main")
+    assert outcome.code == 1
+    assert leak_paths(outcome) == {"docs/a\\n[redacted].md", "b\\nc.txt"}
+    outcome.assert_silent_about(repo.secret, repo.hashed)
+
+
 def test_pre_push_reads_git_stdin(pushed: tuple[Repo, str]) -> None:
     repo, published = pushed
     # Not the content of old.txt: a blob the remote already holds is not sent again.

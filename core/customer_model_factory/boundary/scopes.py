@@ -377,6 +377,51 @@ def _has_object(root: Path, sha: str) -> bool:
     return bool(_object_types(root, [sha]).get(sha))
 
 
+def _changed_paths(root: Path, commits: Sequence[str]) -> dict[str, set[str]]:
+    """Map each blob that ``commits`` add or modify to the paths it takes there.
+
+    Read NUL-separated from ``git diff-tree -z`` (``rev-list --objects`` cuts a path at a line
+    break, which would hide the rest of a name and misattribute its blob).
+    """
+    if not commits:
+        return {}
+    completed = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(root),
+            "diff-tree",
+            "-r",
+            "-z",
+            "--root",
+            "-m",
+            "--no-renames",
+            "--no-commit-id",
+            "--stdin",
+        ],
+        input="".join(f"{commit}\n" for commit in commits).encode(),
+        check=False,
+        capture_output=True,
+        timeout=_GIT_TIMEOUT_S,
+    )
+    if completed.returncode != 0:
+        raise InputError("git diff-tree failed on the pushed commits")
+    changed: dict[str, set[str]] = {}
+    parts = completed.stdout.split(b"\0")
+    index = 0
+    while index < len(parts) - 1:
+        meta = parts[index]
+        if not meta.startswith(b":"):
+            index += 1
+            continue
+        fields = meta[1:].split()
+        name = parts[index + 1].decode("utf-8", "surrogateescape")
+        index += 2
+        if len(fields) >= 5 and fields[4][:1] != b"D" and fields[1] != b"160000":
+            changed.setdefault(fields[3].decode(), set()).add(name)
+    return changed
+
+
 def _push(
     root: Path, updates: Sequence[PushUpdate], remote: str | None
 ) -> tuple[list[SourceItem], dict[str, tuple[str, ...]]]:
@@ -404,6 +449,10 @@ def _push(
             sha, _, name = line.partition(" ")
             entries.append((sha, name))
         types = _object_types(root, [sha for sha, _name in entries])
+        commits = [sha for sha, _name in entries if types.get(sha) == "commit"]
+        changed = _changed_paths(root, commits)
+        for names_of_blob in changed.values():
+            paths.update(dict.fromkeys(names_of_blob, ()))
         blob_paths: dict[str, str] = {}
         for sha, name in entries:
             kind = types.get(sha)
@@ -414,8 +463,9 @@ def _push(
             elif kind == "tag":
                 items.append(SourceItem(f"git:tag/{sha}", blob=sha, metadata=True))
             elif kind == "blob":
-                blob_paths[sha] = min(blob_paths.get(sha, name), name)
-                paths[name] = ()
+                # The full name from diff-tree; rev-list's (cut at a line break) only for a
+                # blob no pushed commit adds (a tag pointing at a blob).
+                blob_paths[sha] = min(changed.get(sha) or {name or sha})
         items.extend(SourceItem(path, blob=sha) for sha, path in blob_paths.items())
     refs = _refs_item([name for name in names if name and name != "(delete)"])
     if refs is not None:
