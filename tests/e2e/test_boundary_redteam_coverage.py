@@ -749,6 +749,19 @@ def test_plaintext_rules_are_named_by_position_not_by_a_public_hash(repo: Repo) 
         assert old.hexdigest()[:12] not in output
 
 
+def test_allowlist_warnings_do_not_print_their_globs(repo: Repo) -> None:
+    allow = repo.path.parent / "private-allow.toml"
+    allow.write_text(
+        f'[[allow]]\npath = "docs/{repo.secret}/**"\nrule = "x"\nreason = "r"\n'
+        "expires = 2999-01-01\n\n"
+        f'[[allow]]\npath = "{repo.hashed}/*"\nrule = "y"\nreason = "r"\nexpires = 2000-01-01\n'
+    )
+    outcome = verify(repo, "--allowlist", str(allow))
+    assert outcome.code == 1  # the expired entry is an error
+    assert {"BOUNDARY_ALLOWLIST_UNUSED", "BOUNDARY_ALLOWLIST_EXPIRED"} <= outcome.codes()
+    outcome.assert_silent_about(repo.secret, repo.hashed)
+
+
 def test_a_malformed_hashed_denylist_does_not_echo_its_content(repo: Repo) -> None:
     data = json.loads((repo.path / "boundary-denylist.json").read_text())
     data["hashes"] = [f"{repo.secret}-{repo.hashed}"]
