@@ -469,6 +469,19 @@ def test_hashed_denylist_without_hashes_is_exit_2(repo: Repo) -> None:
     assert "holds no hash" in outcome.outputs[1]
 
 
+@pytest.mark.parametrize("kind", ["dangling link", "directory"])
+def test_a_default_hashed_denylist_that_cannot_be_read_is_exit_2(repo: Repo, kind: str) -> None:
+    default = repo.path / "boundary-denylist.json"
+    default.unlink()
+    if kind == "directory":
+        default.mkdir()
+    else:
+        default.symlink_to(repo.path / "missing.json")
+    outcome = verify(repo)
+    assert outcome.code == 2
+    assert "boundary-denylist.json" in outcome.outputs[1]
+
+
 def test_history_on_a_shallow_clone_fails_unless_allowed(repo: Repo, tmp_path: Path) -> None:
     repo.write("old.txt", f"{repo.secret}\n")
     repo.commit("add")

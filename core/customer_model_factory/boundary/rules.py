@@ -601,6 +601,10 @@ def load_hashed_denylist(path: Path) -> HashedDenylist:
         data = orjson.loads(path.read_bytes())
     except FileNotFoundError:
         raise DataFormatError("hashed denylist not found", path=path) from None
+    except OSError as error:
+        raise DataFormatError(
+            f"hashed denylist cannot be read: {error.strerror or type(error).__name__}", path=path
+        ) from None
     except orjson.JSONDecodeError as error:
         raise DataFormatError(f"hashed denylist is not JSON: {error}", path=path) from None
     try:

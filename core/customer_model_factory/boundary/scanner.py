@@ -211,7 +211,9 @@ def gather_rules(
         groups.append(read_plain_denylist(path, separator_insensitive=separator_insensitive))
     if hashed_denylists is None:
         default = root / DEFAULT_HASHED_DENYLIST
-        hashed_denylists = [default] if default.is_file() else []
+        # Present in any form (a dangling link, a directory) means meant to be read: loading
+        # it then fails loudly instead of the rules being dropped in silence.
+        hashed_denylists = [default] if os.path.lexists(default) else []
     for path in hashed_denylists:
         groups.append(load_hashed_denylist(path).rules(f"hashed-denylist:{path.name}"))
     cli = ProprietaryIdentifiers(
