@@ -245,6 +245,18 @@ def test_archive_member_names_are_checked_and_redacted(repo: Repo) -> None:
     outcome.assert_silent_about(repo.secret)
 
 
+def test_path_globs_alone_see_archive_members(repo: Repo) -> None:
+    pack = f"cmf_{_word(6)}_pack"
+    (repo.path / "boundary-denylist.json").unlink()
+    repo.denylist.write_text(f"path: **/{pack}/**\n")
+    repo.write("dist/app-1.0-py3-none-any.whl", _zip({f"{pack}/__init__.py": b"X = 1\n"}))
+    repo.commit()
+    outcome = verify(repo)
+    assert outcome.code == 1
+    assert leak_paths(outcome) == {"dist/app-1.0-py3-none-any.whl!/[redacted]/__init__.py"}
+    outcome.assert_silent_about(pack)
+
+
 def test_archives_beyond_the_bounds_are_errors_not_passes(repo: Repo) -> None:
     nested = f"{repo.secret}\n".encode()
     for level in range(4):

@@ -775,16 +775,16 @@ def verify(
     path_names = {name: commits for name, commits in path_names.items() if name not in excluded}
 
     content_rules = rules.of_kind("literal", "schema_id", "hashed")
-    matcher = Matcher(content_rules, engine) if content_rules else None
+    # Built even without content rules: archives must still be opened so that path globs see
+    # their member names.
+    matcher = Matcher(content_rules, engine)
     _WORKER["matcher"] = matcher
     _WORKER["max_size"] = options.max_file_size
     _WORKER["limits"] = _limits(options.max_file_size, options.max_archive_depth)
     workers = 1
     results: list[_ChunkResult]
     by_key: dict[str, SourceItem]
-    if matcher is None:
-        results, by_key = [], {}
-    elif options.scope.name in ("staged", "history", "push", "commit_msg"):
+    if options.scope.name in ("staged", "history", "push", "commit_msg"):
         result, by_key = _scan_blobs(root, items, progress)
         results = [result]
     else:
