@@ -748,6 +748,23 @@ def test_identifiers_joined_by_underscores_in_paths_are_redacted(repo: Repo, tem
     outcome.assert_silent_about(repo.secret, repo.hashed)
 
 
+def test_a_submodule_path_is_checked(repo: Repo, tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    _init(sub)
+    (sub / "f.txt").write_text("x\n")
+    git(sub, "add", "-A")
+    git(sub, "commit", "-q", "-m", "sub")
+    sha = git(sub, "rev-parse", "HEAD")
+    # A gitlink entry without .gitmodules: only the tree entry names the identifier.
+    git(repo.path, "update-index", "--add", "--cacheinfo", f"160000,{sha},vendor/{repo.secret}")
+    git(repo.path, "commit", "-q", "-m", "vendor")
+    for scope in ([], ["--history"]):
+        outcome = verify(repo, *scope)
+        assert outcome.code == 1
+        assert leak_paths(outcome) == {"vendor/[redacted]"}
+        outcome.assert_silent_about(repo.secret)
+
+
 def test_private_path_globs_are_not_printed(repo: Repo) -> None:
     pack = f"cmf_{_word(6)}_pack"
     repo.denylist.write_text(f"path: **/{pack}/**\n")

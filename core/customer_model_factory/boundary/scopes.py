@@ -231,7 +231,7 @@ def _fs_item(root: Path, relative: str) -> SourceItem | None:
     return SourceItem(relative, fs_path=path, size=info.st_size)
 
 
-def _tracked(root: Path) -> list[SourceItem]:
+def _tracked(root: Path, gitlinks: list[str]) -> list[SourceItem]:
     # Modes come from the index, so no file needs a stat here: a tracked file deleted from the
     # working tree is skipped when it cannot be read.
     items: list[SourceItem] = []
@@ -242,7 +242,10 @@ def _tracked(root: Path) -> list[SourceItem]:
         meta, _, name_bytes = entry.partition(b"\t")
         mode = meta[:6]
         name = name_bytes.decode("utf-8", "surrogateescape")
-        if mode == b"160000" or name in seen:  # a submodule commit; a conflicted path's stages
+        if mode == b"160000":  # a submodule: its commit is no content, its path is published
+            gitlinks.append(name)
+            continue
+        if name in seen:  # a conflicted path's stages
             continue
         seen.add(name)
         items.append(
@@ -251,7 +254,7 @@ def _tracked(root: Path) -> list[SourceItem]:
     return sorted(items, key=lambda item: item.path)
 
 
-def _staged(root: Path) -> list[SourceItem]:
+def _staged(root: Path, gitlinks: list[str]) -> list[SourceItem]:
     changed = set(
         _split_z(_git(root, "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMRT"))
     )
@@ -264,7 +267,8 @@ def _staged(root: Path) -> list[SourceItem]:
         if name not in changed:
             continue
         mode, blob, _stage = meta.decode().split()
-        if mode == "160000":  # a submodule commit, not content
+        if mode == "160000":  # a submodule commit, not content; its path is checked
+            gitlinks.append(name)
             continue
         items.append(SourceItem(name, blob=blob, link=mode == "120000"))
     return sorted(items, key=lambda item: item.path)
@@ -295,9 +299,10 @@ def _history(root: Path) -> tuple[list[SourceItem], dict[str, tuple[str, ...]]]:
                 continue
             meta, _, name_bytes = entry.partition(b"\t")
             mode, kind, blob = meta.decode().split()
-            if kind != "blob":
-                continue
             name = name_bytes.decode("utf-8", "surrogateescape")
+            if kind != "blob":  # a submodule commit: no content, but a published path
+                path_owners.setdefault(name, set()).add(commit)
+                continue
             holders.setdefault(blob, set()).add(commit)
             path_owners.setdefault(name, set()).add(commit)
             # A blob stored under several names is reported under the first in sorted order.
@@ -417,7 +422,8 @@ def _changed_paths(root: Path, commits: Sequence[str]) -> dict[str, set[str]]:
         fields = meta[1:].split()
         name = parts[index + 1].decode("utf-8", "surrogateescape")
         index += 2
-        if len(fields) >= 5 and fields[4][:1] != b"D" and fields[1] != b"160000":
+        # A submodule's entry names a commit, not a blob, but its path is published too.
+        if len(fields) >= 5 and fields[4][:1] != b"D":
             changed.setdefault(fields[3].decode(), set()).add(name)
     return changed
 
@@ -624,10 +630,11 @@ def collect_items(
     if scope.name == "push":
         items, names = _push(root, scope.push, scope.remote)
         return root, items, names
+    gitlinks: list[str] = []
     if scope.name == "tracked":
-        items = _tracked(root)
+        items = _tracked(root, gitlinks)
     elif scope.name == "staged":
-        items = _staged(root)
+        items = _staged(root, gitlinks)
     elif scope.name == "since":
         if not scope.rev:
             raise InputError("--since needs a revision")
@@ -638,7 +645,9 @@ def collect_items(
         all_commits = _git(root, "rev-list", "--all").decode().split()
         items.extend(_git_metadata(root, sorted(set(all_commits) | set(commits))))
         return root, items, names
-    return root, items, {item.path: () for item in items}
+    names = {item.path: () for item in items}
+    names.update(dict.fromkeys(gitlinks, ()))
+    return root, items, names
 
 
 def _inside_git(root: Path) -> bool:
