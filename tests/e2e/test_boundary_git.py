@@ -165,7 +165,8 @@ def test_history_scope_finds_the_deleted_file_with_its_commits(planted: Planted)
 
 def test_since_scope_reads_only_changed_files(planted: Planted) -> None:
     report = _run(planted, Scope("since", planted.first_commit))
-    assert report.files_scanned == 1  # clean.txt; old.txt is deleted
+    # clean.txt (old.txt is deleted) and the commit object of the second commit.
+    assert report.files_scanned == 2
     assert report.clean
     _write(planted.repo, "docs/guide.md", f"# Guide\n\nnew line\nAsk {planted.hashed}.\n")
     report = _run(planted, Scope("since", planted.second_commit))

@@ -782,14 +782,15 @@ def verify(
     _WORKER["max_size"] = options.max_file_size
     _WORKER["limits"] = _limits(options.max_file_size, options.max_archive_depth)
     workers = 1
-    results: list[_ChunkResult]
-    by_key: dict[str, SourceItem]
-    if options.scope.name in ("staged", "history", "push", "commit_msg"):
-        result, by_key = _scan_blobs(root, items, progress)
-        results = [result]
-    else:
-        results, workers = _scan_fs(items, content_rules, engine, options, progress)
-        by_key = {item.path: item for item in items}
+    # Working-tree files in parallel; git objects and in-memory metadata through git.
+    files = [item for item in items if item.fs_path is not None]
+    objects = [item for item in items if item.fs_path is None]
+    results, workers = _scan_fs(files, content_rules, engine, options, progress)
+    by_key: dict[str, SourceItem] = {item.path: item for item in files}
+    if objects:
+        result, object_keys = _scan_blobs(root, objects, progress)
+        results.append(result)
+        by_key.update(object_keys)
 
     candidates: list[_Candidate] = []
     for result in results:

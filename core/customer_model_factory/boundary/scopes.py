@@ -2,7 +2,8 @@
 
 * ``tracked`` (default): the git-tracked files of the root, read from the working tree;
 * ``staged``: the added/modified files of the index, read from the index (what will be committed);
-* ``since``: the files changed between a revision and the working tree;
+* ``since``: the files changed between a revision and the working tree, and the commit objects
+  (messages, authors) of the commits between the revision and ``HEAD``;
 * ``history``: every blob reachable from any ref, each with the commits that hold it, and the
   git metadata: every commit object (message, author and committer names and e-mails), every
   annotated tag object (tag name, tagger, message), every ref name (branches, tags, notes,
@@ -283,8 +284,17 @@ def _since(root: Path, rev: str) -> list[SourceItem]:
             "(a shallow clone or a branch not fetched?)"
         ) from None
     names = _split_z(_git(root, "diff", "--name-only", "-z", "--diff-filter=ACMRT", rev, "--"))
-    items = (_fs_item(root, name) for name in sorted(set(names)))
-    return [item for item in items if item is not None]
+    files = (_fs_item(root, name) for name in sorted(set(names)))
+    items = [item for item in files if item is not None]
+    # The commits since the revision (a pull request's) publish their messages and authors.
+    try:
+        commits = _git(root, "rev-list", "--end-of-options", "HEAD", f"^{rev}").decode().split()
+    except InputError:
+        commits = []  # no commit yet on HEAD: only the working tree changed
+    items.extend(
+        SourceItem(f"git:commit/{sha}", blob=sha, commits=(sha,), metadata=True) for sha in commits
+    )
+    return items
 
 
 def _history(root: Path) -> tuple[list[SourceItem], dict[str, tuple[str, ...]]]:
@@ -645,7 +655,7 @@ def collect_items(
         all_commits = _git(root, "rev-list", "--all").decode().split()
         items.extend(_git_metadata(root, sorted(set(all_commits) | set(commits))))
         return root, items, names
-    names = {item.path: () for item in items}
+    names = {item.path: () for item in items if not item.metadata}
     names.update(dict.fromkeys(gitlinks, ()))
     return root, items, names
 
