@@ -75,3 +75,20 @@ def test_a_zip_bomb_member_is_a_problem_not_a_read() -> None:
 def test_compiled_python_is_told_by_its_header() -> None:
     assert is_compiled_python(b"\xa7\r\r\n" + b"\0" * 12 + b"\xe3" + b"\0" * 8)
     assert not is_compiled_python(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+
+
+def test_every_stream_of_a_concatenated_gzip_is_read() -> None:
+    data = gzip.compress(b"first\n") + gzip.compress(b"second acme\n") + b"\0" * 16
+    result = expand_content(data, ContentLimits())
+    assert result.pieces[0].data == b"first\nsecond acme\n"
+    garbage = gzip.compress(b"first\n") + b"not a stream"
+    assert expand_content(garbage, ContentLimits()).problems
+
+
+def test_a_gzip_stored_name_is_a_member_path() -> None:
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="acme-export.csv", mode="wb", fileobj=buffer, mtime=0) as handle:
+        handle.write(b"a,b\n")
+    result = expand_content(buffer.getvalue(), ContentLimits())
+    assert result.member_paths == ["!/acme-export.csv"]
+    assert [piece.suffix for piece in result.pieces] == ["!/acme-export.csv"]

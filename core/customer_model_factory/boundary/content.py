@@ -7,7 +7,9 @@ keeps meaning "everything that will be published was scanned":
   NUL bytes, is decoded and matched as text (lines and columns refer to the decoded text);
 * archives (zip, wheel, jar, tar, gzip, bzip2, xz) are opened member by member, to a bounded
   nesting depth and a bounded number of expanded bytes; each member is expanded in turn and
-  reported as ``archive!/member``; member names are returned so path rules see them too;
+  reported as ``archive!/member`` (a gzip, bzip2 or xz file's single member is its stored name
+  or ``-``; its concatenated streams are all read); member names are returned so path rules
+  see them too;
 * PDF streams compressed with Flate are inflated and expanded;
 * compiled Python (``.pyc``) is read for its marshalled strings (names, constants, docstrings),
   each on its own line, since a marshalled string is followed by the next object's type byte
@@ -295,19 +297,36 @@ def _read_limited(read: Callable[[int], bytes], limit: int) -> bytes | None:
     return None if len(data) > limit else data
 
 
-def _decompress_stream(data: bytes, kind: str, limit: int) -> bytes | None:
+def _decoder(kind: str) -> zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor:
     if kind == "gzip":
-        decoder: zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor = (
-            zlib.decompressobj(16 + zlib.MAX_WBITS)
-        )
-    elif kind == "bzip2":
-        decoder = bz2.BZ2Decompressor()
-    elif kind == "xz":
-        decoder = lzma.LZMADecompressor()
-    else:
-        decoder = zlib.decompressobj()
-    out = decoder.decompress(data, limit + 1)
-    return None if len(out) > limit else out
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if kind == "bzip2":
+        return bz2.BZ2Decompressor()
+    if kind == "xz":
+        return lzma.LZMADecompressor()
+    return zlib.decompressobj()
+
+
+def _decompress_stream(data: bytes, kind: str, limit: int) -> bytes | None:
+    """Decompress every stream of ``data`` (gzip, bzip2 and xz files may hold several, one
+    after the other); ``None`` when the output would exceed ``limit``.
+
+    :raises zlib.error, OSError, EOFError, lzma.LZMAError: data after a stream that is neither
+        another stream nor padding (it cannot be read, so it is reported unscanned).
+    """
+    out = bytearray()
+    remaining = data
+    while remaining:
+        decoder = _decoder(kind)
+        out += decoder.decompress(remaining, limit + 1 - len(out))
+        if len(out) > limit:
+            return None
+        if not decoder.eof or kind == "zlib":
+            break  # a truncated stream: what it holds was read
+        remaining = decoder.unused_data
+        if not remaining.strip(b"\0"):
+            break  # trailing NUL padding
+    return bytes(out)
 
 
 def _gzip_name(data: bytes) -> str:
@@ -439,8 +458,8 @@ class _Expander:
                         self._member(_read_limited(handle.read, limit), where, depth)
         else:
             name = _gzip_name(data) if kind == "gzip" else "-"
-            if name != "-":
-                self.result.pieces.append(Piece(suffix, name.encode(), "listing"))
+            # The stored file name is a member path: path rules see it, and it is redacted.
+            self._names(suffix, [name])
             where = suffix + MEMBER_SEPARATOR + name
             self._member(_decompress_stream(data, kind, limit), where, depth)
 
