@@ -236,6 +236,64 @@ def test_archives_are_scanned_member_by_member(repo: Repo) -> None:
     outcome.assert_silent_about(repo.secret, repo.hashed)
 
 
+def _ar(members: dict[str, bytes]) -> bytes:
+    out = b"!<arch>\n"
+    for name, data in members.items():
+        header = f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(data):<10}`\n"
+        out += header.encode() + data + (b"\n" if len(data) % 2 else b"")
+    return out
+
+
+def _png_with_ztxt(text: bytes) -> bytes:
+    body = b"Comment\0\0" + zlib.compress(text)
+    chunk = (
+        len(body).to_bytes(4, "big")
+        + b"zTXt"
+        + body
+        + zlib.crc32(b"zTXt" + body).to_bytes(4, "big")
+    )
+    end = (0).to_bytes(4, "big") + b"IEND" + zlib.crc32(b"IEND").to_bytes(4, "big")
+    return b"\x89PNG\r\n\x1a\n" + chunk + end
+
+
+def test_archives_hidden_inside_other_files_are_opened(repo: Repo) -> None:
+    secret = repo.secret
+    member = {"pkg/data.txt": f"{secret}\n".encode()}
+    repo.write("tools/installer.exe", b"MZ\x90\x00stub\x00" * 40 + _zip(member))
+    repo.write(
+        "dist/tool_1.0_all.deb", _ar({"debian-binary": b"2.0\n", "data.tar.gz": _tar_gz(member)})
+    )
+    repo.write("docs/diagram.png", _png_with_ztxt(f"drawn for {repo.hashed}".encode()))
+    repo.write("blob.bin", b"\x00\x01header" + gzip.compress(f"{secret}\n".encode()))
+    repo.commit()
+    outcome = verify(repo)
+    assert outcome.code == 1
+    paths = leak_paths(outcome)
+    assert "tools/installer.exe!/pkg/data.txt" in paths
+    assert "dist/tool_1.0_all.deb!/data.tar.gz!/-!/pkg/data.txt" in paths
+    assert any(path.startswith("docs/diagram.png!/zTXt") for path in paths)
+    assert any(path.startswith("blob.bin!/@") for path in paths)
+    outcome.assert_silent_about(repo.secret, repo.hashed)
+
+
+@pytest.mark.parametrize(
+    ("name", "magic"),
+    [
+        ("a.7z", b"7z\xbc\xaf\x27\x1c"),
+        ("a.rar", b"Rar!\x1a\x07\x00"),
+        ("a.zst", b"\x28\xb5\x2f\xfd"),
+    ],
+)
+def test_archives_that_cannot_be_opened_are_unscanned_errors(
+    repo: Repo, name: str, magic: bytes
+) -> None:
+    repo.write(f"dist/{name}", magic + os.urandom(200))
+    repo.commit()
+    outcome = verify(repo)
+    assert outcome.code == 1
+    assert "BOUNDARY_UNSCANNED" in outcome.codes()
+
+
 def test_archive_member_names_are_checked_and_redacted(repo: Repo) -> None:
     repo.write("dist/app.whl", _zip({f"{repo.secret}/__init__.py": b"X = 1\n"}))
     repo.commit()

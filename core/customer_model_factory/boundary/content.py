@@ -10,7 +10,10 @@ keeps meaning "everything that will be published was scanned":
   reported as ``archive!/member`` (a gzip, bzip2 or xz file's single member is its stored name
   or ``-``; its concatenated streams are all read); member names are returned so path rules
   see them too;
-* PDF streams compressed with Flate are inflated and expanded;
+* PDF streams compressed with Flate are inflated and expanded, and so are archives inside
+  other binaries (a zip with data before it, gzip streams, PNG compressed text chunks), and the
+  members of ``ar`` archives (``.deb``);
+* compressed containers that cannot be opened here (7z, rar, zstd, lz4, cab) are problems;
 * compiled Python (``.pyc``) is read for its marshalled strings (names, constants, docstrings),
   each on its own line, since a marshalled string is followed by the next object's type byte
   with nothing between them;
@@ -25,6 +28,7 @@ content, an error, never as a silent pass.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import io
 import lzma
 import re
@@ -71,6 +75,18 @@ _ASCII_RUNS: Final = bytes(b if b == 9 or 32 <= b < 127 else 10 for b in range(2
 _UTF8_RUNS: Final = bytes(b if b == 9 or 32 <= b < 127 or b >= 128 else 10 for b in range(256))
 _UTF8_MULTIBYTE: Final = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
 _PDF_STREAM: Final = re.compile(rb"stream\r?\n")
+# Compressed containers this module cannot open: reported unscanned, never read as strings
+# (their compressed bytes would hide every identifier).
+_UNSUPPORTED: Final = (
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"Rar!\x1a\x07", "rar"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+    (b"MSCF\0\0\0\0", "cab"),
+)
+_EMBEDDED_GZIP: Final = re.compile(b"\x1f\x8b\x08")
+_MAX_EMBEDDED: Final = 16
+_PNG: Final = b"\x89PNG\r\n\x1a\n"
 _BOMS: Final = (
     (b"\xff\xfe\x00\x00", "utf-32-le"),
     (b"\x00\x00\xfe\xff", "utf-32-be"),
@@ -128,6 +144,11 @@ def _archive_kind(data: bytes) -> str | None:
         return "xz"
     if len(data) >= 262 and data[257:262] == b"ustar":
         return "tar"
+    if data.startswith(b"!<arch>\n"):
+        return "ar"
+    for magic, name in _UNSUPPORTED:
+        if data.startswith(magic):
+            return name
     return None
 
 
@@ -397,6 +418,7 @@ class _Expander:
             return
         if data.startswith(b"%PDF"):
             self._pdf_streams(data, suffix, depth)
+        self._embedded(data, suffix, depth)
         runs = printable_runs(data)
         if is_compiled_python(data):
             runs = marshalled_strings(data) + b"\n" + runs
@@ -456,12 +478,80 @@ class _Expander:
                     handle = archive.extractfile(member)
                     if handle is not None:
                         self._member(_read_limited(handle.read, limit), where, depth)
+        elif kind == "ar":
+            self._ar(data, suffix, depth)
+        elif kind in {name for _magic, name in _UNSUPPORTED}:
+            self.problem(suffix, f"{kind} archive: format not supported, content not read")
         else:
             name = _gzip_name(data) if kind == "gzip" else "-"
             # The stored file name is a member path: path rules see it, and it is redacted.
             self._names(suffix, [name])
             where = suffix + MEMBER_SEPARATOR + name
             self._member(_decompress_stream(data, kind, limit), where, depth)
+
+    def _ar(self, data: bytes, suffix: str, depth: int) -> None:
+        """Members of a Unix ``ar`` archive (``.deb`` packages, ``.a`` libraries)."""
+        position = 8
+        names: list[tuple[str, int, int]] = []
+        while position + 60 <= len(data):
+            header = data[position : position + 60]
+            if header[58:60] != b"`\n":
+                raise ValueError("bad ar member header")
+            name = header[:16].decode("latin-1").rstrip().rstrip("/") or "-"
+            size = int(header[48:58].decode("ascii").strip() or "0")
+            start = position + 60
+            names.append((name, start, size))
+            position = start + size + (size % 2)
+        if not self._names(suffix, [name for name, _start, _size in names]):
+            return
+        for name, start, size in names:
+            where = suffix + MEMBER_SEPARATOR + name
+            body = data[start : start + size]
+            self._member(body if size <= self.limits.max_member_size else None, where, depth)
+
+    def _embedded(self, data: bytes, suffix: str, depth: int) -> None:
+        """Archives inside a binary that does not start with one: a zip with data before it
+        (self-extracting, polyglots), gzip streams, PNG compressed text chunks."""
+        if depth >= self.limits.max_depth:
+            return
+        if b"PK\x05\x06" in data and b"PK\x03\x04" in data:
+            with contextlib.suppress(Exception):  # not a zip after all: its runs are read
+                self._archive("zip", data, suffix, depth)
+        for count, found in enumerate(_EMBEDDED_GZIP.finditer(data, 1)):
+            if count >= _MAX_EMBEDDED:
+                break
+            try:
+                inflated = _decompress_stream(
+                    data[found.start() :], "gzip", self.limits.max_member_size
+                )
+            except (zlib.error, OSError, EOFError):
+                continue
+            if inflated:
+                self._member(inflated, f"{suffix}{MEMBER_SEPARATOR}@{found.start()}", depth)
+        if data.startswith(_PNG):
+            self._png_text(data, suffix, depth)
+
+    def _png_text(self, data: bytes, suffix: str, depth: int) -> None:
+        position = len(_PNG)
+        while position + 8 <= len(data):
+            length = int.from_bytes(data[position : position + 4], "big")
+            kind = data[position + 4 : position + 8]
+            body = data[position + 8 : position + 8 + length]
+            position += 12 + length
+            compressed: bytes | None = None
+            if kind == b"zTXt":
+                compressed = body.partition(b"\0")[2][1:]
+            elif kind == b"iTXt":
+                _keyword, _, rest = body.partition(b"\0")
+                if rest[:1] == b"\1":
+                    compressed = rest[2:].split(b"\0", 2)[-1]
+            if compressed:
+                try:
+                    text = _decompress_stream(compressed, "zlib", self.limits.max_member_size)
+                except zlib.error:
+                    continue
+                where = f"{suffix}{MEMBER_SEPARATOR}{kind.decode()}@{position}"
+                self._member(text, where, depth)
 
     def _pdf_streams(self, data: bytes, suffix: str, depth: int) -> None:
         for number, found in enumerate(_PDF_STREAM.finditer(data), start=1):
