@@ -69,6 +69,10 @@ _UTF8_RUN: Final = re.compile(
 # run's first character is the byte before the match.
 _UTF16LE_RUN: Final = re.compile(rb"\x00(?:[\t\x20-\x7e]\x00){%d,}" % (_MIN_RUN - 1))
 _UTF16BE_RUN: Final = re.compile(rb"(?:\x00[\t\x20-\x7e]){%d,}" % _MIN_RUN)
+_UTF32LE_RUN: Final = re.compile(
+    rb"\x00\x00\x00(?:[\t\x20-\x7e]\x00\x00\x00){%d,}" % (_MIN_RUN - 1)
+)
+_UTF32BE_RUN: Final = re.compile(rb"(?:\x00\x00\x00[\t\x20-\x7e]){%d,}" % _MIN_RUN)
 # Every byte that cannot be part of a printable run becomes a line break: one C pass, and the
 # runs keep their offsets. The second table keeps bytes >= 0x80 for UTF-8 runs.
 _ASCII_RUNS: Final = bytes(b if b == 9 or 32 <= b < 127 else 10 for b in range(256))
@@ -283,8 +287,8 @@ def printable_runs(data: bytes, *, narrow: bool = True, wide: bool = True) -> by
 
     ``narrow``: ASCII runs (every other byte made a line break, so an identifier is never
     glued to a stray high byte), then, when ``data`` holds any UTF-8 sequence, the same with
-    bytes >= 0x80 kept (non-ASCII identifiers); ``wide``: UTF-16LE and UTF-16BE runs of ASCII
-    characters, decoded to UTF-8.
+    bytes >= 0x80 kept (non-ASCII identifiers); ``wide``: UTF-16 and UTF-32 (little- and
+    big-endian) runs of ASCII characters, decoded to UTF-8.
     """
     parts: list[bytes] = []
     if narrow:
@@ -298,6 +302,13 @@ def printable_runs(data: bytes, *, narrow: bool = True, wide: bool = True) -> by
                 parts.append(data[start - 1 : found.end()].decode("utf-16-le").encode())
         parts.extend(
             found.group().decode("utf-16-be").encode() for found in _UTF16BE_RUN.finditer(data)
+        )
+        for found in _UTF32LE_RUN.finditer(data):
+            start = found.start()
+            if start > 0 and _ASCII_RUNS[data[start - 1]] != 10:
+                parts.append(data[start - 1 : found.end()].decode("utf-32-le").encode())
+        parts.extend(
+            found.group().decode("utf-32-be").encode() for found in _UTF32BE_RUN.finditer(data)
         )
     return b"\n".join(part for part in parts if part.strip(b"\n"))
 
