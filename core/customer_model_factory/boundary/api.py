@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from customer_model_factory.boundary.allowlist import DEFAULT_ALLOWLIST, load_allowlist
+from customer_model_factory.boundary.allowlist import DEFAULT_ALLOWLIST, Allowlist, load_allowlist
 from customer_model_factory.boundary.engines import EngineName
 from customer_model_factory.boundary.rules import (
     HashedDenylist,
@@ -128,7 +128,7 @@ def _scope(root: Path, request: BoundaryRequest) -> Scope:
 def verify_boundary(
     request: BoundaryRequest,
     *,
-    plugin_manager: pluggy.PluginManager | Any | None,
+    plugin_manager: pluggy.PluginManager | None,
     progress: ProgressCallback | None = None,
 ) -> BoundaryReport:
     """Gather the rules, load the allowlist, scan the request's scope and return the report.
@@ -162,7 +162,7 @@ def verify_boundary(
     allowlist = (
         load_allowlist(allowlist_path, allow_blanket=request.allow_blanket_allowlist)
         if allowlist_path is not None
-        else None
+        else Allowlist()
     )
     options = VerifyOptions(
         root=top,
@@ -176,10 +176,6 @@ def verify_boundary(
         max_archive_depth=request.max_archive_depth,
         allow_shallow=request.allow_shallow,
     )
-    if allowlist is None:
-        from customer_model_factory.boundary.allowlist import Allowlist  # noqa: PLC0415
-
-        allowlist = Allowlist()
     return verify(
         rules, options, allowlist=allowlist, extra_findings=plugin_findings, progress=progress
     )
