@@ -640,6 +640,30 @@ def test_branch_and_other_ref_names_are_scanned(repo: Repo) -> None:
     assert _metadata_leaks(other) == {"git:refs"}
 
 
+def test_blobs_and_trees_named_by_tags_are_scanned(repo: Repo) -> None:
+    blob = subprocess.run(
+        ["git", "-C", str(repo.path), "hash-object", "-w", "--stdin"],
+        input=f"stashed {repo.secret}\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    git(repo.path, "tag", "loose-blob", blob)
+    outcome = verify(repo, "--history")
+    assert outcome.code == 1
+    assert leak_paths(outcome) == {"git:refs/tags/loose-blob"}
+    git(repo.path, "tag", "-d", "loose-blob")
+    repo.write(f"kept/{repo.hashed}.txt", "x\n")
+    git(repo.path, "add", "-A")
+    tree = git(repo.path, "write-tree")
+    git(repo.path, "reset", "-q", "--hard")
+    git(repo.path, "tag", "-a", "-m", "a tree", "loose-tree", tree)
+    tagged = verify(repo, "--history")
+    assert tagged.code == 1
+    assert "git:refs/tags/loose-tree:kept/[redacted].txt" in leak_paths(tagged)
+    tagged.assert_silent_about(repo.secret, repo.hashed)
+
+
 def test_notes_are_scanned(repo: Repo) -> None:
     git(repo.path, "notes", "add", "-m", f"reviewed with {repo.secret}", "HEAD")
     outcome = verify(repo, "--history")

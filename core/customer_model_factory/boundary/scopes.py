@@ -319,14 +319,45 @@ def _history(root: Path) -> tuple[list[SourceItem], dict[str, tuple[str, ...]]]:
             paths[blob] = min(paths.get(blob, name), name)
             if mode == "120000":
                 links.add(blob)
-    items = sorted(
-        (
-            SourceItem(paths[blob], blob=blob, link=blob in links, commits=tuple(sorted(owners)))
-            for blob, owners in holders.items()
-        ),
-        key=lambda item: (item.path, item.blob or ""),
-    )
+    items = [
+        SourceItem(paths[blob], blob=blob, link=blob in links, commits=tuple(sorted(owners)))
+        for blob, owners in holders.items()
+    ]
+    # A ref (a tag, usually) may name a blob or a tree instead of a commit: git pushes and
+    # clones those objects too, though no commit holds them.
+    for ref, kind, sha in _non_commit_refs(root):
+        if kind == "blob" and sha not in holders:
+            holders[sha] = set()
+            items.append(SourceItem(f"git:{ref}", blob=sha))
+        elif kind == "tree":
+            for entry in _git(root, "ls-tree", "-r", "-z", sha).split(b"\0"):
+                meta, _, name_bytes = entry.partition(b"\t")
+                if not entry or meta.split()[1] != b"blob":
+                    continue
+                name = f"git:{ref}:" + name_bytes.decode("utf-8", "surrogateescape")
+                path_owners.setdefault(name, set())
+                blob = meta.split()[2].decode()
+                if blob not in holders:
+                    holders[blob] = set()
+                    items.append(SourceItem(name, blob=blob))
+    items.sort(key=lambda item: (item.path, item.blob or ""))
     return items, {name: tuple(sorted(commits)) for name, commits in path_owners.items()}
+
+
+def _non_commit_refs(root: Path) -> list[tuple[str, str, str]]:
+    """``(ref name, object type, object id)`` of each ref whose (fully peeled) object is a blob
+    or a tree."""
+    found: list[tuple[str, str, str]] = []
+    listing = _git(root, "for-each-ref", "--format=%(objecttype) %(*objecttype) %(refname)")
+    for line in listing.decode("utf-8", "surrogateescape").splitlines():
+        kind, peeled, name = line.split(" ", 2)
+        if kind == "commit" or peeled == "commit":
+            continue
+        target = _git(root, "rev-parse", "--verify", "--quiet", f"{name}^{{}}").decode().strip()
+        target_kind = _git(root, "cat-file", "-t", target).decode().strip()
+        if target_kind in ("blob", "tree"):
+            found.append((name, target_kind, target))
+    return found
 
 
 def _refs_item(names: Sequence[str]) -> SourceItem | None:
