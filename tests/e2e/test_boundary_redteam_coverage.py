@@ -28,6 +28,8 @@ from typer.testing import CliRunner
 from customer_model_factory.boundary import make_hashed_denylist
 from customer_model_factory.cli import app
 
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 FORMATS = ("text", "json", "sarif")
 
