@@ -310,6 +310,15 @@ def _read_fs(item: SourceItem, limit: int) -> bytes | None:
                 parts.append(more)
                 got += len(more)
             data = b"".join(parts)
+        if len(data) >= want and want <= limit:
+            # The file grew since fstat: read on to the end (or just past the limit), so the
+            # growth is scanned or the file is reported too large, never cut off.
+            parts = [data]
+            got = len(data)
+            while got <= limit and (more := os.read(fd, limit + 1 - got)):
+                parts.append(more)
+                got += len(more)
+            data = b"".join(parts)
         return data
     finally:
         os.close(fd)
