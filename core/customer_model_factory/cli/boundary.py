@@ -120,10 +120,19 @@ def verify_command(  # noqa: PLR0917
     ] = False,
     since: Annotated[
         str | None,
-        typer.Option("--since", metavar="REV", help="Scan the files changed since this revision."),
+        typer.Option(
+            "--since",
+            metavar="REV",
+            help="Scan the files changed since this revision, and the commits since it.",
+        ),
     ] = None,
     history: Annotated[
-        bool, typer.Option("--history", help="Scan every blob reachable in git history.")
+        bool,
+        typer.Option(
+            "--history",
+            help="Scan every blob reachable in git history, and all git metadata (commits, "
+            "authors, tags, ref names, notes).",
+        ),
     ] = False,
     all_files: Annotated[
         bool,
@@ -182,7 +191,8 @@ def verify_command(  # noqa: PLR0917
         typer.Option(
             "--hashed-denylist",
             metavar="FILE",
-            help="Hashed denylist (default: boundary-denylist.json at the root when present).",
+            help="Hashed denylist (default: boundary-denylist.json at the repository's top when "
+            "present; giving one replaces the default).",
             dir_okay=False,
         ),
     ] = None,
