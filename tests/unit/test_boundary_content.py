@@ -95,3 +95,14 @@ def test_a_gzip_stored_name_is_a_member_path() -> None:
     result = expand_content(buffer.getvalue(), ContentLimits())
     assert result.member_paths == ["!/acme-export.csv"]
     assert [piece.suffix for piece in result.pieces] == ["!/acme-export.csv"]
+
+
+def test_display_escaping_keeps_a_name_on_one_line() -> None:
+    from customer_model_factory.boundary.scopes import escape_display
+
+    assert escape_display("docs/plain.md") == "docs/plain.md"
+    assert escape_display("a\nb\tc\rd\x1b[31m") == "a\\nb\\tc\\rd\\x1b[31m"
+    assert escape_display("back\\slash") == "back\\\\slash"
+    assert escape_display("bidi\u202eevil") == "bidi\\u202eevil"
+    assert escape_display(b"caf\xe9".decode("utf-8", "surrogateescape")) == "caf\\xe9"
+    assert escape_display("Zürich café") == "Zürich café"
