@@ -522,6 +522,18 @@ def test_subdirectory_run_reads_the_roots_hashed_denylist(repo: Repo) -> None:
     assert repo.hashed not in result.output
 
 
+def test_an_explicit_hashed_denylist_does_not_switch_off_the_committed_one(
+    repo: Repo, tmp_path: Path
+) -> None:
+    extra = tmp_path / "extra.json"
+    extra.write_text(make_hashed_denylist([_word()], "salt-extra-1").model_dump_json())
+    repo.write("a.txt", f"{repo.hashed}\n")
+    repo.commit()
+    outcome = verify(repo, "--hashed-denylist", str(extra))
+    assert outcome.code == 1
+    assert leak_paths(outcome) == {"a.txt"}
+
+
 @pytest.mark.parametrize("separator", ["\t", "\t\t", " \t ", "   "])
 def test_a_label_after_any_whitespace_is_a_label(repo: Repo, separator: str) -> None:
     repo.denylist.write_text(f"{repo.secret}{separator}# customer-x\n")

@@ -66,10 +66,10 @@ class BoundaryRequest(BaseModel):
     )
     commit_msg: Path | None = Field(default=None, description="Message file of `commit_msg`.")
     denylists: tuple[Path, ...] = Field(default=(), description="Plaintext denylist files.")
-    hashed_denylists: tuple[Path, ...] | None = Field(
-        default=None,
-        description="Hashed denylist files; None reads boundary-denylist.json at the "
-        "repository's top when present.",
+    hashed_denylists: tuple[Path, ...] = Field(
+        default=(),
+        description="Hashed denylist files, read in addition to boundary-denylist.json at the "
+        "repository's top (read whenever present).",
     )
     path_globs: tuple[str, ...] = Field(default=(), description="Path globs that must not exist.")
     schema_ids: tuple[str, ...] = Field(default=(), description="Schema ids that must not occur.")

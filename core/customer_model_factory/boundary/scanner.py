@@ -199,8 +199,8 @@ def gather_rules(
 
     :param identifiers: the packs' contributions (from ``collect_proprietary_identifiers``).
     :param denylists: plaintext denylist files (kept outside the public tree).
-    :param hashed_denylists: hashed denylist files; ``None`` reads
-        ``<root>/boundary-denylist.json`` when it exists.
+    :param hashed_denylists: hashed denylist files, read in addition to
+        ``<root>/boundary-denylist.json``, which is read whenever it exists.
     :param path_globs: extra gitwildmatch globs of paths that must not exist.
     :param schema_ids: extra schema ``$id`` values that must not appear.
     :param separator_insensitive: match plaintext denylist entries separator-insensitively.
@@ -209,12 +209,16 @@ def gather_rules(
     groups: list[list[Rule]] = [rules_from_identifiers(item) for item in identifiers]
     for path in denylists:
         groups.append(read_plain_denylist(path, separator_insensitive=separator_insensitive))
-    if hashed_denylists is None:
-        default = root / DEFAULT_HASHED_DENYLIST
-        # Present in any form (a dangling link, a directory) means meant to be read: loading
-        # it then fails loudly instead of the rules being dropped in silence.
-        hashed_denylists = [default] if os.path.lexists(default) else []
-    for path in hashed_denylists:
+    default = root / DEFAULT_HASHED_DENYLIST
+    files = list(hashed_denylists or ())
+    # The committed default always applies, also next to files given explicitly: a CI option
+    # must not switch off what the public repository enforces. Present in any form (a dangling
+    # link, a directory) means meant to be read: loading it then fails loudly.
+    if os.path.lexists(default) and all(
+        os.path.abspath(path) != os.path.abspath(default) for path in files
+    ):
+        files.append(default)
+    for path in files:
         groups.append(load_hashed_denylist(path).rules(f"hashed-denylist:{path.name}"))
     cli = ProprietaryIdentifiers(
         source="command-line", path_globs=tuple(path_globs), schema_ids=tuple(schema_ids)

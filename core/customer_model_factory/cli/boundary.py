@@ -191,8 +191,8 @@ def verify_command(  # noqa: PLR0917
         typer.Option(
             "--hashed-denylist",
             metavar="FILE",
-            help="Hashed denylist (default: boundary-denylist.json at the repository's top when "
-            "present; giving one replaces the default).",
+            help="Hashed denylist, in addition to boundary-denylist.json at the repository's top "
+            "(always read when present).",
             dir_okay=False,
         ),
     ] = None,
@@ -305,7 +305,7 @@ def verify_command(  # noqa: PLR0917
         remote=remote or (os.environ.get("PRE_COMMIT_REMOTE_NAME") if pre_push else None),
         commit_msg=commit_msg,
         denylists=tuple(denylist or ()),
-        hashed_denylists=tuple(hashed_denylist) if hashed_denylist else None,
+        hashed_denylists=tuple(hashed_denylist or ()),
         path_globs=tuple(path_glob or ()),
         schema_ids=tuple(schema_id or ()),
         separator_insensitive=separator_insensitive,
