@@ -106,3 +106,27 @@ def test_display_escaping_keeps_a_name_on_one_line() -> None:
     assert escape_display("bidi\u202eevil") == "bidi\\u202eevil"
     assert escape_display(b"caf\xe9".decode("utf-8", "surrogateescape")) == "caf\\xe9"
     assert escape_display("Zürich café") == "Zürich café"
+
+
+def test_tar_owner_names_and_zip_member_comments_are_read() -> None:
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        info = tarfile.TarInfo("a.txt")
+        info.size, info.uname, info.gname = 2, "acme-ci", "acme-builders"
+        info.pax_headers = {"comment": "built for acme-bank"}
+        archive.addfile(info, io.BytesIO(b"x\n"))
+    listing = [
+        p.data
+        for p in expand_content(buffer.getvalue(), ContentLimits()).pieces
+        if p.form == "listing"
+    ]
+    assert b"acme-ci" in listing[0]
+    assert b"built for acme-bank" in listing[0]
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("a.txt", "x")
+        archive.getinfo("a.txt").comment = b"reviewed by acme"
+    pieces = expand_content(zipped.getvalue(), ContentLimits()).pieces
+    assert any(p.form == "listing" and b"reviewed by acme" in p.data for p in pieces)

@@ -9,7 +9,7 @@ keeps meaning "everything that will be published was scanned":
   nesting depth and a bounded number of expanded bytes; each member is expanded in turn and
   reported as ``archive!/member`` (a gzip, bzip2 or xz file's single member is its stored name
   or ``-``; its concatenated streams are all read); member names are returned so path rules
-  see them too;
+  see them too, and comments, link targets, owner names and PAX headers are a ``listing``;
 * PDF streams compressed with Flate are inflated and expanded, and so are archives inside
   other binaries (a zip with data before it, gzip streams, PNG compressed text chunks), and the
   members of ``ar`` archives (``.deb``);
@@ -18,7 +18,7 @@ keeps meaning "everything that will be published was scanned":
   each on its own line, since a marshalled string is followed by the next object's type byte
   with nothing between them;
 * any other binary (images, executables) is reduced to its printable runs, as ``strings``
-  does: ASCII and UTF-8 runs, and UTF-16 (little- and big-endian) runs.
+  does: ASCII and UTF-8 runs, and UTF-16 and UTF-32 (little- and big-endian) runs.
 
 What cannot be expanded (an archive nested too deep, a member above the size limit, an
 encrypted or corrupt archive) is returned as a *problem*; the verifier reports it as unscanned
@@ -459,8 +459,11 @@ class _Expander:
                 infos = [info for info in archive.infolist() if not info.is_dir()]
                 if not self._names(suffix, [info.filename for info in archive.infolist()]):
                     return
-                if archive.comment:
-                    self.result.pieces.append(Piece(suffix, archive.comment, "listing"))
+                # The archive's comment and each member's: text the archive publishes too.
+                notes = [archive.comment, *(info.comment for info in archive.infolist())]
+                listing = b"\n".join(note for note in notes if note)
+                if listing:
+                    self.result.pieces.append(Piece(suffix, listing, "listing"))
                 for info in infos:
                     where = suffix + MEMBER_SEPARATOR + info.filename
                     if info.flag_bits & 0x1:
@@ -476,9 +479,13 @@ class _Expander:
                 members = archive.getmembers()
                 if not self._names(suffix, [member.name for member in members]):
                     return
-                links = [m.linkname for m in members if m.issym() or m.islnk()]
-                if links:
-                    self.result.pieces.append(Piece(suffix, "\n".join(links).encode(), "listing"))
+                # Link targets, owner names (a build machine's user) and PAX header values.
+                notes = [m.linkname for m in members if m.issym() or m.islnk()]
+                notes += [name for m in members for name in (m.uname, m.gname) if name]
+                notes += [str(v) for m in members for v in m.pax_headers.values()]
+                if notes:
+                    listing = "\n".join(notes).encode("utf-8", "surrogateescape")
+                    self.result.pieces.append(Piece(suffix, listing, "listing"))
                 for member in members:
                     if not member.isfile():
                         continue
