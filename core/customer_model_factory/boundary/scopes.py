@@ -113,8 +113,13 @@ class SourceItem:
     metadata: bool = False
 
 
-_CONTROL: Final = {**{i: f"\\x{i:02x}" for i in range(32)}, 0x7F: "\\x7f"}
-_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord("\\"): "\\\\"})
+_CONTROL: Final = {
+    **{code: f"\\x{code:02x}" for code in (*range(32), 0x7F)},
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    ord("\\"): "\\\\",
+}
 
 
 def escape_display(text: str) -> str:
