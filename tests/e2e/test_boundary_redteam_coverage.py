@@ -950,10 +950,11 @@ def test_hash_denylist_errors_name_file_and_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"{identifiers}:2:" in result.output
     assert secret not in result.output
-    identifiers.write_text("path: **/*\n")
-    result = _hash([str(identifiers), "-o", str(tmp_path / "out.json")])
-    assert result.exit_code == 2
-    assert f"{identifiers}:1:" in result.output
+    for line in ("path: **/*", "path:", "schema:", "schema: https://"):
+        identifiers.write_text(f"fine\n{line}\n")
+        result = _hash([str(identifiers), "-o", str(tmp_path / "out.json")])
+        assert result.exit_code == 2, line
+        assert f"{identifiers}:2:" in result.output
 
 
 @pytest.mark.parametrize(("salt", "message"), [("", "--salt is empty"), ("short", "shorter")])

@@ -328,6 +328,8 @@ def _hashable(body: str, path: Path, number: int) -> list[str]:
     scheme (``host/a/b.json``, matched as a token sequence); ``path: **/acme_pack/**`` is each
     literal piece of the glob (``acme_pack``), matched in content and in paths alike.
     """
+    if body in ("path:", "schema:"):
+        raise ConfigError("empty rule", path=path, line=number)
     if body.startswith("path:"):
         glob = body[len("path:") :].strip()
         pieces = [
@@ -354,7 +356,11 @@ def _hashable(body: str, path: Path, number: int) -> list[str]:
     if body.startswith("schema:"):
         schema_id = body[len("schema:") :].strip()
         schema_id = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*://", "", schema_id).strip("/#")
-        return [schema_id] if schema_id else []
+        if not schema_id:
+            raise ConfigError(
+                "schema id is empty once its scheme is removed", path=path, line=number
+            )
+        return [schema_id]
     return [body]
 
 
