@@ -814,6 +814,11 @@ def test_pre_push_reads_git_stdin(pushed: tuple[Repo, str]) -> None:
     assert verify(repo, "--pre-push", input=deletion).code == 0
     bad = verify(repo, "--pre-push", input="refs/heads/main nonsense\n")
     assert bad.code == 2
+    # Run from pre-commit: no stdin, the push described in variables.
+    env = {"PRE_COMMIT_TO_REF": head, "PRE_COMMIT_FROM_REF": published}
+    assert leak_paths(verify(repo, "--pre-push", input="", env=env)) == {"leak.md"}
+    broken = verify(repo, "--pre-push", input="", env={"PRE_COMMIT_TO_REF": "HEAD"})
+    assert broken.code == 2
 
 
 # ---- class 5: the verifier's own output ----

@@ -80,16 +80,25 @@ def _pre_push_updates() -> tuple[object, ...]:
     to_ref = os.environ.get("PRE_COMMIT_TO_REF")
     if to_ref:
         # pre-commit runs pre-push hooks without git's stdin and says what is pushed here.
+        from pydantic import ValidationError  # noqa: PLC0415
+
+        from customer_model_factory.errors import InputError  # noqa: PLC0415
+
         local = os.environ.get("PRE_COMMIT_LOCAL_BRANCH") or to_ref
         remote_ref = os.environ.get("PRE_COMMIT_REMOTE_BRANCH") or local
-        return (
-            PushUpdate(
-                local_ref=local,
-                local_sha=to_ref,
-                remote_ref=remote_ref,
-                remote_sha=os.environ.get("PRE_COMMIT_FROM_REF") or ZERO_SHA,
-            ),
-        )
+        try:
+            return (
+                PushUpdate(
+                    local_ref=local,
+                    local_sha=to_ref,
+                    remote_ref=remote_ref,
+                    remote_sha=os.environ.get("PRE_COMMIT_FROM_REF") or ZERO_SHA,
+                ),
+            )
+        except ValidationError:
+            raise InputError(
+                "PRE_COMMIT_TO_REF / PRE_COMMIT_FROM_REF are not 40-hex-digit object ids"
+            ) from None
     return ()
 
 
