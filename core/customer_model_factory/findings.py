@@ -236,13 +236,24 @@ _register(
 
 # ---- boundary verifier ----
 _register("BOUNDARY_LEAK", "A proprietary identifier occurs in the content of a public file.")
+_register(
+    "BOUNDARY_METADATA_LEAK",
+    "A proprietary identifier occurs in git metadata (commit, author, tag, ref name, message).",
+)
 _register("BOUNDARY_PATH_LEAK", "A proprietary identifier occurs in a public file's path.")
 _register("BOUNDARY_PATH_GLOB", "A public file's path matches a private path glob.")
-_register("BOUNDARY_FILE_TOO_LARGE", "A file above the size limit was reported, not scanned.")
+_register("BOUNDARY_FILE_TOO_LARGE", "A file above the size limit was not scanned (an error).")
+_register(
+    "BOUNDARY_UNSCANNED",
+    "Published content could not be scanned (archive too deep, member too large, encrypted).",
+)
+_register(
+    "BOUNDARY_SHALLOW_HISTORY",
+    "A history scan ran on a shallow clone, so older commits were not scanned.",
+)
 _register("BOUNDARY_FILE_UNREADABLE", "A file could not be read, so its content is unverified.")
 _register("BOUNDARY_ALLOWLIST_EXPIRED", "A boundary allowlist entry is past its expiry date.")
 _register("BOUNDARY_ALLOWLIST_UNUSED", "A boundary allowlist entry matched nothing.")
-_register("BOUNDARY_NO_RULES", "No boundary rule was configured, so nothing was checked.")
 
 
 FINDING_CODES: Final[Mapping[str, str]] = MappingProxyType(_CODES)

@@ -114,15 +114,18 @@ def _expected_tracked(p: Planted) -> set[tuple[str, str, int | None]]:
         ("BOUNDARY_LEAK", "data/config.json", 2),
         ("BOUNDARY_LEAK", "docs/guide.md", 3),
         ("BOUNDARY_LEAK", "legacy.txt", 1),
+        # A binary is scanned for its printable runs, so no line number exists.
+        ("BOUNDARY_LEAK", "assets/blob.bin", None),
         ("BOUNDARY_PATH_LEAK", "docs/[redacted].md", None),
-        ("BOUNDARY_PATH_GLOB", "private_pack/mod.py", None),
+        # The glob's literal segment is private too: the path is shown redacted.
+        ("BOUNDARY_PATH_GLOB", "[redacted]/mod.py", None),
     }
 
 
 def test_tracked_scope_finds_every_planted_identifier(planted: Planted) -> None:
     report = _run(planted, Scope("tracked"))
     assert _where(report) == _expected_tracked(planted)
-    assert report.binary_skipped == 1
+    assert report.decoded == {"cp1252": 1, "strings": 1}
     assert not report.clean
     assert report.rules["hashed"] == 2
     assert set(report.rule_origins) == {
@@ -157,12 +160,13 @@ def test_history_scope_finds_the_deleted_file_with_its_commits(planted: Planted)
     app = next(leak for leak in report.leaks if leak.path == "src/app.py")
     assert set(app.commits) == {planted.first_commit, planted.second_commit}
     assert _where(report) == _expected_tracked(planted) | {("BOUNDARY_LEAK", "old.txt", 2)}
-    assert report.binary_skipped == 1
+    assert report.decoded == {"cp1252": 1, "strings": 1}
 
 
 def test_since_scope_reads_only_changed_files(planted: Planted) -> None:
     report = _run(planted, Scope("since", planted.first_commit))
-    assert report.files_scanned == 1  # clean.txt; old.txt is deleted
+    # clean.txt (old.txt is deleted) and the commit object of the second commit.
+    assert report.files_scanned == 2
     assert report.clean
     _write(planted.repo, "docs/guide.md", f"# Guide\n\nnew line\nAsk {planted.hashed}.\n")
     report = _run(planted, Scope("since", planted.second_commit))
@@ -222,8 +226,10 @@ def test_large_files_are_reported_not_skipped_silently(planted: Planted) -> None
     report = _run(planted, Scope("tracked"), max_file_size=4096)
     assert "big.txt" in report.too_large
     assert any(
-        f.code == "BOUNDARY_FILE_TOO_LARGE" and f.location == "big.txt" for f in report.findings
+        f.code == "BOUNDARY_FILE_TOO_LARGE" and f.location == "big.txt" and f.severity == "error"
+        for f in report.findings
     )
+    assert not report.clean
 
 
 def test_parallel_workers_find_the_same_leaks(planted: Planted, monkeypatch) -> None:
@@ -240,9 +246,9 @@ def test_parallel_workers_find_the_same_leaks(planted: Planted, monkeypatch) -> 
 def test_git_errors_are_input_errors(planted: Planted, tmp_path: Path) -> None:
     from customer_model_factory.errors import InputError
 
-    with pytest.raises(InputError, match="git rev-parse failed"):
+    with pytest.raises(InputError, match="revision 'no-such-rev' could not be resolved"):
         _run(planted, Scope("since", "no-such-rev"))
     plain_dir = tmp_path / "not-a-repo"
     plain_dir.mkdir()
     with pytest.raises(InputError, match="git rev-parse failed"):
-        verify(gather_rules(plain_dir), VerifyOptions(root=plain_dir))
+        verify(gather_rules(plain_dir, denylists=[planted.denylist]), VerifyOptions(root=plain_dir))

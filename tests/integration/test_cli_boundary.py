@@ -249,7 +249,10 @@ def test_hash_denylist_uses_the_published_scheme(tmp_path: Path) -> None:
     [
         (["--denylist", "{tmp}/missing.txt"], "missing.txt: denylist not found"),
         (["--hashed-denylist", "{tmp}/bad.json"], "bad.json: hashed denylist is not JSON"),
-        (["--since", "no-such-rev"], "git rev-parse failed"),
+        (
+            ["--since", "no-such-rev", "--path-glob", "*.x"],
+            "revision 'no-such-rev' could not be resolved",
+        ),
         (["--staged", "--history"], "choose one of"),
         (["--today", "yesterday"], "not a YYYY-MM-DD date"),
     ],
@@ -279,7 +282,8 @@ def test_path_glob_and_schema_id_options(repo: Path) -> None:
     _git(repo, "add", "-A")
     result = _verify(repo, "--path-glob", "**/private_pack/**", "--schema-id", schema_id)
     assert result.exit_code == 1
-    assert "private_pack/m.py: BOUNDARY_PATH_GLOB" in result.output
+    assert "[redacted]/m.py: BOUNDARY_PATH_GLOB" in result.output
+    assert "private_pack" not in result.output
     assert "s.json:1:10: BOUNDARY_LEAK" in result.output
     excluded = _verify(
         repo,
@@ -293,10 +297,10 @@ def test_path_glob_and_schema_id_options(repo: Path) -> None:
     assert excluded.exit_code == 0, excluded.output
 
 
-def test_no_rules_is_a_warning_not_a_pass_in_silence(repo: Path) -> None:
+def test_no_rules_is_a_configuration_error_not_a_pass(repo: Path) -> None:
     result = _verify(repo)
-    assert result.exit_code == 0
-    assert "BOUNDARY_NO_RULES" in result.output
+    assert result.exit_code == 2
+    assert "no boundary rule is configured" in result.output
 
 
 def test_engines_command_lists_re_last() -> None:

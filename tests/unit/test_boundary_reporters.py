@@ -55,7 +55,9 @@ def _report(*, show: bool = False) -> BoundaryReport:
             location="big.bin",
         )
     )
-    findings.append(Finding(code="BOUNDARY_NO_RULES", severity="warning", message="no rules"))
+    findings.append(
+        Finding(code="BOUNDARY_SHALLOW_HISTORY", severity="warning", message="shallow clone")
+    )
     return BoundaryReport(
         scope="tracked",
         root=".",
@@ -65,8 +67,9 @@ def _report(*, show: bool = False) -> BoundaryReport:
         rule_origins=("denylist:deny.txt", "pack:p"),
         files_scanned=3,
         bytes_scanned=100,
-        binary_skipped=1,
+        decoded={"strings": 1},
         too_large=("big.bin",),
+        unscanned=(),
         suppressed=0,
         leaks=leaks,
         findings=sort_findings(findings),
@@ -88,7 +91,7 @@ def test_sarif_validates_against_the_official_schema() -> None:
     assert run["results"][1]["properties"]["commits"] == ["a" * 40, "b" * 40]
     assert {r["id"] for r in run["tool"]["driver"]["rules"]} >= {
         "BOUNDARY_LEAK",
-        "BOUNDARY_NO_RULES",
+        "BOUNDARY_SHALLOW_HISTORY",
     }
     assert all(
         run["tool"]["driver"]["rules"][r["ruleIndex"]]["id"] == r["ruleId"] for r in run["results"]

@@ -1,9 +1,13 @@
 """The boundary verifier: prove that no proprietary identifier leaked into the public tree.
 
-Rules (:mod:`.rules`) come from installed packs, plaintext and hashed denylists, path globs and
-schema ids; :func:`verify` scans a git scope (:mod:`.scopes`) with a compiled engine
-(:mod:`.engines`), applies the allowlist (:mod:`.allowlist`) and returns a redacted
-:class:`BoundaryReport` that :mod:`.reporters` renders as text, JSON or SARIF 2.1.0.
+:func:`verify_boundary` is the one call behind ``cmf boundary verify``: it takes a
+:class:`BoundaryRequest` (every option) and the plugin manager, and returns a
+:class:`BoundaryReport`. Underneath, rules (:mod:`.rules`) come from installed packs, plaintext
+and hashed denylists, path globs and schema ids; :func:`verify` scans a scope (:mod:`.scopes`:
+files, git blobs and git metadata) with a compiled engine (:mod:`.engines`), decoding and
+expanding what is not plain text (:mod:`.content`), applies the allowlist (:mod:`.allowlist`)
+and returns a redacted :class:`BoundaryReport` that :mod:`.reporters` renders as text, JSON or
+SARIF 2.1.0.
 """
 
 from __future__ import annotations
@@ -13,6 +17,11 @@ from customer_model_factory.boundary.allowlist import (
     AllowEntry,
     Allowlist,
     load_allowlist,
+)
+from customer_model_factory.boundary.api import (
+    BoundaryRequest,
+    hash_denylist_file,
+    verify_boundary,
 )
 from customer_model_factory.boundary.engines import ENGINES, Matcher, available_engines
 from customer_model_factory.boundary.rules import (
@@ -36,7 +45,7 @@ from customer_model_factory.boundary.scanner import (
     gather_rules,
     verify,
 )
-from customer_model_factory.boundary.scopes import Scope
+from customer_model_factory.boundary.scopes import PushUpdate, Scope, parse_push_lines
 
 __all__ = [
     "DEFAULT_ALLOWLIST",
@@ -46,9 +55,11 @@ __all__ = [
     "AllowEntry",
     "Allowlist",
     "BoundaryReport",
+    "BoundaryRequest",
     "HashedDenylist",
     "Leak",
     "Matcher",
+    "PushUpdate",
     "Rule",
     "RuleSet",
     "Scope",
@@ -56,12 +67,15 @@ __all__ = [
     "available_engines",
     "fingerprint_identifier",
     "gather_rules",
+    "hash_denylist_file",
     "hash_identifier",
     "load_allowlist",
     "load_hashed_denylist",
     "make_hashed_denylist",
     "normalise_identifier",
+    "parse_push_lines",
     "read_plain_denylist",
     "rules_from_identifiers",
     "verify",
+    "verify_boundary",
 ]

@@ -10,6 +10,10 @@ an expiry date.
     expires = 2027-06-30            # a TOML date; after it the entry is itself a finding
 
 An expired entry no longer suppresses anything and is reported as ``BOUNDARY_ALLOWLIST_EXPIRED``.
+Content that could not be scanned (``BOUNDARY_FILE_TOO_LARGE``, ``BOUNDARY_UNSCANNED``) is
+accepted only by an entry whose ``rule`` is that code, never by ``"*"``. An entry that would
+accept every rule everywhere (``rule = "*"`` with a path glob matching every path) is refused
+unless the caller allows it explicitly (``--allow-blanket-allowlist``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,18 @@ from customer_model_factory.errors import ConfigError, DataFormatError
 
 __all__ = ["DEFAULT_ALLOWLIST", "AllowEntry", "Allowlist", "load_allowlist"]
 
+# Paths of every shape: if a glob matches them all, it matches everything.
+_PROBE_PATHS: Final = (
+    "a",
+    ".hidden",
+    "README.md",
+    "src/pkg/module.py",
+    "docs/.config/x.json",
+    "deep/a/b/c/d/e/f.txt",
+    "git:commit/0123",
+    "dist/x.whl!/pkg/mod.py",
+)
+
 DEFAULT_ALLOWLIST: Final = "boundary-allowlist.toml"
 """File name of the allowlist read from the scan root when present."""
 
@@ -40,13 +56,25 @@ class AllowEntry(BaseModel):
     reason: str = Field(min_length=1, description="Why the match is accepted.")
     expires: dt.date = Field(description="Last day the entry applies; later it is a finding.")
 
-    def matches(self, path: str, rule_id: str) -> bool:
-        """Return whether the entry covers a match of ``rule_id`` in ``path``."""
+    def matches(self, path: str, rule_id: str, *, exact: bool = False) -> bool:
+        """Return whether the entry covers a match of ``rule_id`` in ``path``.
+
+        :param exact: only an entry naming ``rule_id`` itself covers it (``"*"`` does not).
+        """
         from customer_model_factory.boundary.scopes import path_spec  # noqa: PLC0415
 
-        if self.rule not in ("*", rule_id):
+        if self.rule != rule_id and (exact or self.rule != "*"):
             return False
-        return path_spec([self.path]).match_file(path)
+        return path_spec([self.path], source="allowlist path").match_file(path)
+
+    def is_blanket(self) -> bool:
+        """Return whether the entry accepts every rule in every path."""
+        from customer_model_factory.boundary.scopes import path_spec  # noqa: PLC0415
+
+        spec = path_spec([self.path], source="allowlist path")
+        if self.rule != "*":
+            return False
+        return all(spec.match_file(path) for path in _PROBE_PATHS)
 
 
 class Allowlist(BaseModel):
@@ -65,10 +93,15 @@ class Allowlist(BaseModel):
         """Return ``(index, entry)`` of the entries that expired before ``today``."""
         return [(i, e) for i, e in enumerate(self.entries) if e.expires < today]
 
-    def covering(self, path: str, rule_id: str, today: dt.date) -> int | None:
-        """Return the index of the first active entry covering the match, or ``None``."""
+    def covering(
+        self, path: str, rule_id: str, today: dt.date, *, exact: bool = False
+    ) -> int | None:
+        """Return the index of the first active entry covering the match, or ``None``.
+
+        :param exact: only entries naming ``rule_id`` (a finding code, say) count, not ``"*"``.
+        """
         for index, entry in self.active(today):
-            if entry.matches(path, rule_id):
+            if entry.matches(path, rule_id, exact=exact):
                 return index
         return None
 
@@ -83,12 +116,14 @@ def _entry_line(text: str, index: int) -> int | None:
     return None
 
 
-def load_allowlist(path: Path) -> Allowlist:
+def load_allowlist(path: Path, *, allow_blanket: bool = False) -> Allowlist:
     """Read and validate an allowlist file.
 
+    :param allow_blanket: accept an entry that suppresses every rule in every path.
     :raises DataFormatError: the file is missing or not TOML.
-    :raises ConfigError: an entry lacks a field, has an unknown one, or a malformed date (the
-        message names the entry's line).
+    :raises ConfigError: an entry lacks a field, has an unknown one, a malformed date or an
+        invalid glob, or suppresses everything without ``allow_blanket`` (the message names the
+        entry's line).
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -109,11 +144,24 @@ def load_allowlist(path: Path) -> Allowlist:
     entries: list[AllowEntry] = []
     for index, raw in enumerate(raw_entries):
         try:
-            entries.append(AllowEntry.model_validate(raw))
+            entry = AllowEntry.model_validate(raw)
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "(entry)"
             raise ConfigError(
                 first["msg"], path=path, line=_entry_line(text, index), field=where
             ) from None
+        line = _entry_line(text, index)
+        try:
+            blanket = entry.is_blanket()
+        except ConfigError:
+            raise ConfigError("invalid glob", path=path, line=line, field="path") from None
+        if blanket and not allow_blanket:
+            raise ConfigError(
+                "entry accepts every rule in every path, which turns the verifier off; narrow "
+                "its path or rule, or pass --allow-blanket-allowlist",
+                path=path,
+                line=line,
+            )
+        entries.append(entry)
     return Allowlist(source=str(path), entries=tuple(entries))

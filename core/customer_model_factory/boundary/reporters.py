@@ -38,6 +38,8 @@ def _leak_line(leak: Leak) -> str:
     elif leak.col is not None:
         where += f" (path, col {leak.col})"
     text = f"{where}: {leak.code} rule {leak.rule_id} ({leak.rule_kind}, from {leak.origin})"
+    if leak.form != "text":
+        text += f" read as {leak.form}"
     if leak.commits:
         shown = ", ".join(commit[:12] for commit in leak.commits[:5])
         more = f" +{len(leak.commits) - 5}" if len(leak.commits) > 5 else ""
@@ -70,7 +72,8 @@ def render_text(report: BoundaryReport) -> str:
         f"boundary verify ({report.scope}{' ' + report.rev if report.rev else ''}, engine "
         f"{report.engine}, {report.parallel_workers} worker(s)): {report.files_scanned} files, "
         f"{report.bytes_scanned / 1e6:.1f} MB scanned in {report.elapsed_s:.2f} s; "
-        f"{report.binary_skipped} binary skipped, {len(report.too_large)} too large; "
+        f"{sum(report.decoded.values())} decoded, {len(report.too_large)} too large, "
+        f"{len(report.unscanned)} unscanned; "
         f"{sum(report.rules.values())} rules ({kinds or 'none'}) from "
         f"{len(report.rule_origins)} source(s); {report.suppressed} allowlisted; {verdict}"
     )
@@ -121,6 +124,7 @@ def sarif_document(report: BoundaryReport) -> dict[str, Any]:
             "boundaryRule": leak.rule_id,
             "ruleKind": leak.rule_kind,
             "origin": leak.origin,
+            "form": leak.form,
         }
         if leak.commits:
             properties["commits"] = list(leak.commits)
@@ -170,7 +174,9 @@ def sarif_document(report: BoundaryReport) -> dict[str, Any]:
                     "scope": report.scope,
                     "engine": report.engine,
                     "filesScanned": report.files_scanned,
-                    "binarySkipped": report.binary_skipped,
+                    "decoded": report.decoded,
+                    "tooLarge": len(report.too_large),
+                    "unscanned": len(report.unscanned),
                     "suppressed": report.suppressed,
                 },
             }

@@ -77,8 +77,6 @@ SEPARATORS: Final = " \t-_."
 """Characters a separator-insensitive rule ignores (``acme_bank`` == ``acme-bank`` == ``AcmeBank``).
 """
 
-# The salt used only to name plaintext rules in reports: a short, stable, non-reversible label.
-_DISPLAY_SALT: Final = "cmf-boundary-v1-report"
 _DISPLAY_HEX: Final = 12
 # A token is a run of word characters; identifiers join tokens with these single characters.
 _ATOM_RE: Final = re.compile(r"[^\W]+|[\s.\-@/:]", re.UNICODE)
@@ -146,15 +144,12 @@ def identifier_tokens(identifier: str) -> list[str]:
     return tokens
 
 
-def _display_id(kind: RuleKind, text: str) -> str:
-    digest = hashlib.sha256(f"{_DISPLAY_SALT}\x00{kind}\x00{text}".encode()).hexdigest()
-    return f"sha256:{digest[:_DISPLAY_HEX]}"
-
-
 class Rule(BaseModel):
     """One boundary rule. Its plaintext (when it has one) is never serialised into reports.
 
-    ``rule_id`` names it in reports: the label when one is given, else a hash prefix.
+    ``rule_id`` names it in reports: the label when one is given; else, for a plaintext rule,
+    its position (``deny.txt:12``, ``acme-pack#literal-3``), which says nothing about its text;
+    for a hashed rule, a prefix of its (already public) hash.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -236,10 +231,12 @@ def _literal_rule(
     separator_insensitive: bool = False,
     whole_word: bool = True,
 ) -> Rule:
+    # A plaintext rule is never named by a hash of its text: with a public salt, anyone could
+    # confirm a guess against a report. It is named by its label, else by its position.
     return Rule(
         kind=kind,
         origin=origin,
-        rule_id=label or _display_id(kind, normalise_identifier(text)),
+        rule_id=label or f"{origin}#{kind}",
         text=text.strip(),
         separator_insensitive=separator_insensitive,
         whole_word=whole_word,
@@ -257,9 +254,15 @@ def rules_from_identifiers(contribution: ProprietaryIdentifiers) -> list[Rule]:
             f"{origin}: unknown hash scheme {contribution.hash_scheme!r}; this release reads "
             f"{HASH_SCHEME}"
         )
+    source = contribution.source
     rules: list[Rule] = [
-        _literal_rule(literal, origin, separator_insensitive=contribution.separator_insensitive)
-        for literal in contribution.literals
+        _literal_rule(
+            literal,
+            origin,
+            label=f"{source}#literal-{number}",
+            separator_insensitive=contribution.separator_insensitive,
+        )
+        for number, literal in enumerate(contribution.literals, start=1)
         if literal.strip()
     ]
     for value in contribution.hashed:
@@ -278,9 +281,13 @@ def rules_from_identifiers(contribution: ProprietaryIdentifiers) -> list[Rule]:
                 max_tokens=3,
             )
         )
-    rules.extend(_literal_rule(glob, origin, kind="path_glob") for glob in contribution.path_globs)
     rules.extend(
-        _literal_rule(schema_id, origin, kind="schema_id") for schema_id in contribution.schema_ids
+        _literal_rule(glob, origin, kind="path_glob", label=f"{source}#path-glob-{number}")
+        for number, glob in enumerate(contribution.path_globs, start=1)
+    )
+    rules.extend(
+        _literal_rule(schema_id, origin, kind="schema_id", label=f"{source}#schema-id-{number}")
+        for number, schema_id in enumerate(contribution.schema_ids, start=1)
     )
     return rules
 
@@ -296,26 +303,99 @@ def _read_list(path: Path, what: str) -> str:
         raise ConfigError(f"cannot read {what}: {error.strerror}", path=path) from None
 
 
+_COMMENT_RE: Final = re.compile(r"\s#")
+
+
 def _entries(text: str) -> Iterable[tuple[int, str, str | None]]:
-    for number, raw in enumerate(text.splitlines(), start=1):
-        body, _, comment = raw.partition(" #")
+    # Split on "\n" only: a form feed or U+2028 inside a line must not shift line numbers.
+    for number, raw in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
+        # A label follows "#" after any whitespace: a tab before "# label" is a label too.
+        found = _COMMENT_RE.search(raw)
+        body, comment = (raw[: found.start()], raw[found.end() :]) if found else (raw, "")
         body = body.strip()
         if body and not body.startswith("#"):
             yield number, body, comment.strip() or None
 
 
+_MAX_HASHED_TOKENS: Final = 8
+_GLOB_PIECES_RE: Final = re.compile(r"[*?\[\]!/\\]+")
+
+
+def _hashable(body: str, path: Path, number: int) -> list[str]:
+    """The identifiers a line of a denylist becomes in a hashed denylist.
+
+    A plain identifier is itself; ``schema: https://host/a/b.json`` is the id without its
+    scheme (``host/a/b.json``, matched as a token sequence); ``path: **/acme_pack/**`` is each
+    literal piece of the glob (``acme_pack``), matched in content and in paths alike.
+    """
+    if body in ("path:", "schema:"):
+        raise ConfigError("empty rule", path=path, line=number)
+    if body.startswith("path:"):
+        glob = body[len("path:") :].strip()
+        pieces = [
+            piece.strip(" -_.")
+            for piece in _GLOB_PIECES_RE.split(glob)
+            if len(piece.strip(" -_.")) >= 3
+        ]
+        found = []
+        for piece in pieces:
+            try:
+                identifier_tokens(piece)
+            except ValueError:
+                continue
+            found.append(piece)
+        if not found:
+            raise ConfigError(
+                "path glob has no literal piece a hashed rule could match (such as the "
+                "'acme_pack' of '**/acme_pack/**'); keep it in a plaintext denylist or a pack's "
+                "path_globs",
+                path=path,
+                line=number,
+            )
+        return found
+    if body.startswith("schema:"):
+        schema_id = body[len("schema:") :].strip()
+        schema_id = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*://", "", schema_id).strip("/#")
+        if not schema_id:
+            raise ConfigError(
+                "schema id is empty once its scheme is removed", path=path, line=number
+            )
+        return [schema_id]
+    return [body]
+
+
 def read_identifier_lines(path: Path) -> tuple[list[str], list[str | None]]:
-    """Read a plaintext identifier list: ``identifier  # optional label`` a line.
+    """Read an identifier list to hash, in the format of a plaintext denylist.
 
-    Blank lines and lines starting with ``#`` are ignored.
+    ``identifier  # optional label`` a line; blank lines and lines starting with ``#`` are
+    ignored; ``path:`` and ``schema:`` lines become the identifiers :func:`_hashable` says.
+    Every identifier is checked here, so an error names its file and line (and never quotes
+    the identifier).
 
-    :raises ConfigError: the file is missing, not UTF-8, or holds no identifier.
+    :raises ConfigError: the file is missing, not UTF-8, holds no identifier, or a line cannot
+        be matched token-wise.
     """
     names: list[str] = []
     labels: list[str | None] = []
-    for _number, body, label in _entries(_read_list(path, "identifier list")):
-        names.append(body)
-        labels.append(label)
+    for number, body, label in _entries(_read_list(path, "identifier list")):
+        for name in _hashable(body, path, number):
+            try:
+                tokens = identifier_tokens(name)
+            except ValueError as error:
+                raise ConfigError(f"identifier {error}", path=path, line=number) from None
+            if len(tokens) > _MAX_HASHED_TOKENS:
+                raise ConfigError(
+                    f"identifier spans {len(tokens)} word tokens; a hashed rule spans at most "
+                    f"{_MAX_HASHED_TOKENS}",
+                    path=path,
+                    line=number,
+                )
+            if not normalise_identifier(name, separator_insensitive=True):
+                raise ConfigError(
+                    "identifier is empty once separators are ignored", path=path, line=number
+                )
+            names.append(name)
+            labels.append(label)
     if not names:
         raise ConfigError("identifier list holds no identifier", path=path)
     return names, labels
@@ -350,7 +430,7 @@ def read_plain_denylist(path: Path, *, separator_insensitive: bool = False) -> l
                 body,
                 origin,
                 kind=kind,
-                label=label,
+                label=label or f"{path.name}:{number}",
                 separator_insensitive=separator_insensitive and kind == "literal",
             )
         )
@@ -527,11 +607,29 @@ def load_hashed_denylist(path: Path) -> HashedDenylist:
         data = orjson.loads(path.read_bytes())
     except FileNotFoundError:
         raise DataFormatError("hashed denylist not found", path=path) from None
+    except OSError as error:
+        raise DataFormatError(
+            f"hashed denylist cannot be read: {error.strerror or type(error).__name__}", path=path
+        ) from None
     except orjson.JSONDecodeError as error:
         raise DataFormatError(f"hashed denylist is not JSON: {error}", path=path) from None
     try:
-        return HashedDenylist.model_validate(data)
+        denylist = HashedDenylist.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(root)"
-        raise ConfigError(first["msg"], path=path, field=where) from None
+        raise ConfigError(_quote_free(first["msg"]), path=path, field=where) from None
+    if not denylist.hashes:
+        # An empty list would add no rule and let the scan pass in silence.
+        raise ConfigError("hashed denylist holds no hash", path=path, field="hashes")
+    return denylist
+
+
+_QUOTED_RE: Final = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def _quote_free(message: str) -> str:
+    """A validation message without the quoted input it may echo (part of an identifier, a
+    salt, a wrongly pasted plaintext): ``'acme-ba…' is not sha256`` → ``a value is not sha256``.
+    """
+    return _QUOTED_RE.sub("a value", message)

@@ -17,7 +17,7 @@ __all__ = ["app"]
 
 app = command_group(
     "Verify that no proprietary identifier, private schema or pack module leaked into the public "
-    "tree (exit 0 clean, 1 leaks found, 2 bad configuration or input)."
+    "tree (exit 0 clean, 1 leaks found or content not scanned, 2 bad configuration or input)."
 )
 
 
@@ -39,8 +39,14 @@ class EngineChoice(enum.StrEnum):
 
 
 def _scope(
-    staged: bool, since: str | None, history: bool, all_files: bool
-) -> tuple[str, str | None]:
+    *,
+    staged: bool,
+    since: str | None,
+    history: bool,
+    all_files: bool,
+    commit_msg: Path | None,
+    push: bool,
+) -> str:
     chosen = [
         name
         for name, on in (
@@ -48,20 +54,63 @@ def _scope(
             ("since", since is not None),
             ("history", history),
             ("all_files", all_files),
+            ("commit_msg", commit_msg is not None),
+            ("push", push),
         )
         if on
     ]
     if len(chosen) > 1:
         raise typer.BadParameter(
-            "choose one of --staged, --since, --history, --all-files", param_hint="scope"
+            "choose one of --staged, --since, --history, --all-files, --commit-msg, "
+            "--push/--pre-push",
+            param_hint="scope",
         )
-    return (chosen[0] if chosen else "tracked"), since
+    return chosen[0] if chosen else "tracked"
 
 
-def _progress_enabled(choice: bool | None) -> bool:
-    if choice is not None:
-        return choice
-    return sys.stderr.isatty() and not os.environ.get("CI")
+def _pre_push_updates() -> tuple[object, ...]:
+    """The ref updates of a pre-push hook: git's stdin lines, else pre-commit's variables."""
+    from customer_model_factory.boundary import PushUpdate, parse_push_lines  # noqa: PLC0415
+    from customer_model_factory.boundary.scopes import ZERO_SHA  # noqa: PLC0415
+
+    if not sys.stdin.isatty():
+        text = sys.stdin.read()
+        if text.strip():
+            return tuple(parse_push_lines(text))
+    to_ref = os.environ.get("PRE_COMMIT_TO_REF")
+    if to_ref:
+        # pre-commit runs pre-push hooks without git's stdin and says what is pushed here.
+        from pydantic import ValidationError  # noqa: PLC0415
+
+        from customer_model_factory.errors import InputError  # noqa: PLC0415
+
+        local = os.environ.get("PRE_COMMIT_LOCAL_BRANCH") or to_ref
+        remote_ref = os.environ.get("PRE_COMMIT_REMOTE_BRANCH") or local
+        try:
+            return (
+                PushUpdate(
+                    local_ref=local,
+                    local_sha=to_ref,
+                    remote_ref=remote_ref,
+                    remote_sha=os.environ.get("PRE_COMMIT_FROM_REF") or ZERO_SHA,
+                ),
+            )
+        except ValidationError:
+            raise InputError(
+                "PRE_COMMIT_TO_REF / PRE_COMMIT_FROM_REF are not 40-hex-digit object ids"
+            ) from None
+    return ()
+
+
+def _refuse_overwriting(output: Path | None, inputs: list[Path | None]) -> None:
+    from customer_model_factory.errors import InputError  # noqa: PLC0415
+
+    if output is None:
+        return
+    target = output.resolve()
+    for source in inputs:
+        if source is not None and source.resolve() == target:
+            raise InputError("the output file is also an input; write it elsewhere", path=output)
 
 
 @app.command("verify")
@@ -75,14 +124,62 @@ def verify_command(  # noqa: PLR0917
     ] = False,
     since: Annotated[
         str | None,
-        typer.Option("--since", metavar="REV", help="Scan the files changed since this revision."),
+        typer.Option(
+            "--since",
+            metavar="REV",
+            help="Scan the files changed since this revision, and the commits since it.",
+        ),
     ] = None,
     history: Annotated[
-        bool, typer.Option("--history", help="Scan every blob reachable in git history.")
+        bool,
+        typer.Option(
+            "--history",
+            help="Scan every blob reachable in git history, and all git metadata (commits, "
+            "authors, tags, ref names, notes).",
+        ),
     ] = False,
     all_files: Annotated[
         bool,
         typer.Option("--all-files", help="Scan every file, outside git, honouring .gitignore."),
+    ] = False,
+    commit_msg: Annotated[
+        Path | None,
+        typer.Option(
+            "--commit-msg",
+            metavar="FILE",
+            help="Scan a commit message file and the author/committer identity (commit-msg hook).",
+            dir_okay=False,
+        ),
+    ] = None,
+    push: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--push",
+            metavar="REF",
+            help="Scan exactly what pushing REF would publish (repeatable).",
+        ),
+    ] = None,
+    pre_push: Annotated[
+        bool,
+        typer.Option(
+            "--pre-push",
+            help="Scan what the push being made publishes (git's pre-push stdin, or pre-commit's "
+            "PRE_COMMIT_* variables).",
+        ),
+    ] = False,
+    remote: Annotated[
+        str | None,
+        typer.Option(
+            "--remote",
+            metavar="NAME",
+            help="With --push/--pre-push: the remote whose refs are already published.",
+        ),
+    ] = None,
+    allow_shallow: Annotated[
+        bool,
+        typer.Option(
+            "--allow-shallow", help="Accept --history on a shallow clone (a warning, not exit 1)."
+        ),
     ] = False,
     denylist: Annotated[
         list[Path] | None,
@@ -98,7 +195,8 @@ def verify_command(  # noqa: PLR0917
         typer.Option(
             "--hashed-denylist",
             metavar="FILE",
-            help="Hashed denylist (default: boundary-denylist.json at the root when present).",
+            help="Hashed denylist, in addition to boundary-denylist.json at the repository's top "
+            "(always read when present).",
             dir_okay=False,
         ),
     ] = None,
@@ -124,6 +222,13 @@ def verify_command(  # noqa: PLR0917
             dir_okay=False,
         ),
     ] = None,
+    allow_blanket_allowlist: Annotated[
+        bool,
+        typer.Option(
+            "--allow-blanket-allowlist",
+            help="Accept an allowlist entry that suppresses every rule in every path.",
+        ),
+    ] = False,
     exclude: Annotated[
         list[str] | None,
         typer.Option("--exclude", metavar="GLOB", help="gitwildmatch glob of paths not to scan."),
@@ -137,9 +242,20 @@ def verify_command(  # noqa: PLR0917
     max_file_size: Annotated[
         int,
         typer.Option(
-            "--max-file-size", min=1, help="Files above this many bytes are reported, not scanned."
+            "--max-file-size",
+            min=1,
+            help="Files (and archive members) above this many bytes are errors, not scanned.",
         ),
     ] = 10 * 1024 * 1024,
+    max_archive_depth: Annotated[
+        int,
+        typer.Option(
+            "--max-archive-depth",
+            min=1,
+            max=16,
+            help="Archives nested deeper are errors, not scanned.",
+        ),
+    ] = 4,
     jobs: Annotated[
         int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: cores).")
     ] = None,
@@ -163,47 +279,54 @@ def verify_command(  # noqa: PLR0917
     output: OutputOption = None,
 ) -> None:
     """Scan the repository for proprietary identifiers; exit 1 when any leaked."""
-    from customer_model_factory.boundary import (  # noqa: PLC0415
-        Scope,
-        VerifyOptions,
-        gather_rules,
-        load_allowlist,
-        verify,
-    )
+    from customer_model_factory.boundary import BoundaryRequest, verify_boundary  # noqa: PLC0415
     from customer_model_factory.boundary.reporters import render_report  # noqa: PLC0415
-    from customer_model_factory.boundary.scanner import collect_pack_identifiers  # noqa: PLC0415
     from customer_model_factory.cli._app import run_context  # noqa: PLC0415
     from customer_model_factory.errors import InputError  # noqa: PLC0415
 
-    scope_name, rev = _scope(staged, since, history, all_files)
+    scope = _scope(
+        staged=staged,
+        since=since,
+        history=history,
+        all_files=all_files,
+        commit_msg=commit_msg,
+        push=bool(push) or pre_push,
+    )
+    _refuse_overwriting(
+        output, [*(denylist or ()), *(hashed_denylist or ()), allowlist, commit_msg]
+    )
     try:
         judged_on = dt.date.fromisoformat(today) if today else None
     except ValueError:
         raise InputError(f"--today {today!r} is not a YYYY-MM-DD date") from None
-    identifiers, plugin_findings = (
-        collect_pack_identifiers(run_context(ctx).plugin_manager) if plugins else ([], [])
-    )
-    rules = gather_rules(
-        root,
-        identifiers=identifiers,
-        denylists=denylist or [],
-        hashed_denylists=hashed_denylist or None,
-        path_globs=path_glob or [],
-        schema_ids=schema_id or [],
-        separator_insensitive=separator_insensitive,
-    )
-    options = VerifyOptions(
+    request = BoundaryRequest(
         root=root,
-        scope=Scope(scope_name, rev),  # type: ignore[arg-type]
+        scope=scope,  # type: ignore[arg-type]
+        since=since,
+        push=_pre_push_updates() if pre_push else (),  # type: ignore[arg-type]
+        push_refs=tuple(push or ()),
+        # pre-commit names the remote of a pre-push run here (git passes it as "$1").
+        remote=remote or (os.environ.get("PRE_COMMIT_REMOTE_NAME") if pre_push else None),
+        commit_msg=commit_msg,
+        denylists=tuple(denylist or ()),
+        hashed_denylists=tuple(hashed_denylist or ()),
+        path_globs=tuple(path_glob or ()),
+        schema_ids=tuple(schema_id or ()),
+        separator_insensitive=separator_insensitive,
+        allowlist=allowlist,
+        allow_blanket_allowlist=allow_blanket_allowlist,
+        exclude=tuple(exclude or ()),
         engine=engine.value,  # type: ignore[arg-type]
         max_file_size=max_file_size,
+        max_archive_depth=max_archive_depth,
         jobs=jobs,
         show_matches=show_matches,
-        exclude=tuple(exclude or ()),
         today=judged_on,
+        allow_shallow=allow_shallow,
     )
-    loaded_allowlist = load_allowlist(allowlist) if allowlist is not None else None
-    if _progress_enabled(progress):
+    context = run_context(ctx)
+    manager = context.plugin_manager if plugins else None
+    if context.output.progress if progress is None else progress:
         from rich.progress import (  # noqa: PLC0415
             BarColumn,
             MofNCompleteColumn,
@@ -226,20 +349,13 @@ def verify_command(  # noqa: PLR0917
             def on_progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total, refresh=True)
 
-            report = verify(
-                rules,
-                options,
-                allowlist=loaded_allowlist,
-                extra_findings=plugin_findings,
-                progress=on_progress,
-            )
+            report = verify_boundary(request, plugin_manager=manager, progress=on_progress)
     else:
-        report = verify(rules, options, allowlist=loaded_allowlist, extra_findings=plugin_findings)
+        report = verify_boundary(request, plugin_manager=manager)
     emit(render_report(report, fmt.value), output)
     if output is not None:
         typer.echo(render_report(report, "text").splitlines()[-1], err=True)
-    if not report.clean:
-        raise typer.Exit(1)
+    raise typer.Exit(report.exit_code)
 
 
 def _stderr_console() -> object:
@@ -253,7 +369,8 @@ def hash_denylist_command(  # noqa: PLR0917 - typer maps each parameter to an op
     identifiers: Annotated[
         Path,
         typer.Argument(
-            help="Plaintext identifiers, one a line ('identifier  # label'); keep it private.",
+            help="Plaintext identifiers in the --denylist format ('identifier  # label', "
+            "'path:' and 'schema:' lines); keep it private.",
             dir_okay=False,
         ),
     ],
@@ -281,17 +398,13 @@ def hash_denylist_command(  # noqa: PLR0917 - typer maps each parameter to an op
     ] = True,
 ) -> None:
     """Hash a plaintext identifier list into a denylist the public repo can commit."""
-    import secrets  # noqa: PLC0415
+    from customer_model_factory.boundary import hash_denylist_file  # noqa: PLC0415
 
-    from customer_model_factory.boundary import make_hashed_denylist  # noqa: PLC0415
-    from customer_model_factory.boundary.rules import read_identifier_lines  # noqa: PLC0415
-
-    names, labels = read_identifier_lines(identifiers)
-    denylist = make_hashed_denylist(
-        names,
-        salt or secrets.token_hex(16),
+    _refuse_overwriting(output, [identifiers])
+    denylist = hash_denylist_file(
+        identifiers,
+        salt=salt,
         separator_insensitive=separator_insensitive,
-        labels=labels,
         max_tokens=max_tokens,
         fingerprints=fingerprints,
     )
