@@ -153,18 +153,19 @@ def validate(  # noqa: PLR0917 - typer maps each parameter to an option
     Exits 0 when the dataset is ready, 1 when findings block it (bad rows, leakage, secrets,
     ...), 2 for bad input (missing or empty file, directory without shards, bad workspace).
     """
-    from customer_model_factory.stages.dataset import (  # noqa: PLC0415
-        CustomerWorkspace,
-        validate_customer_trace_dataset,
+    from customer_model_factory.stages.dataset.validate import (  # noqa: PLC0415
+        validate_dataset_to_files,
     )
 
-    config = CustomerWorkspace.from_toml(workspace)
     with _progress_bar() as progress:
-        report = validate_customer_trace_dataset(
-            traces, config, vertical=vertical, redacted_copy=redacted_copy, progress=progress
+        report = validate_dataset_to_files(
+            traces,
+            workspace,
+            output=output,
+            redacted_copy=redacted_copy,
+            vertical=vertical,
+            progress=progress,
         )
-    if output is not None:
-        report.write(output)
     if output_format is OutputFormat.json:
         emit(to_json_text(report.payload()))
     else:

@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 
 from customer_model_factory.canonical import HASH_PREFIX
-from customer_model_factory.errors import DataFormatError
+from customer_model_factory.errors import DataFormatError, ManifestIntegrityError
 from customer_model_factory.findings import Finding, count_by_severity
-from customer_model_factory.io import DEFAULT_MAX_LINE_BYTES, atomic_writer, list_jsonl_shards
+from customer_model_factory.io import DEFAULT_MAX_LINE_BYTES, list_jsonl_shards
 from customer_model_factory.stages.dataset.engine import (
     _INPUT_ROWS,
     _LINE_BITS,
@@ -47,9 +47,10 @@ from customer_model_factory.stages.dataset.models import (
     RedactedCopy,
     ShardDigest,
 )
+from customer_model_factory.stages.dataset.outputs import check_outputs, copy_writer, staged_outputs
 from customer_model_factory.stages.dataset.rules import _Settings
 
-__all__ = ["validate_customer_trace_dataset"]
+__all__ = ["validate_customer_trace_dataset", "validate_dataset_to_files"]
 
 
 def _settings(
@@ -188,7 +189,7 @@ def _validate_files(
     if count == 1:
         _hash_shards(shards, hashed)
         if redacted_copy is not None:
-            with atomic_writer(redacted_copy) as raw_handle:
+            with copy_writer(redacted_copy) as raw_handle:
                 handle = _HashingWriter(raw_handle)
                 for byte_range in ranges:
                     merge(
@@ -331,3 +332,48 @@ def _finish(merger: _Merger, settings: _Settings) -> list[Finding]:
             )
         )
     return findings
+
+
+def validate_dataset_to_files(
+    source: str | Path,
+    workspace_file: str | Path,
+    *,
+    output: str | Path | None = None,
+    redacted_copy: str | Path | None = None,
+    vertical: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> CustomerDatasetValidationReport:
+    """What ``cmf dataset validate`` does: check the outputs, validate, publish them together.
+
+    Before anything is read, an output that is or resolves to an input (or the other output),
+    or that cannot be written, is refused (:func:`~.outputs.check_outputs`). The report and the
+    redacted copy are staged during the run and published together under a lock at its end.
+
+    :param options: passed on to :func:`validate_customer_trace_dataset`.
+    :raises OutputError: an output would overwrite an input or cannot be written (before any
+        input is read), or publishing failed (then no output was changed).
+    """
+    check_outputs(source, workspace_file, {"--redacted-copy": redacted_copy, "--output": output})
+    workspace = CustomerWorkspace.from_toml(workspace_file)
+    targets = [Path(path) for path in (redacted_copy, output) if path is not None]
+    with staged_outputs(targets) as staging:
+        report = validate_customer_trace_dataset(
+            source,
+            workspace,
+            vertical=vertical,
+            redacted_copy=redacted_copy,
+            progress=progress,
+            **options,
+        )
+        if output is not None:
+            actual = report.compute_hash()
+            if actual != report.content_digest:  # as Manifest.write checks
+                raise ManifestIntegrityError(
+                    path=output,
+                    hash_field=report.HASH_FIELD,
+                    expected=report.content_digest,
+                    actual=actual,
+                )
+            staging.write(Path(output), report.to_json_bytes())
+    return report

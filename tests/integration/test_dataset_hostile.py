@@ -1,0 +1,317 @@
+"""``cmf dataset validate`` under hostile and careless input.
+
+Each class of problem is tried with several instances. Every test asserts the exit code, a
+located one-line message, no traceback, the inputs byte-identical afterwards and no planted
+secret in any output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from customer_model_factory.cli import _app
+from customer_model_factory.stages.dataset import outputs as outputs_module
+from customer_model_factory.stages.dataset.validate import validate_dataset_to_files
+
+WORKSPACE_TOML = """\
+[workspace]
+customer_id = "acme"
+workspace_id = "ws-1"
+tenant_id = "acme-eu"
+data_classification = "confidential"
+secrets_policy = "redact"
+"""
+
+AWS_KEY = "AK" + "IA" + "TESTONLY" + "7QX2PL3M"
+EMAIL = "jane.doe" + "@" + "example.org"
+PLANTED = (AWS_KEY, EMAIL)
+
+
+def trace(index: int, **overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "trace_id": f"t-{index}",
+        "customer_id": "acme",
+        "tenant_id": "acme-eu",
+        "split": ("train", "validation", "test")[index % 3],
+        "prompt": f"What is my card limit? ({index})",
+        "response": "It is shown in the app.",
+        "expected_decision": "approve",
+        "severity": "low",
+        "label": "safe",
+        "source_refs": ["kb://limits"],
+        "policy_refs": ["policy://v1"],
+        "reviewer_role": "analyst",
+        "observed_at": "2024-05-01T09:00:00Z",
+    }
+    row.update(overrides)
+    return row
+
+
+def jsonl(rows: list[dict[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(row) + b"\n" for row in rows)
+
+
+class Case:
+    """A dataset, a workspace and a snapshot of every input's bytes."""
+
+    def __init__(self, root: Path, data: bytes | None = None) -> None:
+        self.root = root
+        self.workspace = root / "workspace.toml"
+        self.workspace.write_text(WORKSPACE_TOML, encoding="utf-8")
+        self.traces = root / "traces.jsonl"
+        rows = [trace(i) for i in range(6)] + [trace(6, prompt=f"my key {AWS_KEY}")]
+        self.traces.write_bytes(jsonl(rows) if data is None else data)
+        self.shards = root / "shards"
+        self.shards.mkdir()
+        (self.shards / "a.jsonl").write_bytes(jsonl([trace(i) for i in range(3)]))
+        (self.shards / "b.jsonl").write_bytes(jsonl([trace(i) for i in range(3, 6)]))
+        self.before = self.snapshot()
+
+    def snapshot(self) -> dict[Path, bytes]:
+        files = [self.workspace, self.traces, *sorted(self.shards.iterdir())]
+        return {path: path.read_bytes() for path in files if path.is_file()}
+
+    def assert_inputs_intact(self) -> None:
+        assert self.snapshot() == self.before
+
+    def run(self, *args: str, traces: Path | None = None) -> Any:
+        result = CliRunner().invoke(
+            _app.app,
+            ["dataset", "validate", str(traces or self.traces), "-w", str(self.workspace), *args],
+        )
+        output = result.output
+        assert "Traceback" not in output, output
+        assert "internal error" not in output, output
+        for secret in PLANTED:
+            assert secret not in output
+        return result
+
+    def assert_no_secret_in_outputs(self) -> None:
+        for path in self.root.rglob("*"):
+            if path.is_file() and path not in self.before:
+                data = path.read_bytes()
+                for secret in PLANTED:
+                    assert secret.encode() not in data, path
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Case:
+    return Case(tmp_path)
+
+
+def one_line(result: Any) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+# ---- class 1: outputs never overwrite inputs ----
+
+
+def _output_aliases(case: Case) -> list[tuple[str, Path]]:
+    """Ways to name an input (or the other output) as an output."""
+    (case.root / "sub").mkdir(exist_ok=True)
+    link = case.root / "link.json"
+    link.symlink_to(case.traces)
+    hard = case.root / "hard.json"
+    os.link(case.traces, hard)
+    dir_link = case.root / "dir-link"
+    dir_link.symlink_to(case.root / "sub")
+    return [
+        ("same path", case.traces),
+        ("dot-dot", case.root / "sub" / ".." / "traces.jsonl"),
+        ("through a symlinked directory", dir_link / ".." / "traces.jsonl"),
+        ("symlink", link),
+        ("hard link", hard),
+        ("workspace", case.workspace),
+    ]
+
+
+@pytest.mark.parametrize("option", ["-o", "--redacted-copy"])
+def test_an_output_that_is_the_trace_file_or_workspace_is_refused(case, option):
+    for name, alias in _output_aliases(case):
+        result = case.run(option, str(alias))
+        assert result.exit_code == 2, (name, result.output)
+        line = one_line(result)
+        assert "never overwrites an input" in line, (name, line)
+        assert str(alias) in line
+        case.assert_inputs_intact()
+        assert alias.is_dir() or alias.read_bytes() in case.before.values()
+
+
+@pytest.mark.parametrize("option", ["-o", "--redacted-copy"])
+def test_an_output_that_is_a_shard_of_the_trace_directory_is_refused(case, option):
+    shard_link = case.root / "shard-link.json"
+    shard_link.symlink_to(case.shards / "b.jsonl")
+    hard = case.root / "hard-shard.json"
+    os.link(case.shards / "a.jsonl", hard)
+    for alias in (case.shards / "a.jsonl", case.shards / "x" / ".." / "b.jsonl", shard_link, hard):
+        result = case.run(option, str(alias), traces=case.shards)
+        assert result.exit_code == 2, result.output
+        assert "a shard of the trace directory" in one_line(result)
+        case.assert_inputs_intact()
+
+
+def test_the_two_outputs_may_not_be_one_file(case):
+    report = case.root / "out.json"
+    alias = case.root / "alias.json"
+    alias.symlink_to(report)
+    for copy in (report, case.root / "x" / ".." / "out.json", alias):
+        result = case.run("-o", str(report), "--redacted-copy", str(copy))
+        assert result.exit_code == 2, result.output
+        assert "never overwrites" in one_line(result)
+        assert not report.exists()
+    case.assert_inputs_intact()
+
+
+def test_outputs_are_checked_before_anything_is_read(case):
+    # A workspace that would fail to load: the output check speaks first.
+    case.workspace.write_text("[workspace]\ncustomer_id = 3\n", encoding="utf-8")
+    case.before = case.snapshot()
+    result = case.run("-o", str(case.traces))
+    assert result.exit_code == 2
+    assert "never overwrites an input" in one_line(result)
+    case.assert_inputs_intact()
+
+
+# ---- class 2: outputs fail early and together ----
+
+
+def test_an_output_that_cannot_be_written_fails_before_the_pass(case, monkeypatch):
+    from customer_model_factory.stages.dataset import validate as validate_module
+
+    read = []
+    monkeypatch.setattr(
+        validate_module, "validate_customer_trace_dataset", lambda *a, **k: read.append(a)
+    )
+    (case.root / "taken").mkdir()
+    (case.root / "a-file").write_bytes(b"x")
+    for option in ("-o", "--redacted-copy"):
+        for target, reason in (
+            (case.root / "taken", "is a directory"),
+            (case.root / "a-file" / "report.json", "is a file, not a directory"),
+            (case.shards, "is a directory"),
+        ):
+            result = case.run(option, str(target))
+            assert result.exit_code == 2, result.output
+            assert reason in result.output and str(target) in result.output, result.output
+            # The library refuses it as well, before reading anything.
+            keyword = "output" if option == "-o" else "redacted_copy"
+            with pytest.raises(outputs_module.OutputError, match=reason):
+                validate_dataset_to_files(case.traces, case.workspace, **{keyword: target})
+    assert read == []
+    case.assert_inputs_intact()
+    assert (case.root / "a-file").read_bytes() == b"x"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs a read-only /proc")
+def test_an_output_on_a_file_system_that_refuses_it_fails_before_the_pass(case):
+    for target in (Path("/proc/cmf-report.json"), Path("/proc/self/cmf/report.json")):
+        result = case.run("-o", str(target))
+        assert result.exit_code == 2, result.output
+        line = one_line(result)
+        assert "cannot be written" in line and str(target) in line
+    case.assert_inputs_intact()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_an_output_in_a_read_only_directory_fails_before_the_pass(case):
+    locked = case.root / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        result = case.run("-o", str(locked / "report.json"))
+        assert result.exit_code == 2
+        assert "cannot be written" in one_line(result)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_a_failure_while_publishing_leaves_no_output_of_the_run(case, monkeypatch):
+    report = case.root / "report.json"
+    copy = case.root / "copy.jsonl"
+    # Outputs of an earlier run: they must survive unchanged.
+    report.write_bytes(b"old report\n")
+    copy.write_bytes(b"old copy\n")
+    real_replace = os.replace
+
+    def failing(source, target, *args, **kwargs):
+        if Path(target).name == "report.json" and str(source).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", str(target))
+        return real_replace(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(outputs_module.os, "replace", failing)
+    result = case.run("-o", str(report), "--redacted-copy", str(copy))
+    monkeypatch.undo()
+    assert result.exit_code == 2, result.output
+    line = one_line(result)
+    assert "could not be published" in line and "none was changed" in line
+    assert report.read_bytes() == b"old report\n"
+    assert copy.read_bytes() == b"old copy\n"
+    assert sorted(p.name for p in case.root.iterdir() if p.name.startswith(".")) == []
+    case.assert_inputs_intact()
+
+
+def test_a_failure_during_the_pass_publishes_nothing(case, monkeypatch):
+    copy = case.root / "copy.jsonl"
+    report = case.root / "report.json"
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("boom")
+
+    from customer_model_factory.stages.dataset import validate as validate_module
+
+    monkeypatch.setattr(validate_module, "_finish", broken)
+    with pytest.raises(RuntimeError):
+        validate_dataset_to_files(
+            case.traces, case.workspace, output=report, redacted_copy=copy, workers=1
+        )
+    assert not copy.exists() and not report.exists()
+    assert [p.name for p in case.root.iterdir() if p.name.startswith(".")] == []
+
+
+def test_concurrent_runs_never_mix_a_report_and_a_copy(case):
+    other = case.root / "other.jsonl"
+    other.write_bytes(jsonl([trace(i, prompt=f"mail {EMAIL} ({i})") for i in range(40)]))
+    case.before[other] = other.read_bytes()
+    report = case.root / "report.json"
+    copy = case.root / "copy.jsonl"
+    errors: list[BaseException] = []
+
+    def run(source: Path) -> None:
+        try:
+            for _ in range(5):
+                validate_dataset_to_files(
+                    source, case.workspace, output=report, redacted_copy=copy, workers=1
+                )
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(path,)) for path in (case.traces, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    recorded = orjson.loads(report.read_bytes())["redacted_copy"]["sha256"]
+    assert recorded == "sha256:" + hashlib.sha256(copy.read_bytes()).hexdigest()
+    case.assert_no_secret_in_outputs()
+
+
+def test_outputs_are_written_and_hold_no_planted_secret(case):
+    report = case.root / "out" / "report.json"
+    copy = case.root / "out" / "copy.jsonl"
+    result = case.run("-o", str(report), "--redacted-copy", str(copy))
+    assert result.exit_code == 0, result.output
+    recorded = orjson.loads(report.read_bytes())["redacted_copy"]["sha256"]
+    assert recorded == "sha256:" + hashlib.sha256(copy.read_bytes()).hexdigest()
+    case.assert_inputs_intact()
+    case.assert_no_secret_in_outputs()
