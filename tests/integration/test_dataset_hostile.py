@@ -315,3 +315,191 @@ def test_outputs_are_written_and_hold_no_planted_secret(case):
     assert recorded == "sha256:" + hashlib.sha256(copy.read_bytes()).hexdigest()
     case.assert_inputs_intact()
     case.assert_no_secret_in_outputs()
+
+
+# ---- helpers for row-level classes ----
+
+
+def report_of(case: Case, data: bytes, *args: str, name: str = "rows.jsonl") -> tuple[Any, dict]:
+    """Run the command on ``data`` (also through the typed path) and return the result and the
+    JSON report; the input must be unchanged and no planted secret may be in any output."""
+    path = case.root / name
+    path.write_bytes(data)
+    case.before[path] = data
+    out = case.root / f"{name}.report.json"
+    result = case.run("-o", str(out), *args, traces=path)
+    assert result.exit_code in (0, 1), result.output
+    assert path.read_bytes() == data
+    case.assert_no_secret_in_outputs()
+    return result, orjson.loads(out.read_bytes())
+
+
+def located(report: dict, code: str) -> list[dict]:
+    found = [f for f in report["findings"] if f["code"] == code]
+    for finding in found:
+        assert finding["location"] and finding["location"].rsplit(":", 1)[1].isdigit()
+    return found
+
+
+def clean_line(index: int, **overrides: Any) -> bytes:
+    return orjson.dumps(trace(index, **overrides))
+
+
+# ---- class 5: duplicate keys are an error ----
+
+
+def test_a_repeated_key_is_a_located_error_naming_the_key(case):
+    base = clean_line(1)[:-1]
+    lines = [
+        clean_line(0),
+        base + b', "split": "test"}',  # top level, the typed path's kind of row
+        clean_line(2)[:-1] + b', "metadata": {"desk": "a", "desk": "b"}}',  # nested
+        clean_line(3)[:-1] + b', "label" : "harmful", "label":"safe"}',  # spaced colon
+        clean_line(4)[:-1] + b', "\\u0073plit": "test"}',  # the same key, escaped
+        clean_line(5)[:-1] + b', "source_refs": [{"schema": "kb", "schema": "x"}]}',
+        clean_line(6),
+    ]
+    result, report = report_of(case, b"\n".join(lines) + b"\n")
+    assert result.exit_code == 1
+    found = {
+        (f["location"].rsplit(":", 1)[1], f["field"])
+        for f in located(report, "DATASET_DUPLICATE_KEY")
+    }
+    assert found == {
+        ("2", "split"),
+        ("3", "metadata.desk"),
+        ("4", "label"),
+        ("5", "split"),
+        ("6", "source_refs"),
+        ("6", "source_refs[0].schema"),
+    }
+    message = located(report, "DATASET_DUPLICATE_KEY")[0]["message"]
+    assert "appears more than once" in message and "readers disagree" in message
+
+
+def test_a_secret_in_a_repeated_key_or_its_shadowed_value_never_escapes(case):
+    lines = [
+        f'{{"prompt": "my key {AWS_KEY}", '.encode() + clean_line(0)[1:],
+        clean_line(1)[:-1] + f', "{AWS_KEY}": 1, "{AWS_KEY}": 2'.encode() + b"}",
+        clean_line(2)[:-1] + f', "metadata": {{"m": "{EMAIL}", "m": "ok"}}'.encode() + b"}",
+    ]
+    copy = case.root / "copy.jsonl"
+    result, report = report_of(case, b"\n".join(lines) + b"\n", "--redacted-copy", str(copy))
+    assert result.exit_code == 1
+    repeated = located(report, "DATASET_DUPLICATE_KEY")
+    assert len(repeated) == 3
+    assert {f["field"] for f in repeated} >= {"[REDACTED:key]", "metadata.m"}
+    shadowed = [f for f in report["findings"] if "shadowed" in f["message"]]
+    assert {f["field"] for f in shadowed} >= {"prompt", "metadata.m"}
+    text = copy.read_bytes()
+    assert AWS_KEY.encode() not in text and EMAIL.encode() not in text
+
+
+# ---- class 6: every malformed line is a located finding, never exit 3 ----
+
+
+def test_invalid_utf8_is_a_located_finding_on_every_path(case):
+    lines = [
+        clean_line(0),
+        clean_line(1).replace(b'"t-1"', b'"t-\xc3\x28"'),  # a field the typed path reads
+        clean_line(2)[:-1] + b', "extra": "\xff"}',  # a field it skips
+        clean_line(3)[:-1] + b', "\x80": 1}',  # a key it skips
+        clean_line(4).replace(b"card", b"c\xe9rd"),  # Latin-1, not UTF-8
+        clean_line(5),
+    ]
+    for args in ((), ("--redacted-copy", str(case.root / "copy.jsonl"))):
+        result, report = report_of(case, b"\n".join(lines) + b"\n", *args)
+        assert result.exit_code == 1
+        found = located(report, "DATASET_JSONL_INVALID_UTF8")
+        assert sorted(f["location"].rsplit(":", 1)[1] for f in found) == ["2", "3", "4", "5"]
+        assert report["row_count"] == 2
+
+
+def test_nesting_beyond_the_limit_is_a_located_finding(case):
+    deep_array = b"[" * 5000 + b"]" * 5000
+    deep_meta = clean_line(1)[:-1] + b', "metadata": ' + b'{"a": ' * 100 + b"1" + b"}" * 100 + b"}"
+    nested_in_strings = clean_line(2).replace(b"app.", b"app " + b"[{" * 100 + b".")
+    lines = [clean_line(0), deep_array, deep_meta, nested_in_strings, b'{"x": ' * 3000]
+    result, report = report_of(case, b"\n".join(lines) + b"\n")
+    assert result.exit_code == 1
+    found = located(report, "DATASET_NESTING_TOO_DEEP")
+    assert sorted(f["location"].rsplit(":", 1)[1] for f in found) == ["2", "3", "5"]
+    assert "deeper than 64 levels" in found[0]["message"]
+    # The limit is the operator's: 128 lets the metadata through.
+    _, wider = report_of(case, b"\n".join(lines) + b"\n", "--max-depth", "128", name="w.jsonl")
+    assert sorted(
+        f["location"].rsplit(":", 1)[1] for f in located(wider, "DATASET_NESTING_TOO_DEEP")
+    ) == ["2", "5"]
+
+
+def test_numbers_and_escapes_json_cannot_hold_are_named(case):
+    lines = [
+        clean_line(0),
+        clean_line(1)[:-1] + b', "score": 1e999}',
+        clean_line(2)[:-1] + b', "score": -1E+400}',
+        clean_line(3)[:-1] + b', "score": ' + b"9" * 400 + b"}",
+        clean_line(4)[:-1] + b', "note": "\\ud800"}',
+        clean_line(5)[:-1] + b', "note": "\\udc00 x"}',
+        clean_line(6)[:-1] + b', "note": "\\ud800\\u0041"}',
+    ]
+    result, report = report_of(case, b"\n".join(lines) + b"\n")
+    assert result.exit_code == 1
+    messages = {
+        f["location"].rsplit(":", 1)[1]: f["message"]
+        for f in located(report, "DATASET_JSONL_INVALID_JSON")
+    }
+    assert set(messages) == {"2", "3", "4", "5", "6", "7"}
+    for line in ("2", "3", "4"):
+        assert "too large for a double" in messages[line]
+    for line in ("5", "6", "7"):
+        assert "surrogate" in messages[line]
+
+
+@pytest.mark.parametrize(
+    ("encode", "code", "words"),
+    [
+        (lambda data: data.decode().encode("utf-16"), "DATASET_JSONL_ENCODING", "UTF-16"),
+        (lambda data: data.decode().encode("utf-16-le"), "DATASET_JSONL_ENCODING", "UTF-16"),
+        (lambda data: data.decode().encode("utf-16-be"), "DATASET_JSONL_ENCODING", "UTF-16"),
+        (lambda data: data.decode().encode("utf-32"), "DATASET_JSONL_ENCODING", "UTF-32"),
+        (lambda data: __import__("gzip").compress(data), "DATASET_JSONL_COMPRESSED", "gzip"),
+        (lambda data: __import__("bz2").compress(data), "DATASET_JSONL_COMPRESSED", "bzip2"),
+        (lambda data: __import__("lzma").compress(data), "DATASET_JSONL_COMPRESSED", "xz"),
+    ],
+)
+def test_a_whole_file_in_another_encoding_gets_one_clear_message(case, encode, code, words):
+    data = encode(b"".join(clean_line(i) + b"\n" for i in range(50)))
+    result, report = report_of(case, data)
+    assert result.exit_code == 1
+    found = located(report, code)
+    assert len(found) == 1 and words in found[0]["message"]
+    assert found[0]["location"].endswith(":1")
+    assert len(report["findings"]) == 2  # and DATASET_NO_ROWS
+
+
+def test_gzip_shards_are_read_transparently(case):
+    import gzip
+
+    rows = b"".join(clean_line(i) + b"\n" for i in range(30))
+    shards = case.root / "gz"
+    shards.mkdir()
+    first = b"".join(clean_line(i) + b"\n" for i in range(15))
+    (shards / "a.jsonl").write_bytes(first)
+    packed = gzip.compress(rows[len(first) :] + clean_line(99, customer_id="other") + b"\n")
+    (shards / "b.jsonl.gz").write_bytes(packed)
+    out = case.root / "gz.json"
+    result = case.run("-o", str(out), traces=shards)
+    assert result.exit_code == 1, result.output
+    report = orjson.loads(out.read_bytes())
+    assert report["row_count"] == 31
+    mismatch = located(report, "DATASET_CUSTOMER_ID_MISMATCH")
+    assert [f["location"] for f in mismatch] == [f"{shards / 'b.jsonl.gz'}:16"]
+    # dataset_hash is over the files' bytes as stored, in name order.
+    stored = (shards / "a.jsonl").read_bytes() + packed
+    assert report["dataset_hash"] == "sha256:" + hashlib.sha256(stored).hexdigest()
+    assert [s["line_count"] for s in report["shards"]] == [15, 16]
+    # A single .jsonl.gz file is read the same way.
+    single = case.root / "single.jsonl.gz"
+    single.write_bytes(gzip.compress(rows))
+    result = case.run(traces=single)
+    assert result.exit_code == 0, result.output

@@ -354,7 +354,9 @@ GOLDEN = Path(__file__).resolve().parents[1] / "data" / "dataset_golden"
 @pytest.mark.parametrize("vertical", [None, "bank"])
 @pytest.mark.parametrize("workers", [1, 2])
 def test_reports_are_byte_identical_to_the_recorded_ones(tmp_path, monkeypatch, vertical, workers):
-    # Recorded before the stage was split into rules and engine: same input, same bytes.
+    # Recorded before the stage was split into rules and engine (same input, same bytes), then
+    # again only where behaviour changed on purpose: a repeated key is DATASET_DUPLICATE_KEY,
+    # and a lone surrogate escape is named as such.
     (tmp_path / "traces.jsonl").write_bytes((GOLDEN / "traces.jsonl").read_bytes())
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(engine, "_MIN_RANGE_BYTES", 4096)  # several ranges with two workers

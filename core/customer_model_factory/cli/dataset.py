@@ -147,6 +147,15 @@ def validate(  # noqa: PLR0917 - typer maps each parameter to an option
         int,
         typer.Option("--max-per-code", min=1, help="Findings shown per code in text output."),
     ] = _DEFAULT_CAP,
+    max_depth: Annotated[
+        int,
+        typer.Option(
+            "--max-depth",
+            min=1,
+            max=512,
+            help="Deepest nesting of arrays and objects a line may hold.",
+        ),
+    ] = 64,
 ) -> None:
     """Check a trace dataset against its workspace contract.
 
@@ -165,6 +174,7 @@ def validate(  # noqa: PLR0917 - typer maps each parameter to an option
             redacted_copy=redacted_copy,
             vertical=vertical,
             progress=progress,
+            max_depth=max_depth,
         )
     if output_format is OutputFormat.json:
         emit(to_json_text(report.payload()))

@@ -32,10 +32,12 @@ import hashlib
 import operator
 import os
 import re
+import sys
+import threading
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from itertools import accumulate
@@ -46,7 +48,14 @@ import orjson
 
 from customer_model_factory.canonical import HASH_PREFIX
 from customer_model_factory.detectors import DetectorSet, default_detector_set
-from customer_model_factory.io import diagnose_jsonl_line, json_type_name
+from customer_model_factory.io import (
+    DEFAULT_MAX_DEPTH,
+    GZIP_SUFFIX,
+    diagnose_jsonl_line,
+    file_format_problem,
+    json_type_name,
+    open_shard,
+)
 from customer_model_factory.stages.dataset.models import (
     DECISIONS,
     HIGH_RISK_SEVERITIES,
@@ -124,8 +133,8 @@ def _typed_decoder(
 
     msgspec decodes a row straight into a slotted struct and checks every field's JSON type in
     C, so the common row skips both the dict and the per-field type checks. Fields the rules do
-    not read are skipped; a row with any field of the wrong type fails to decode and takes the
-    dict path, which names the problem. ``None`` without msgspec.
+    not read are refused (such a row takes the dict path); a row with any field of the wrong type
+    fails to decode and takes the dict path, which names the problem. ``None`` without msgspec.
 
     :param expected: categorical fields and their valid values (:func:`_expected_values`); each
         is decoded as a ``Literal`` of them, so a valid value comes back as one shared string
@@ -156,8 +165,12 @@ def _typed_decoder(
         ("event_time", text, None),
         ("metadata", dict[str, Any] | None, None),
     ]
-    # gc=False: decoded JSON cannot hold a reference cycle.
-    row_type = msgspec.defstruct("TraceRow", fields, kw_only=True, gc=False)
+    # gc=False: decoded JSON cannot hold a reference cycle. Unknown fields are refused, so
+    # every byte of a row it accepts is decoded and checked (msgspec skips an unknown field
+    # without checking its UTF-8 or its numbers), and its keys are known.
+    row_type = msgspec.defstruct(
+        "TraceRow", fields, kw_only=True, gc=False, forbid_unknown_fields=True
+    )
     return msgspec.json.Decoder(row_type).decode, msgspec.MsgspecError
 
 
@@ -217,6 +230,10 @@ class _RowChecker(RowRules):
         self.policy_ok: dict[str, bool] = shared.setdefault("policy_ok", {})
         # The typed path covers rows with no workspace-specific required field.
         self.typed_ok = not self.extra_required
+        # Deepest nesting a row may hold (set by the range checker).
+        self.max_depth = DEFAULT_MAX_DEPTH
+        # Keys and string values of the row check_typed last accepted (see _may_repeat).
+        self.last_shape = (0, 0)
 
     # -- the rules' hooks --
 
@@ -372,6 +389,21 @@ class _RowChecker(RowRules):
             event_seconds = event_time.timestamp()
         elif self.needs_event_time:
             return False
+        # The row's keys and string values (its quotes prove no key repeats: _may_repeat): the
+        # categorical ones, then trace_id, prompt, response, observed_at and one reference each.
+        keys = entry.present + 6
+        strings = entry.strings + 6
+        if event is not None:
+            keys += 1
+            strings += 1
+        metadata = row.metadata
+        if metadata is not None:
+            inner = _shape(metadata, self.max_depth - 1)
+            if inner is None:
+                return False  # too deep: the dict path reports it
+            keys += 1 + inner[0]
+            strings += inner[1]
+        self.last_shape = (keys, strings)
 
         self.chunk.rows += 1
         entry.count += 1
@@ -421,18 +453,14 @@ def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
 # (JSON forbids raw control characters in strings, so they always appear escaped; an escaped
 # space next to another space is a run the raw bytes do not show).
 _WHITESPACE_MARKER: Final = rb"  |\\[tnrf]|\\u00(?:0[9-dA-D]|1[c-fC-F]|20)"
-# Raw JSON that may hold a number too large for a double (the reference decoder, orjson, rejects
-# it; msgspec skips it unread in a field the rules do not read): an exponent of three digits or
-# more, or a run of 200 digits (a mantissa of under 200 digits needs an exponent over 99 to pass
-# 1.8e308). Such a line is left to the reference decoder, which names the problem.
-_LARGE_NUMBER: Final = rb"[0-9.][eE][+-]?[0-9]{3}|[0-9]{200}"
+# A key parted from its colon by whitespace: where it may occur, `":` does not count keys.
+_SPACED_KEY: Final = re.compile(rb'"[ \t\r\n]+:')
 
 
 class _BlockScanner:
-    """One pass over a block for the secret/PII prefilter, the whitespace markers and the
-    large-number markers.
+    """One pass over a block for both the secret/PII prefilter and the whitespace markers.
 
-    With Hyperscan the detectors' prefilter patterns and the markers share one database, so a
+    With Hyperscan the detectors' prefilter patterns and the marker share one database, so a
     block is scanned once; without it, the detector set's own engine and ``re`` are used.
     """
 
@@ -440,7 +468,6 @@ class _BlockScanner:
         self._detectors = detectors
         self._db: Any = None
         self._re = re.compile(_WHITESPACE_MARKER)
-        self._number_re = re.compile(_LARGE_NUMBER)
         if detectors.engine != "hyperscan":
             return
         import hyperscan  # noqa: PLC0415
@@ -450,51 +477,44 @@ class _BlockScanner:
         self._marker_id = len(patterns)
         self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self._db.compile(
-            expressions=[*patterns, _WHITESPACE_MARKER, _LARGE_NUMBER],
-            ids=list(range(len(patterns) + 2)),
-            flags=[*flags, 0, 0],
+            expressions=[*patterns, _WHITESPACE_MARKER],
+            ids=list(range(len(patterns) + 1)),
+            flags=[*flags, 0],
         )
 
-    def scan(self, block: bytes) -> tuple[list[tuple[int, int | None]], list[int], list[int]]:
-        """Return ``(candidates, whitespace-marker ends, large-number ends)`` in ``block``.
+    def scan(self, block: bytes) -> tuple[list[tuple[int, int | None]], list[int]]:
+        """Return ``(candidates, whitespace-marker ends)`` in ``block``.
 
         A candidate is ``(end, detector index)``; the index is ``None`` when the engine cannot
         tell which detector fired (the ``re`` fallback), meaning "run them all".
         """
         if self._db is None:
             markers = [match.end() for match in self._re.finditer(block)]
-            numbers = [match.end() for match in self._number_re.finditer(block)]
-            return [(end, None) for end in self._detectors.candidate_ends(block)], markers, numbers
+            return [(end, None) for end in self._detectors.candidate_ends(block)], markers
         candidates: list[tuple[int, int | None]] = []
         markers = []
-        numbers = []
         marker_id = self._marker_id
 
         def on_match(ident: int, _start: int, end: int, _flags: int, _context: Any) -> None:
-            if ident < marker_id:
-                candidates.append((end, ident))
-            elif ident == marker_id:
+            if ident == marker_id:
                 markers.append(end)
             else:
-                numbers.append(end)
+                candidates.append((end, ident))
 
         self._db.scan(block, match_event_handler=on_match)
-        return candidates, markers, numbers
+        return candidates, markers
 
 
-@functools.cache
+_SCANNERS = threading.local()
+
+
 def _block_scanner() -> _BlockScanner:
-    return _BlockScanner(default_detector_set())
-
-
-def _is_utf8(raw: bytes) -> bool:
-    if raw.isascii():
-        return True
-    try:
-        raw.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
+    """This thread's block scanner (a Hyperscan database's scratch space serves one scan at a
+    time; worker processes inherit the parent's)."""
+    scanner = getattr(_SCANNERS, "scanner", None)
+    if scanner is None:
+        scanner = _SCANNERS.scanner = _BlockScanner(default_detector_set())
+    return scanner
 
 
 def _line_index(end: int, closing: list[int], count: int) -> int:
@@ -541,14 +561,16 @@ class _Range:
     end: int
     is_first: bool
     is_last: bool
+    compressed: bool = False
 
 
-def _check_range(
+def _check_range(  # noqa: PLR0917 - the range, then how to read it
     settings: _Settings,
     byte_range: _Range,
     max_line_bytes: int,
     copy: Any = None,
     progress: Callable[[int], None] | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> _Chunk:
     """Read and check one line-aligned byte range of a shard.
 
@@ -558,20 +580,32 @@ def _check_range(
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _check_lines(settings, byte_range, max_line_bytes, copy, progress)
+        chunk = _check_lines(
+            settings,
+            byte_range,
+            max_line_bytes,
+            copy,
+            None if byte_range.compressed else progress,
+            max_depth,
+        )
+        if byte_range.compressed and progress is not None:
+            progress(byte_range.end - byte_range.start)
+        return chunk
     finally:
         if paused:
             gc.enable()
 
 
-def _check_lines(
+def _check_lines(  # noqa: PLR0917
     settings: _Settings,
     byte_range: _Range,
     max_line_bytes: int,
     copy: Any,
     progress: Callable[[int], None] | None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> _Chunk:
     checker = _RowChecker(settings, byte_range.index, keep_redacted=copy is not None)
+    checker.max_depth = max_depth
     chunk = checker.chunk
     scanner = _block_scanner()
     loads = orjson.loads
@@ -587,18 +621,31 @@ def _check_lines(
         if copy is not None:
             chunk.copy_dropped += 1
 
-    with open(byte_range.path, "rb") as handle:
+    compressed = byte_range.compressed
+    # A compressed shard is one range read to its end (its decompressed size is unknown).
+    end = sys.maxsize if compressed else byte_range.end
+    with open_shard(byte_range.path) as handle:
+        if byte_range.is_first:
+            trouble = file_format_problem(handle.read(64))
+            if trouble is not None:
+                # Not UTF-8 JSONL at all: one finding for the file, not one per line.
+                problem(trouble[0], trouble[1], 1)
+                chunk.stopped = True
+                return chunk
         handle.seek(byte_range.start)
         position = byte_range.start
         carry = b""
         skipping = False
-        while position < byte_range.end:
-            data = handle.read(min(_BLOCK_BYTES, byte_range.end - position))
-            if not data:
+        while position < end:
+            want = min(_BLOCK_BYTES, end - position)
+            data = handle.read(want)
+            exhausted = compressed and len(data) < want
+            if not data and not (compressed and carry):
                 break
             cut = data.rfind(b"\n")
             if (
-                not skipping
+                not compressed
+                and not skipping
                 and not carry
                 and 0 <= cut < len(data) - 1
                 and position + len(data) < byte_range.end
@@ -628,7 +675,7 @@ def _check_lines(
                 if carry:
                     data = carry + data
                     carry = b""
-                at_end = position >= byte_range.end
+                at_end = position >= end or exhausted
                 if not at_end:
                     cut = data.rfind(b"\n")
                     if cut < 0:
@@ -654,19 +701,16 @@ def _check_lines(
                     lines.pop()
                 limit = len(block)
             last_index = len(lines) - 1
-            candidates, marker_ends, number_ends = scanner.scan(block)
+            # Decoded key counts of the rows of this block, by line index (see _repeated_keys).
+            row_keys: dict[int, tuple[int, int]] = {}
+            block_line = line
+            candidates, marker_ends = scanner.scan(block)
             if limit < len(block):
                 # Matches in the partial line are found again with the next block.
                 candidates = [found for found in candidates if found[0] < limit]
                 marker_ends = [end for end in marker_ends if end < limit]
-                number_ends = [end for end in number_ends if end < limit]
             flagged = _detectors_by_line(candidates, lines)
             spaced = _lines_of(marker_ends, lines)
-            # Lines the typed decoder may accept where the reference decoder (orjson) does not:
-            # a number too large for a double, or invalid UTF-8 (msgspec skips unread fields
-            # without checking either); they take the dict path, which names the problem.
-            untyped = _lines_of(number_ends, lines)
-            ascii_block = block.isascii()
             carriage = b"\r" in block if limit == len(block) else block.find(b"\r", 0, limit) >= 0
             for index, line_bytes in enumerate(lines):
                 line += 1
@@ -681,18 +725,14 @@ def _check_lines(
                 if len(raw) > max_line_bytes:
                     problem("line_too_long", f"line is longer than {max_line_bytes} bytes", line)
                     continue
-                if (
-                    typed_decode is not None
-                    and not candidate
-                    and (ascii_block or _is_utf8(raw))
-                    and (not untyped or index not in untyped)
-                ):
+                if typed_decode is not None and not candidate:
                     try:
                         typed_row = typed_decode(raw)
-                    except (typed_error, UnicodeDecodeError):
+                    except (typed_error, UnicodeDecodeError, RecursionError):
                         pass  # not the common shape: the dict path names what is wrong
                     else:
                         if check_typed(typed_row, line, index in spaced, raw):
+                            row_keys[index] = checker.last_shape
                             continue
                 try:
                     value = loads(raw)
@@ -711,7 +751,9 @@ def _check_lines(
                     unterminated = (
                         index == last_index and not terminated and at_end and byte_range.is_last
                     )
-                    kind, message = diagnose_jsonl_line(raw, last_without_newline=unterminated)
+                    kind, message = diagnose_jsonl_line(
+                        raw, last_without_newline=unterminated, max_depth=max_depth
+                    )
                     problem(kind, message, line)
                     continue
                 if type(value) is not dict:
@@ -730,24 +772,120 @@ def _check_lines(
                         line,
                     )
                     continue
+                shape = _shape(value, max_depth)
+                if shape is None:
+                    message = f"arrays and objects nest deeper than {max_depth} levels"
+                    problem("nesting_too_deep", message, line)
+                    continue
+                repeated = False
+                if copy is not None:
+                    # Checked now: the copy must not hold a shadowed value.
+                    repeated = _may_repeat(raw, shape) and checker.duplicate_keys(
+                        raw, _named(value, candidate), line
+                    )
+                else:
+                    row_keys[index] = shape
                 redacted = check(value, line, candidate, index in spaced, kinds)
                 if copy is not None:
-                    _copy_row(copy, chunk, raw, redacted, checker.last_spans)
+                    # A repeated key's shadowed value never reaches the copy.
+                    _copy_row(copy, chunk, raw, redacted, checker.last_spans, repeated, value)
+            if row_keys:
+                _repeated_keys(checker, block, limit, lines, row_keys, block_line, flagged)
     chunk.lines = line
     return chunk
 
 
-def _copy_row(
-    copy: Any, chunk: _Chunk, raw: bytes, redacted: dict[str, Any] | None, spans: int
+def _may_repeat(raw: bytes, shape: tuple[int, int]) -> bool:
+    """Whether a row decoded into ``shape`` (its keys, its string values) may repeat a key.
+
+    Every key and string value is written between two quotes, and any other quote is escaped
+    (``\\"``) inside a string, so a row holds at least twice as many quotes as key and string
+    occurrences, exactly twice as many decoded when no key repeats and no string holds a quote.
+    Failing that, every key ends in `":` unless whitespace parts it from its colon, so with no
+    such whitespace, as many `":` as keys decoded also proves it.
+    """
+    keys, strings = shape
+    if raw.count(b'"') == 2 * (keys + strings):
+        return False
+    return raw.count(b'":') != keys or _SPACED_KEY.search(raw) is not None
+
+
+def _repeated_keys(  # noqa: PLR0917
+    checker: _RowChecker,
+    block: bytes,
+    limit: int,
+    lines: list[bytes],
+    row_keys: dict[int, tuple[int, int]],
+    block_line: int,
+    flagged: Mapping[int, Any],
+) -> None:
+    """Report the rows of a block that repeat a key, with one count over the block for almost
+    all: when the block holds twice as many quotes as its rows' decoded keys and string values
+    plus the other lines' quotes, no row repeats a key (see :func:`_may_repeat`); otherwise
+    each row is judged on its own, and those that may repeat one are parsed exactly.
+    """
+    others = sum(lines[index].count(b'"') for index in range(len(lines)) if index not in row_keys)
+    tokens = sum(keys + strings for keys, strings in row_keys.values())
+    if block.count(b'"', 0, limit) == 2 * tokens + others:
+        return
+    for index, shape in row_keys.items():
+        raw = lines[index]
+        if not _may_repeat(raw, shape):
+            continue
+        raw = raw.removesuffix(b"\r")
+        if block_line + index == 0 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        row = orjson.loads(raw)
+        checker.duplicate_keys(raw, _named(row, index in flagged), block_line + index + 1)
+
+
+def _copy_row(  # noqa: PLR0917
+    copy: Any,
+    chunk: _Chunk,
+    raw: bytes,
+    redacted: dict[str, Any] | None,
+    spans: int,
+    repeated: bool = False,
+    value: dict[str, Any] | None = None,
 ) -> None:
     chunk.copy_rows += 1
     if redacted is None:
-        copy.write(raw + b"\n")
+        copy.write(orjson.dumps(value) + b"\n" if repeated else raw + b"\n")
         return
     chunk.copy_redacted += 1
     chunk.copy_spans += spans
     redacted["redaction_status"] = "redacted"
     copy.write(orjson.dumps(redacted) + b"\n")
+
+
+def _shape(value: Any, limit: int) -> tuple[int, int] | None:
+    """How many keys and how many string values a decoded JSON object or array holds, nested
+    ones included; ``None`` when it nests deeper than ``limit`` levels (itself is level 1)."""
+    keys = strings = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return None
+        if type(node) is dict:
+            keys += len(node)
+            items = node.values()
+        else:
+            items = node
+        for item in items:
+            kind = type(item)
+            if kind is str:
+                strings += 1
+            elif kind is dict or kind is list:
+                stack.append((item, depth + 1))
+    return keys, strings
+
+
+def _named(row: dict[str, Any], candidate: bool) -> str | None:
+    """The trace id that may name a row in a finding found before the rules ran (none when the
+    row may hold a secret: the rules decide whether the id is one)."""
+    trace_id = row.get("trace_id")
+    return trace_id if type(trace_id) is str and not candidate else None
 
 
 def _plan_ranges(shards: list[Path], workers: int) -> list[_Range]:
@@ -762,8 +900,9 @@ def _plan_ranges(shards: list[Path], workers: int) -> list[_Range]:
     for shard_index, shard in enumerate(shards):
         size = shard.stat().st_size
         bounds = [0]
+        compressed = shard.name.endswith(GZIP_SUFFIX)  # read whole: it cannot be split
         with open(shard, "rb") as handle:
-            while workers > 1:
+            while workers > 1 and not compressed:
                 step = max(_MIN_RANGE_BYTES, remaining // (2 * workers))
                 cursor = bounds[-1] + step
                 if cursor >= size:
@@ -787,6 +926,7 @@ def _plan_ranges(shards: list[Path], workers: int) -> list[_Range]:
                     end=bounds[position + 1],
                     is_first=position == 0,
                     is_last=position == len(bounds) - 2,
+                    compressed=compressed,
                 )
             )
     return ranges
@@ -796,7 +936,12 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_check(byte_range: _Range) -> _Chunk:
-    return _check_range(_WORKER["settings"], byte_range, _WORKER["max_line_bytes"])
+    return _check_range(
+        _WORKER["settings"],
+        byte_range,
+        _WORKER["max_line_bytes"],
+        max_depth=_WORKER.get("max_depth", DEFAULT_MAX_DEPTH),
+    )
 
 
 def _default_workers(total_bytes: int) -> int:

@@ -67,6 +67,9 @@ JSONL_PROBLEM_CODES: Final[Mapping[str, str]] = {
     "line_too_long": "DATASET_JSONL_LINE_TOO_LONG",
     "not_object": "DATASET_JSONL_NOT_OBJECT",
     "invalid_json": "DATASET_JSONL_INVALID_JSON",
+    "nesting_too_deep": "DATASET_NESTING_TOO_DEEP",
+    "encoding": "DATASET_JSONL_ENCODING",
+    "compressed": "DATASET_JSONL_COMPRESSED",
 }
 """Kind of :class:`~.io.JsonlProblem` → the finding code it becomes (always an error)."""
 
@@ -339,10 +342,12 @@ class RedactedCopy(BaseModel):
 
 
 _DATASET_HASH_RECIPE: Final = (
-    "sha256:<hex> over the exact bytes of the input: the file itself, or the *.jsonl shards of "
-    "the directory concatenated in sorted name order (no separator), e.g. "
-    "`cat $(ls dir/*.jsonl | sort) | sha256sum`. For an in-memory iterable of rows: over each "
-    "row's RFC 8785 canonical JSON followed by a newline. Each shard's own digest is in `shards`."
+    "sha256:<hex> over the exact bytes of the input as stored: the file itself, or the *.jsonl "
+    "and *.jsonl.gz shards of the directory concatenated in sorted name order (no separator; a "
+    "*.jsonl.gz shard as its compressed bytes), e.g. "
+    "`cat $(ls dir/*.jsonl dir/*.jsonl.gz | sort) | sha256sum`. For an in-memory iterable of "
+    "rows: over each row's RFC 8785 canonical JSON followed by a newline. Each shard's own "
+    "digest is in `shards`."
 )
 
 

@@ -29,6 +29,7 @@ contract test ``tests/unit/test_dataset_engine_contract.py`` would otherwise cat
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
@@ -122,10 +123,12 @@ class Verdict:
         "count",
         "counted",
         "declared",
+        "present",
         "role",
         "sector",
         "split",
         "split_index",
+        "strings",
         "templates",
         "window",
     )
@@ -140,6 +143,8 @@ class Verdict:
         split_index: int,
         declared: tuple[Template, ...],
         sector: str | None,
+        present: int = 0,
+        strings: int = 0,
     ) -> None:
         self.count = 1
         #: The row's split when it is an allowed one (rules that need a split use this).
@@ -158,6 +163,11 @@ class Verdict:
         self.declared = declared
         #: The sector whose pack checks the row, if any.
         self.sector = sector
+        #: How many of the categorical fields are present and not null (the engine counts a
+        #: row's keys with it).
+        self.present = present
+        #: How many of them are strings.
+        self.strings = strings
 
 
 class RowRules:
@@ -570,6 +580,8 @@ class RowRules:
             split_index=self.split_index.get(known, 0) if known is not None else 0,
             declared=_declared(row),
             sector=sector if sector and not sector.isspace() else None,
+            present=sum(row.get(name) is not None for name in SIG_FIELDS),
+            strings=sum(isinstance(row.get(name), str) for name in SIG_FIELDS),
         )
         # A flag of another type (1) hashes like a boolean (True): never share its verdict.
         flags_typed = all(
@@ -786,6 +798,77 @@ class RowRules:
             return None
         return self.time_of(row, "event_time", tid, line)
 
+    # -- rules on the raw line --
+
+    def duplicate_keys(self, raw: bytes, tid: str | None, line: int) -> bool:
+        """A JSON object that holds the same key twice is an error: readers disagree on which
+        value wins (a split or label shadowed this way leaks, a secret in the shadowed value
+        escapes the checks). The shadowed values are also searched for secrets and personal
+        data. Return whether a key was repeated.
+
+        ``raw`` is a line the reference decoder accepted, nested no deeper than the limit.
+        """
+        repeated: list[tuple[str, str, Any]] = []
+
+        def collect(pairs: list[tuple[str, Any]]) -> _Object:
+            result = _Object()
+            for key, value in pairs:
+                if key in result:
+                    result.repeats.append((key, result[key]))
+                result[key] = value
+            return result
+
+        decoded = json.loads(raw, object_pairs_hook=collect)
+        stack: list[tuple[str, Any]] = [("", decoded)]
+        while stack:
+            path, node = stack.pop()
+            if isinstance(node, _Object):
+                repeated.extend((path, key, shadowed) for key, shadowed in node.repeats)
+                stack.extend(
+                    (f"{path}.{self._safe_key(key)}" if path else self._safe_key(key), value)
+                    for key, value in node.items()
+                )
+            elif isinstance(node, list):
+                stack.extend((f"{path}[{index}]", value) for index, value in enumerate(node))
+        for path, key, shadowed in sorted(repeated, key=lambda item: (item[0], item[1])):
+            shown = self._safe_key(key)
+            where = f"{path}.{shown}" if path else shown
+            scope = f"object {path}" if path else "the row"
+            self.add(
+                "DATASET_DUPLICATE_KEY",
+                "error",
+                f"key '{shown}' appears more than once in {scope}; "
+                "readers disagree on which value wins",
+                tid,
+                where,
+                line,
+            )
+            for sub, text in iter_text_fields(shadowed):
+                for category, kind in sorted(
+                    {(d.category, d.kind) for d in self.detectors.scan_text(text)}
+                ):
+                    what = "secret" if category == "secret" else "personal data"
+                    self.add(
+                        "DATASET_SECRET_DETECTED"
+                        if category == "secret"
+                        else "DATASET_PII_DETECTED",
+                        self.severity_detect,
+                        f"{what} of kind {kind} detected in a value shadowed by a repeated key; "
+                        "the redacted copy keeps only the last value",
+                        tid,
+                        f"{where}.{sub}" if sub and not sub.startswith("[") else where + sub,
+                        line,
+                    )
+        return bool(repeated)
+
+    def _safe_key(self, key: str) -> str:
+        """A key as it may be echoed: redacted when a detector fires on it, control
+        characters escaped, cut to 64 characters."""
+        if self.detectors.scan_text(key):
+            return "[REDACTED:key]"
+        shown = repr(key[:64])[1:-1]
+        return shown + ("..." if len(key) > 64 else "")
+
     # -- rules that look into the whole row --
 
     def sector(self, row: dict[str, Any], sector: str, tid: str | None, line: int) -> None:
@@ -861,6 +944,16 @@ class RowRules:
         self.last_spans = sum(len(detections) for detections in found.values())
         # Without a redacted copy to write, the row itself says "something was found".
         return _redact_row(row, found) if self.keep_redacted else row
+
+
+class _Object(dict):  # type: ignore[type-arg]
+    """A decoded JSON object that remembers the keys it held more than once."""
+
+    __slots__ = ("repeats",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.repeats: list[tuple[str, Any]] = []
 
 
 def _declared(row: Mapping[str, Any]) -> tuple[Template, ...]:

@@ -19,9 +19,14 @@ from typing import Any
 import orjson
 
 from customer_model_factory.canonical import HASH_PREFIX
-from customer_model_factory.errors import DataFormatError, ManifestIntegrityError
+from customer_model_factory.errors import DataFormatError, InputError, ManifestIntegrityError
 from customer_model_factory.findings import Finding, count_by_severity
-from customer_model_factory.io import DEFAULT_MAX_LINE_BYTES, list_jsonl_shards
+from customer_model_factory.io import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_LINE_BYTES,
+    MAX_DEPTH_LIMIT,
+    list_jsonl_shards,
+)
 from customer_model_factory.stages.dataset.engine import (
     _INPUT_ROWS,
     _LINE_BITS,
@@ -84,6 +89,7 @@ def validate_customer_trace_dataset(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Callable[[int, int], None] | None = None,
     pm: Any = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> CustomerDatasetValidationReport:
     """Validate a trace dataset against its workspace in one streaming pass.
 
@@ -99,9 +105,13 @@ def validate_customer_trace_dataset(
     :param max_line_bytes: longer lines are reported (``DATASET_JSONL_LINE_TOO_LONG``), not parsed.
     :param progress: called with ``(bytes_done, bytes_total)`` as the read advances.
     :param pm: the plugin manager (default :func:`~.plugins.get_plugin_manager`).
+    :param max_depth: lines nesting arrays and objects deeper are reported
+        (``DATASET_NESTING_TOO_DEEP``), not parsed; at most 512.
     :returns: the sealed report; ``ready`` is false when any finding is an error.
     :raises DataFormatError: the source is missing, empty, or a directory without shards.
     """
+    if not 1 <= max_depth <= MAX_DEPTH_LIMIT:
+        raise InputError(f"max_depth must be between 1 and {MAX_DEPTH_LIMIT}, got {max_depth}")
     redact = workspace.secrets_policy == "redact" and redacted_copy is not None
     settings, plugin_findings = _settings(workspace, vertical, redact, pm)
     if isinstance(source, str | Path):
@@ -112,6 +122,7 @@ def validate_customer_trace_dataset(
             workers=workers,
             max_line_bytes=max_line_bytes,
             progress=progress,
+            max_depth=max_depth,
         )
     else:
         if redacted_copy is not None:
@@ -138,6 +149,7 @@ def _validate_files(
     workers: int | None,
     max_line_bytes: int,
     progress: Callable[[int, int], None] | None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> tuple[list[Finding], dict[str, Any]]:
     shards = list_jsonl_shards(source)
     total = sum(shard.stat().st_size for shard in shards)
@@ -194,15 +206,21 @@ def _validate_files(
                 for byte_range in ranges:
                     merge(
                         byte_range,
-                        _check_range(settings, byte_range, max_line_bytes, handle, advance),
+                        _check_range(
+                            settings, byte_range, max_line_bytes, handle, advance, max_depth
+                        ),
                     )
                 copy_digest = HASH_PREFIX + handle.digest.hexdigest()
         else:
             for byte_range in ranges:
-                merge(byte_range, _check_range(settings, byte_range, max_line_bytes, None, advance))
+                merge(
+                    byte_range,
+                    _check_range(settings, byte_range, max_line_bytes, None, advance, max_depth),
+                )
     else:
         _WORKER["settings"] = settings
         _WORKER["max_line_bytes"] = max_line_bytes
+        _WORKER["max_depth"] = max_depth
         _block_scanner()  # compile once here; the workers inherit it
         context = multiprocessing.get_context("fork")
         try:
