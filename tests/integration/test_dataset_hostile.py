@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from customer_model_factory.cli import _app
@@ -503,3 +505,201 @@ def test_gzip_shards_are_read_transparently(case):
     single.write_bytes(gzip.compress(rows))
     result = case.run(traces=single)
     assert result.exit_code == 0, result.output
+
+
+# ---- class 3: redaction removes the whole secret ----
+
+PEM_BODY = ["MIIEow" + "IBAAKCAQEA7x9QzT4k", "Zq1vW8rYbN3pLmC0sDfGhJkL", "uTyRe" + "WqAsDfGh2JkLz"]
+PLANTED_BY_KIND = {
+    "aws_access_key": AWS_KEY,
+    "aws_secret_key": "aws_secret_access_key=" + "wJalrXUtnFEMI" + "K7MDENGbPxRfiCYEXAMPLEKEYab",
+    "github_token": "gh" + "p_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+    "slack_token": "xo" + "xb-" + "123456789012-abcdefGHIJKL",
+    "stripe_key": "sk" + "_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+    "api_token": "sk" + "-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv",
+    "google_api_key": "AI" + "za" + "SyD3xAmPl3K3yF0rT3st1ngPurp0s3s0nly",
+    "private_key": "-----BEGIN RSA PRIVATE KEY-----\n"
+    + "\n".join(PEM_BODY)
+    + "\n-----END RSA PRIVATE KEY-----",
+    "jwt": "ey" + "JhbGciOiJIUzI1NiJ9.ey" + "JzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+    "password_in_url": "https://alice:" + "Sup3rS3cretPassw0rd" + "@db.internal",
+    "email": EMAIL,
+    "phone_number": "+44 20 " + "7946 0958",
+    "iban": "DE89 3704 " + "0044 0532 0130 00",
+    "credit_card": "4111 1111 " + "1111 1111",
+}
+# What must not survive of each (not the host after a URL's credentials, nor the label of an
+# AWS secret key).
+SECRET_PART = {
+    **PLANTED_BY_KIND,
+    "password_in_url": "alice:Sup3rS3cretPassw0rd",
+    "aws_secret_key": PLANTED_BY_KIND["aws_secret_key"].removeprefix("aws_secret_access_key="),
+}
+
+
+def _all_text(value: Any) -> str:
+    """Every string in a decoded JSON value (keys included), NUL-separated."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return "\x00".join(f"{key}\x00{_all_text(item)}" for key, item in value.items())
+    if isinstance(value, list):
+        return "\x00".join(_all_text(item) for item in value)
+    return ""
+
+
+def _substrings(secret: str, width: int = 8) -> list[str]:
+    return [secret[i : i + width] for i in range(len(secret) - width + 1)]
+
+
+@pytest.mark.parametrize("kind", sorted(PLANTED_BY_KIND))
+def test_redaction_removes_every_character_of_each_kind_of_secret(case, kind):
+    planted = PLANTED_BY_KIND[kind]
+    rows = [
+        trace(0),
+        trace(1, prompt=f"here it is: {planted} -- thanks"),
+        trace(2, metadata={"notes": [f"again {planted}"]}),
+    ]
+    copy = case.root / "copy.jsonl"
+    result, report = report_of(case, jsonl(rows), "--redacted-copy", str(copy))
+    assert result.exit_code == 0, result.output  # redact policy: redacted into the copy
+    found = [f for f in report["findings"] if f["code"].endswith("_DETECTED")]
+    assert {f["location"].rsplit(":", 1)[1] for f in found} == {"2", "3"}
+    assert all(kind in f["message"] for f in found)
+    text = copy.read_text(encoding="utf-8")
+    outputs = text + result.output + orjson.dumps(report).decode()
+    leaked = [part for part in _substrings(SECRET_PART[kind]) if part in outputs]
+    assert leaked == [], leaked
+    assert f"[REDACTED:{kind}]" in text
+
+
+def test_a_private_key_without_an_end_line_is_redacted_to_the_end_of_the_text(case):
+    planted = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(PEM_BODY)
+    copy = case.root / "copy.jsonl"
+    report_of(case, jsonl([trace(0, response=planted)]), "--redacted-copy", str(copy))
+    text = copy.read_text(encoding="utf-8")
+    assert not [part for part in _substrings(planted) if part in text]
+    assert orjson.loads(text)["response"] == "[REDACTED:private_key]"
+
+
+# ---- class 4: escapes cannot hide anything ----
+
+
+def _escaped(text: str, chosen: list[bool]) -> str:
+    """``text`` as a JSON string body with the chosen characters written as \\uXXXX escapes
+    (and slashes as \\/)."""
+    out = []
+    for char, escape in zip(text, chosen, strict=True):
+        if escape:
+            out.append("\\/" if char == "/" and len(out) % 2 else f"\\u{ord(char):04x}")
+        else:
+            out.append(orjson.dumps(char).decode()[1:-1])
+    return "".join(out)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.sampled_from(sorted(PLANTED_BY_KIND)), st.data())
+def test_a_secret_written_with_json_escapes_is_found_and_redacted(tmp_path_factory, kind, data):
+    case = Case(tmp_path_factory.mktemp("escaped"))
+    planted = PLANTED_BY_KIND[kind]
+    chosen = data.draw(st.lists(st.booleans(), min_size=len(planted), max_size=len(planted)))
+    body = _escaped(planted, chosen)
+    field = data.draw(st.sampled_from(["prompt", "response", "metadata"]))
+    row = trace(0)
+    if field == "metadata":
+        row["metadata"] = {"n": "PLACE"}
+    else:
+        row[field] = "PLACE"
+    line = orjson.dumps(row).replace(b"PLACE", f"see {body} now".encode())
+    assert planted in _all_text(orjson.loads(line))  # the escapes decode to the secret
+    copy = case.root / "copy.jsonl"
+    _, report = report_of(case, line + b"\n", "--redacted-copy", str(copy))
+    found = [f for f in report["findings"] if f["code"].endswith("_DETECTED")]
+    assert found and kind in found[0]["message"], report["findings"]
+    raw = copy.read_text(encoding="utf-8")
+    readable = _all_text(orjson.loads(raw))
+    for part in _substrings(SECRET_PART[kind]):
+        assert part not in readable and part not in raw
+
+
+# ---- class 9: leakage normalisation is defined and complete ----
+
+
+@pytest.mark.parametrize(
+    "disguise",
+    [
+        lambda text: text.replace("limit", "li\u200bmit"),  # zero-width space
+        lambda text: text.replace("limit", "li\u200dmit"),  # zero-width joiner
+        lambda text: text.replace("limit", "li\u200cmit"),  # zero-width non-joiner
+        lambda text: text.replace("limit", "li\u2060mit"),  # word joiner
+        lambda text: text.replace("limit", "li\u00admit"),  # soft hyphen
+        lambda text: "\ufeff" + text,  # byte order mark
+        lambda text: text.replace("card", "\uff43\uff41\uff52\uff44"),  # full-width (NFKC)
+        lambda text: text.upper().replace("S", "\u017f"),  # long s (case folding)
+        lambda text: text.replace(" ", "\u00a0\u2003 "),  # other spaces, collapsed
+    ],
+)
+def test_disguised_copies_of_a_training_row_are_leakage(case, disguise):
+    prompt = "What is my card limit? (shared)"
+    rows = [trace(0, split="train", prompt=prompt), trace(1, split="test", prompt=disguise(prompt))]
+    result, report = report_of(case, jsonl(rows))
+    assert result.exit_code == 1
+    leak = located(report, "DATASET_CROSS_SPLIT_DUPLICATE")
+    assert [f["location"].rsplit(":", 1)[1] for f in leak] == ["2"]
+
+
+def test_the_separator_cannot_be_forged_by_a_nul_inside_a_text(case):
+    rows = [
+        trace(0, split="train", prompt="a\x00b", response="c"),
+        trace(1, split="test", prompt="a", response="b\x00c"),
+        trace(2, split="test", prompt="a\x00b\x00c", response="d"),
+        trace(3, split="train", prompt="a\x00b", response="c\x00d"),
+    ]
+    result, report = report_of(case, jsonl(rows))
+    assert result.exit_code == 0, report["findings"]
+    assert not located(report, "DATASET_CROSS_SPLIT_DUPLICATE")
+
+
+# ---- class 10: times follow RFC 3339 ----
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2024-05-01T09:00:00Z",
+        "2024-05-01t09:00:00z",
+        "2024-05-01 09:00:00Z",
+        "2024-05-01T09:00:00.123456789+02:00",
+        "2024-05-01T09:00:00-00:00",
+        "2016-12-31T23:59:60Z",
+        "2016-12-31T18:59:60-05:00",
+    ],
+)
+def test_every_rfc3339_date_time_is_accepted(case, stamp):
+    result, report = report_of(case, jsonl([trace(0, observed_at=stamp)]))
+    assert result.exit_code == 0, report["findings"]
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2024-05-01T09:00:00",  # no offset
+        "2024-05-01T09:00:00+0200",  # ISO 8601 basic offset
+        "2024-05-01T09:00:00+02",
+        "2024-05-01T09:00Z",  # no seconds
+        "2024-05-01T09:00:00,5Z",  # comma fraction
+        "2024-W18-3T09:00:00Z",  # week date
+        "2024-02-30T09:00:00Z",  # no such day
+        "2024-05-01T24:00:00Z",
+        "2024-05-01T09:58:60Z",  # a leap second only ends a minute
+        "2024-05-01T09:00:00+24:00",
+        "\uff12\uff10\uff12\uff14-05-01T09:00:00Z",  # full-width digits
+    ],
+)
+def test_what_rfc3339_does_not_allow_is_a_located_finding(case, stamp):
+    result, report = report_of(case, jsonl([trace(0, observed_at=stamp)]))
+    assert result.exit_code == 1
+    (finding,) = located(report, "DATASET_INVALID_TIMESTAMP")
+    assert finding["field"] == "observed_at"

@@ -236,7 +236,7 @@ def test_the_common_row_takes_the_typed_path(tmp_path, monkeypatch):
         path, CustomerWorkspace.model_validate(WORKSPACE), pm=fresh_plugin_manager(), workers=1
     )
     # The first row of a signature and of each reference is judged on the dict path.
-    assert taken.count(True) >= 45
+    assert sum(1 for result in taken if result) >= 45
 
 
 _TEXT = st.text(

@@ -51,6 +51,7 @@ from customer_model_factory.detectors import DetectorSet, default_detector_set
 from customer_model_factory.io import (
     DEFAULT_MAX_DEPTH,
     GZIP_SUFFIX,
+    MAX_DEPTH_LIMIT,
     diagnose_jsonl_line,
     file_format_problem,
     json_type_name,
@@ -232,8 +233,6 @@ class _RowChecker(RowRules):
         self.typed_ok = not self.extra_required
         # Deepest nesting a row may hold (set by the range checker).
         self.max_depth = DEFAULT_MAX_DEPTH
-        # Keys and string values of the row check_typed last accepted (see _may_repeat).
-        self.last_shape = (0, 0)
 
     # -- the rules' hooks --
 
@@ -339,10 +338,11 @@ class _RowChecker(RowRules):
         self.chunk.rows += 1
         return super().check(row, line, candidate, spaced, kinds)
 
-    def check_typed(self, row: Any, line: int, spaced: bool, raw: bytes) -> bool:
+    def check_typed(self, row: Any, line: int, spaced: bool, raw: bytes) -> int:
         """Check a row decoded by :func:`_typed_decoder` when every shape rule is known to pass
-        for it, by calling the value rules directly; return ``False``, having changed nothing,
-        when that is not known (the caller then checks the row as a dict).
+        for it, by calling the value rules directly, and return its keys plus string values (for
+        :func:`_repeated_keys`); return ``0``, having changed nothing, when that is not known
+        (the caller then checks the row as a dict).
 
         Known to pass: a non-blank trace id, prompt and response; one source and one policy
         reference the rules already judged fine; RFC 3339 times with an offset (and an event
@@ -373,37 +373,31 @@ class _RowChecker(RowRules):
             and not prompt.isspace()
             and not response.isspace()
         ):
-            return False
+            return 0
         entry = self.cache.get(_SIGNATURE_OF(row))
         if entry is None:
-            return False
+            return 0
         observed_at = parse_rfc3339(observed)
         if observed_at is None:
-            return False
+            return 0
         event = row.event_time
         event_seconds = None
         if event is not None:
             event_time = parse_rfc3339(event)
             if event_time is None:
-                return False
+                return 0
             event_seconds = event_time.timestamp()
         elif self.needs_event_time:
-            return False
-        # The row's keys and string values (its quotes prove no key repeats: _may_repeat): the
-        # categorical ones, then trace_id, prompt, response, observed_at and one reference each.
-        keys = entry.present + 6
-        strings = entry.strings + 6
-        if event is not None:
-            keys += 1
-            strings += 1
+            return 0
+        # The row's keys plus string values (its quotes prove no key repeats: _may_repeat): the
+        # categorical ones, then trace_id, prompt, response, observed_at, one reference each.
+        tokens = entry.present + entry.strings + (12 if event is None else 14)
         metadata = row.metadata
         if metadata is not None:
             inner = _shape(metadata, self.max_depth - 1)
             if inner is None:
-                return False  # too deep: the dict path reports it
-            keys += 1 + inner[0]
-            strings += inner[1]
-        self.last_shape = (keys, strings)
+                return 0  # too deep: the dict path reports it
+            tokens += 1 + inner[0] + inner[1]
 
         self.chunk.rows += 1
         entry.count += 1
@@ -421,7 +415,7 @@ class _RowChecker(RowRules):
             spaced,
             False,
         )
-        return True
+        return tokens
 
 
 def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
@@ -431,7 +425,10 @@ def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
     """
     text = f"{prompt}\x00{response}"
     if not text.isascii():
-        return (normalise(prompt) + "\x00" + normalise(response)).encode()
+        prompt_key = normalise(prompt).encode()
+        return (
+            len(prompt_key).to_bytes(4, "big") + prompt_key + b"\x00" + normalise(response).encode()
+        )
     # ASCII: NFKC is the identity and case-folding is lower-casing.
     if spaced or prompt[0] == " " or prompt[-1] == " " or response[0] == " " or response[-1] == " ":
         # One byte translation folds case and maps every whitespace character to a space, then
@@ -439,11 +436,11 @@ def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
         # separator.
         prompt_key = b" ".join(prompt.encode().translate(_ASCII_FOLD).split())
         response_key = b" ".join(response.encode().translate(_ASCII_FOLD).split())
-        return prompt_key + b"\x00" + response_key
+        return len(prompt_key).to_bytes(4, "big") + prompt_key + b"\x00" + response_key
     # Not spaced: the raw line holds no whitespace but single spaces (a tab, newline or other
     # control character in a JSON string is always escaped, and escapes mark a line spaced),
-    # so only the case is left to fold.
-    return text.encode().lower()
+    # so only the case is left to fold (the length does not change).
+    return len(prompt).to_bytes(4, "big") + text.encode().lower()
 
 
 # ---- reading byte ranges ----
@@ -453,14 +450,20 @@ def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
 # (JSON forbids raw control characters in strings, so they always appear escaped; an escaped
 # space next to another space is a run the raw bytes do not show).
 _WHITESPACE_MARKER: Final = rb"  |\\[tnrf]|\\u00(?:0[9-dA-D]|1[c-fC-F]|20)"
+# A line holding a \uXXXX or \/ escape: an escape can hide any character of a secret from the
+# raw-byte prefilter, so such a line is a candidate for every detector (they see decoded text).
+# The match runs to the end of the line, so it is reported once per line however many escapes.
+_ESCAPE_MARKER: Final = rb"\\[u/][^\n]*(?:\n|\z)"
+_ESCAPE_RE: Final = re.compile(rb"\\[u/][^\n]*(?:\n|\Z)")
 # A key parted from its colon by whitespace: where it may occur, `":` does not count keys.
 _SPACED_KEY: Final = re.compile(rb'"[ \t\r\n]+:')
 
 
 class _BlockScanner:
-    """One pass over a block for both the secret/PII prefilter and the whitespace markers.
+    """One pass over a block for the secret/PII prefilter (raw patterns, and any line with an
+    escape that could hide a secret) and the whitespace markers.
 
-    With Hyperscan the detectors' prefilter patterns and the marker share one database, so a
+    With Hyperscan the detectors' prefilter patterns and the markers share one database, so a
     block is scanned once; without it, the detector set's own engine and ``re`` are used.
     """
 
@@ -477,29 +480,35 @@ class _BlockScanner:
         self._marker_id = len(patterns)
         self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self._db.compile(
-            expressions=[*patterns, _WHITESPACE_MARKER],
-            ids=list(range(len(patterns) + 1)),
-            flags=[*flags, 0],
+            expressions=[*patterns, _WHITESPACE_MARKER, _ESCAPE_MARKER],
+            ids=list(range(len(patterns) + 2)),
+            flags=[*flags, 0, 0],
         )
 
     def scan(self, block: bytes) -> tuple[list[tuple[int, int | None]], list[int]]:
         """Return ``(candidates, whitespace-marker ends)`` in ``block``.
 
         A candidate is ``(end, detector index)``; the index is ``None`` when the engine cannot
-        tell which detector fired (the ``re`` fallback), meaning "run them all".
+        tell which detector fired (the ``re`` fallback) or a line holds an escape, meaning "run
+        them all".
         """
         if self._db is None:
             markers = [match.end() for match in self._re.finditer(block)]
-            return [(end, None) for end in self._detectors.candidate_ends(block)], markers
+            candidates = [(end, None) for end in self._detectors.candidate_ends(block)]
+            # An escape's match ends after its line's newline: end - 1 is in the line.
+            candidates += [(match.end() - 1, None) for match in _ESCAPE_RE.finditer(block)]
+            return candidates, markers
         candidates: list[tuple[int, int | None]] = []
         markers = []
         marker_id = self._marker_id
 
         def on_match(ident: int, _start: int, end: int, _flags: int, _context: Any) -> None:
-            if ident == marker_id:
+            if ident < marker_id:
+                candidates.append((end, ident))
+            elif ident == marker_id:
                 markers.append(end)
             else:
-                candidates.append((end, ident))
+                candidates.append((end - 1, None))
 
         self._db.scan(block, match_event_handler=on_match)
         return candidates, markers
@@ -702,7 +711,7 @@ def _check_lines(  # noqa: PLR0917
                 limit = len(block)
             last_index = len(lines) - 1
             # Decoded key counts of the rows of this block, by line index (see _repeated_keys).
-            row_keys: dict[int, tuple[int, int]] = {}
+            row_keys: dict[int, int] = {}
             block_line = line
             candidates, marker_ends = scanner.scan(block)
             if limit < len(block):
@@ -731,8 +740,9 @@ def _check_lines(  # noqa: PLR0917
                     except (typed_error, UnicodeDecodeError, RecursionError):
                         pass  # not the common shape: the dict path names what is wrong
                     else:
-                        if check_typed(typed_row, line, index in spaced, raw):
-                            row_keys[index] = checker.last_shape
+                        tokens = check_typed(typed_row, line, index in spaced, raw)
+                        if tokens:
+                            row_keys[index] = tokens
                             continue
                 try:
                     value = loads(raw)
@@ -784,7 +794,7 @@ def _check_lines(  # noqa: PLR0917
                         raw, _named(value, candidate), line
                     )
                 else:
-                    row_keys[index] = shape
+                    row_keys[index] = shape[0] + shape[1]
                 redacted = check(value, line, candidate, index in spaced, kinds)
                 if copy is not None:
                     # A repeated key's shadowed value never reaches the copy.
@@ -795,7 +805,7 @@ def _check_lines(  # noqa: PLR0917
     return chunk
 
 
-def _may_repeat(raw: bytes, shape: tuple[int, int]) -> bool:
+def _may_repeat(raw: bytes, shape: tuple[int, int] | None) -> bool:
     """Whether a row decoded into ``shape`` (its keys, its string values) may repeat a key.
 
     Every key and string value is written between two quotes, and any other quote is escaped
@@ -804,6 +814,8 @@ def _may_repeat(raw: bytes, shape: tuple[int, int]) -> bool:
     Failing that, every key ends in `":` unless whitespace parts it from its colon, so with no
     such whitespace, as many `":` as keys decoded also proves it.
     """
+    if shape is None:
+        return True
     keys, strings = shape
     if raw.count(b'"') == 2 * (keys + strings):
         return False
@@ -824,19 +836,23 @@ def _repeated_keys(  # noqa: PLR0917
     plus the other lines' quotes, no row repeats a key (see :func:`_may_repeat`); otherwise
     each row is judged on its own, and those that may repeat one are parsed exactly.
     """
-    others = sum(lines[index].count(b'"') for index in range(len(lines)) if index not in row_keys)
-    tokens = sum(keys + strings for keys, strings in row_keys.values())
-    if block.count(b'"', 0, limit) == 2 * tokens + others:
+    others = 0
+    if len(row_keys) < len(lines):
+        others = sum(
+            lines[index].count(b'"') for index in range(len(lines)) if index not in row_keys
+        )
+    if block.count(b'"', 0, limit) == 2 * sum(row_keys.values()) + others:
         return
-    for index, shape in row_keys.items():
+    for index, tokens in row_keys.items():
         raw = lines[index]
-        if not _may_repeat(raw, shape):
+        if raw.count(b'"') == 2 * tokens:
             continue
         raw = raw.removesuffix(b"\r")
         if block_line + index == 0 and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
         row = orjson.loads(raw)
-        checker.duplicate_keys(raw, _named(row, index in flagged), block_line + index + 1)
+        if _may_repeat(raw, _shape(row, MAX_DEPTH_LIMIT)):
+            checker.duplicate_keys(raw, _named(row, index in flagged), block_line + index + 1)
 
 
 def _copy_row(  # noqa: PLR0917

@@ -92,15 +92,59 @@ def _aware(value: Any, what: str) -> dt.datetime | None:
     raise ValueError(f"{what} must be an RFC 3339 date-time")
 
 
+_RFC3339: Final = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))\Z"
+)
+
+
 def parse_rfc3339(text: str) -> dt.datetime | None:
-    """Parse an RFC 3339 date-time with an offset; ``None`` when it is not one."""
-    if len(text) < 20 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt ":
+    """Parse an RFC 3339 ``date-time`` (section 5.6); ``None`` when it is not one.
+
+    The grammar is followed exactly: ``T`` or ``t`` between date and time (or a space, which the
+    RFC's note allows), ``Z``, ``z`` or a ``+hh:mm``/``-hh:mm`` offset (``-00:00`` reads as
+    UTC), any number of fraction digits (kept to the microsecond), and a leap second ``:60``
+    in a minute's last second, read as the first instant of the next minute. Forms ISO 8601
+    allows but RFC 3339 does not (``+0200``, ``+02``, a comma fraction, a missing offset or
+    seconds, week or ordinal dates) are refused.
+    """
+    if (
+        len(text) == 20
+        and text[19] == "Z"
+        and text[10] == "T"
+        and text[4] == "-"
+        and text[7] == "-"
+        and text[13] == ":"
+        and text[16] == ":"
+    ):
+        # The common shape, separators in place: fromisoformat reads exactly RFC 3339 here.
+        try:
+            return dt.datetime.fromisoformat(text)
+        except ValueError:
+            pass  # a leap second, or not a date-time: the full grammar decides
+    match = _RFC3339.match(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    fraction = match.group(7)
+    micro = int((fraction[1:] + "00000")[:6]) if fraction else 0
+    offset = dt.UTC
+    if match.group(8):
+        off_hours, off_minutes = int(match.group(9)), int(match.group(10))
+        if off_hours > 23 or off_minutes > 59:
+            return None
+        delta = dt.timedelta(hours=off_hours, minutes=off_minutes)
+        offset = dt.timezone(-delta if match.group(8) == "-" else delta)
+    leap = second == 60
+    if leap and minute != 59:
         return None
     try:
-        parsed = dt.datetime.fromisoformat(text)
+        parsed = dt.datetime(
+            year, month, day, hour, minute, 59 if leap else second, micro, tzinfo=offset
+        )
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
+    return parsed + dt.timedelta(seconds=1) - dt.timedelta(microseconds=micro) if leap else parsed
 
 
 class TimeWindow(BaseModel):

@@ -30,6 +30,7 @@ contract test ``tests/unit/test_dataset_engine_contract.py`` would otherwise cat
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
@@ -1012,22 +1013,36 @@ def _redact_row(value: Any, found: Mapping[str, list[Any]], path: str = "") -> A
 # ---- leakage: which texts count as the same ----
 
 
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): invisible characters
+# such as the zero-width space and joiners, the word joiner, the soft hyphen and the BOM.
+_IGNORABLE: Final = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+
+
 def normalise(text: str) -> str:
-    """NFKC, case-fold and collapse whitespace (the leakage key of a text)."""
+    """A text's leakage form: default-ignorable code points removed, NFKC, case-folded (then
+    NFKC again, which folding can undo), whitespace runs collapsed to one space and trimmed."""
     if text.isascii():
-        # For ASCII NFKC is the identity and case-folding is lower-casing.
+        # For ASCII there is nothing to ignore, NFKC is the identity and folding is lowering.
         text = text.lower()
         if text.isprintable() and "  " not in text and text[0] != " " and text[-1] != " ":
             return text
     else:
-        text = unicodedata.normalize("NFKC", text).casefold()
+        text = _IGNORABLE.sub("", text)
+        text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
     return " ".join(text.split())
 
 
 def leakage_key(prompt: str, response: str) -> bytes:
     """Two rows with the same key hold the same prompt and response once normalised: the
-    normalised prompt, NUL, the normalised response (UTF-8)."""
-    return (normalise(prompt) + "\x00" + normalise(response)).encode()
+    byte length of the normalised prompt (4 bytes, big-endian), the normalised prompt, NUL, the
+    normalised response (UTF-8). The length keeps a NUL inside a text from passing for the
+    separator (``a\\0b`` + ``c`` and ``a`` + ``b\\0c`` differ)."""
+    prompt_key = normalise(prompt).encode()
+    return len(prompt_key).to_bytes(4, "big") + prompt_key + b"\x00" + normalise(response).encode()
 
 
 # ---- cross-row and whole-dataset rules: their findings ----
