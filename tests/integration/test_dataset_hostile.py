@@ -703,3 +703,49 @@ def test_what_rfc3339_does_not_allow_is_a_located_finding(case, stamp):
     assert result.exit_code == 1
     (finding,) = located(report, "DATASET_INVALID_TIMESTAMP")
     assert finding["field"] == "observed_at"
+
+
+# ---- class 7: nothing from the data is echoed unsafely ----
+
+
+@pytest.mark.parametrize("field", ["split", "label", "severity", "expected_decision", "vertical"])
+@pytest.mark.parametrize("planted", PLANTED)
+def test_a_secret_in_a_reported_value_is_never_echoed(case, field, planted):
+    rows = [trace(0), trace(1, **{field: f"x {planted}"}), trace(2, trace_id=planted, split="bad")]
+    for args in ((), ("--format", "json")):
+        result, report = report_of(case, jsonl(rows), *args)
+        assert result.exit_code == 1
+        for counts in ("split_counts", "label_counts", "sector_counts"):
+            assert all(planted not in key for key in report[counts])
+        named = [f for f in report["findings"] if f["location"].endswith(":3")]
+        assert named and all(f["trace_id"] != planted for f in named)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "t-1\nREADY  forged.jsonl: 0 rows",
+        "t-1\r\x1b[32mREADY\x1b[0m",
+        "t-1\u2028READY",
+        "t\x00\x07",
+    ],
+)
+def test_control_characters_in_echoed_values_are_escaped(case, hostile):
+    rows = [trace(0), trace(1, trace_id=hostile, split=hostile, label=hostile)]
+    for args in ((), ("--format", "json")):
+        result, _ = report_of(case, jsonl(rows), *args)
+        assert result.exit_code == 1
+        lines = result.output.splitlines()
+        assert lines[0].startswith("BLOCKED") or lines[0].startswith("{")
+        assert not any(line.startswith("READY") for line in lines)
+        assert "\x1b" not in result.output and "\r" not in result.output
+        assert "\u2028" not in result.output and "\x00" not in result.output
+
+
+def test_echoed_values_are_cut_to_a_documented_length(case):
+    long_split = "s" * 5000
+    _, report = report_of(case, jsonl([trace(0, split=long_split, trace_id="t" * 1000)]))
+    (finding,) = located(report, "DATASET_SPLIT_NOT_ALLOWED")
+    assert "s" * 64 + "\u2026" in finding["message"] and "s" * 65 not in finding["message"]
+    assert finding["trace_id"] == "t" * 256 + "\u2026"
+    assert list(report["split_counts"]) == ["s" * 64 + "\u2026"]

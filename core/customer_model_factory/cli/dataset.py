@@ -34,12 +34,15 @@ _DEFAULT_CAP = 5
 def render_text(report: CustomerDatasetValidationReport, *, per_code: int = _DEFAULT_CAP) -> str:
     """Render a report for a terminal: a summary, then at most ``per_code`` findings per code
     with a count of the rest (the JSON form is always complete)."""
+    from customer_model_factory.stages.dataset.rules import printable as safe  # noqa: PLC0415
+
     verdict = "READY" if report.ready else "BLOCKED"
     counts = report.finding_counts
     lines = [
-        f"{verdict}  {report.source}: {report.row_count} rows, "
+        f"{verdict}  {safe(report.source)}: {report.row_count} rows, "
         f"{counts.get('error', 0)} errors, {counts.get('warning', 0)} warnings",
-        f"  workspace  {report.customer_id}/{report.workspace_id}/{report.tenant_id}",
+        f"  workspace  {safe(report.customer_id)}/{safe(report.workspace_id)}/"
+        f"{safe(report.tenant_id)}",
         f"  dataset    {report.dataset_hash}",
         f"  report     {report.report_hash}",
         "  splits     " + _pairs(report.split_counts),
@@ -51,7 +54,7 @@ def render_text(report: CustomerDatasetValidationReport, *, per_code: int = _DEF
     if report.redacted_copy is not None:
         copy = report.redacted_copy
         lines.append(
-            f"  redacted   {copy.path}: {copy.rows_redacted} rows, {copy.redactions} spans "
+            f"  redacted   {safe(copy.path)}: {copy.rows_redacted} rows, {copy.redactions} spans "
             f"({copy.sha256})"
         )
     shown: Counter[str] = Counter()
@@ -60,10 +63,13 @@ def render_text(report: CustomerDatasetValidationReport, *, per_code: int = _DEF
         shown[finding.code] += 1
         if shown[finding.code] > per_code:
             continue
-        where = f"{finding.location}: " if finding.location else ""
-        trace = f" [{finding.trace_id}]" if finding.trace_id else ""
-        field = f" ({finding.field})" if finding.field else ""
-        lines.append(f"{where}{finding.severity} {finding.code}{trace}{field}: {finding.message}")
+        # Every value that came from the data is escaped: a control character in a trace id
+        # could otherwise forge a line of this output.
+        where = f"{safe(finding.location)}: " if finding.location else ""
+        trace = f" [{safe(finding.trace_id)}]" if finding.trace_id else ""
+        field = f" ({safe(finding.field)})" if finding.field else ""
+        message = safe(finding.message)
+        lines.append(f"{where}{finding.severity} {finding.code}{trace}{field}: {message}")
     for code, count in sorted(total.items()):
         if count > per_code:
             lines.append(f"... and {count - per_code} more {code} (see --format json)")
@@ -71,7 +77,9 @@ def render_text(report: CustomerDatasetValidationReport, *, per_code: int = _DEF
 
 
 def _pairs(counts: dict[str, int]) -> str:
-    return ", ".join(f"{key} {value}" for key, value in counts.items()) or "-"
+    from customer_model_factory.stages.dataset.rules import printable  # noqa: PLC0415
+
+    return ", ".join(f"{printable(key)} {value}" for key, value in counts.items()) or "-"
 
 
 @contextlib.contextmanager

@@ -71,6 +71,7 @@ from customer_model_factory.stages.dataset.rules import (
     S_PII,
     S_SECRET,
     SIG_FIELDS,
+    TRACE_ID_LIMIT,
     RowRules,
     Verdict,
     _Settings,
@@ -369,6 +370,7 @@ class _RowChecker(RowRules):
             and policy[0].__class__ is str
             and self.source_ok.get(source[0], False)
             and self.policy_ok.get(policy[0], False)
+            and len(trace_id) <= TRACE_ID_LIMIT
             and not trace_id.isspace()
             and not prompt.isspace()
             and not response.isspace()

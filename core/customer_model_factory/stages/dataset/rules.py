@@ -29,6 +29,7 @@ contract test ``tests/unit/test_dataset_engine_contract.py`` would otherwise cat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -59,7 +60,9 @@ from customer_model_factory.stages.dataset.models import (
 )
 
 __all__ = [
+    "ECHO_LIMIT",
     "SIG_FIELDS",
+    "TRACE_ID_LIMIT",
     "RowRules",
     "Verdict",
     "cross_split_duplicate",
@@ -67,6 +70,7 @@ __all__ = [
     "duplicate_trace_id",
     "leakage_key",
     "normalise",
+    "printable",
     "temporal_order",
 ]
 
@@ -98,6 +102,29 @@ ROW_FIELDS: Final = frozenset(
     {"trace_id", "prompt", "response", "source_refs", "policy_refs", "observed_at"}
 )
 _OPTIONAL_TEXT: Final = ("workspace_id", "vertical")
+ECHO_LIMIT: Final = 64
+"""Characters of a value from the data that a message repeats (the rest is cut: ``…``)."""
+TRACE_ID_LIMIT: Final = 256
+"""Characters of a trace id that a finding repeats."""
+# Longer than any id the engine keeps as text: a secret id is compared by digest only.
+_SURROGATE: Final = "\x00secret-trace-id:"
+# Characters a message escapes: C0 and C1 controls, DEL, line and paragraph separators and
+# the bidirectional controls that can reorder what a terminal shows.
+_CONTROL: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` with every control character written as an escape (``\\n``, ``\\x1b``,
+    ``\\u2028``), cut to ``limit`` characters (``…`` marks a cut)."""
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "\u2026"
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+
+
 _TYPE_NAMES: Final = {str: "string", list: "non-empty list", dict: "JSON object"}
 
 
@@ -206,6 +233,14 @@ class RowRules:
         # Whether check() must return the redacted row (a redacted copy is being written).
         self.keep_redacted = keep_redacted
 
+    def shown(self, value: str, limit: int = ECHO_LIMIT) -> str:
+        """A value from the data as a finding may repeat it: its detector's placeholder when it
+        holds a secret or personal datum, else :func:`printable` and cut to ``limit``."""
+        detections = self.detectors.scan_text(value)
+        if detections:
+            return placeholder(detections[0].kind)
+        return printable(value, limit)
+
     # -- the hooks the engine implements --
 
     def add(  # noqa: PLR0917 - positional on purpose: called per finding in the hot loop
@@ -276,6 +311,16 @@ class RowRules:
             tid = trace_id if type(trace_id) is str else None
             trace_id = None
             self.field_problem(row, "trace_id", tid, line, str)
+        if tid is not None and (candidate or len(tid) > TRACE_ID_LIMIT):
+            detections = self.detectors.scan_text(tid) if candidate else None
+            if detections:
+                # A trace id that is a secret never names its row; it is still compared with
+                # the others, through a digest.
+                tid = placeholder(detections[0].kind)
+                if trace_id is not None:
+                    trace_id = _SURROGATE + hashlib.blake2b(trace_id.encode()).hexdigest()
+            elif len(tid) > TRACE_ID_LIMIT:
+                tid = tid[:TRACE_ID_LIMIT] + "\u2026"
 
         verdict = self.verdict(row, tuple(map(get, SIG_FIELDS)))
 
@@ -481,7 +526,7 @@ class RowRules:
                 (
                     "DATASET_SPLIT_NOT_ALLOWED",
                     "error",
-                    f"split {split!r} is not in the workspace's allowed_splits "
+                    f"split '{self.shown(split)}' is not in the workspace's allowed_splits "
                     f"({', '.join(ws.allowed_splits)})",
                     "split",
                 )
@@ -492,7 +537,8 @@ class RowRules:
                 (
                     "DATASET_DECISION_NOT_ALLOWED",
                     "error",
-                    f"expected_decision {decision!r} is not one of {', '.join(DECISIONS)}",
+                    f"expected_decision '{self.shown(decision)}' is not one of "
+                    f"{', '.join(DECISIONS)}",
                     "expected_decision",
                 )
             )
@@ -503,7 +549,7 @@ class RowRules:
                 (
                     "DATASET_SEVERITY_NOT_ALLOWED",
                     "error",
-                    f"severity {severity!r} is not one of {', '.join(SEVERITIES)}",
+                    f"severity '{self.shown(severity)}' is not one of {', '.join(SEVERITIES)}",
                     "severity",
                 )
             )
@@ -555,18 +601,20 @@ class RowRules:
                 (
                     "DATASET_VERTICAL_MISMATCH",
                     "error",
-                    f"vertical {vertical!r} differs from the forced sector {forced!r}",
+                    f"vertical '{self.shown(vertical)}' differs from the forced sector "
+                    f"'{self.shown(forced)}'",
                     "vertical",
                 )
             )
         sector = forced or (vertical if isinstance(vertical, str) and vertical.strip() else None)
+        # Counted values become keys of the report: never a secret, never a control character.
         counted = (
-            split if isinstance(split, str) else None,
-            label if isinstance(label, str) else None,
+            self.shown(split) if isinstance(split, str) else None,
+            self.shown(label) if isinstance(label, str) else None,
             label_class,
             decision,
             severity,
-            sector,
+            self.shown(sector) if isinstance(sector, str) else sector,
         )
         known = split if split in self.allowed_splits else None
         role = 0
@@ -882,20 +930,26 @@ class RowRules:
             self.add(
                 "DATASET_SECTOR_UNAVAILABLE",
                 "error",
-                f"sector {sector!r} cannot be checked: the sector module is unavailable",
+                f"sector '{self.shown(sector)}' cannot be checked: the sector module is "
+                "unavailable",
                 tid,
                 "vertical",
                 line,
             )
             return
+        shown = self.shown(sector)
+        own_id = row.get("trace_id")
         for finding in validate_sector_trace_metadata(
             row, sector_id=sector, pm=self.settings.sector_pm, location=None
         ):
+            message = finding.message
+            if shown != sector:
+                message = message.replace(repr(sector), f"'{shown}'").replace(sector, shown)
             self.add(
                 finding.code,
                 finding.severity,
-                finding.message,
-                finding.trace_id if finding.trace_id is not None else tid,
+                message,
+                tid if finding.trace_id is None or finding.trace_id == own_id else finding.trace_id,
                 finding.field,
                 line,
             )
