@@ -749,3 +749,56 @@ def test_echoed_values_are_cut_to_a_documented_length(case):
     assert "s" * 64 + "\u2026" in finding["message"] and "s" * 65 not in finding["message"]
     assert finding["trace_id"] == "t" * 256 + "\u2026"
     assert list(report["split_counts"]) == ["s" * 64 + "\u2026"]
+
+
+# ---- class 8: the workspace is consistent or refused ----
+
+_BASE_TOML = WORKSPACE_TOML
+
+
+@pytest.mark.parametrize(
+    ("extra", "words", "line"),
+    [
+        ('required_splits = ["trian"]\n', ["required_splits", "trian"], 7),
+        ('[workspace.as_of]\ntraining_splits = ["trian"]\n', ["training_splits", "trian"], 8),
+        (
+            '[workspace.as_of]\nevaluation_splits = ["tset"]\n',
+            ["evaluation_splits", "tset"],
+            None,
+        ),
+        (
+            "[workspace.as_of.split_windows.holdout]\nend = 2024-01-01T00:00:00Z\n",
+            ["split_windows", "holdout"],
+            None,
+        ),
+        ('[workspace.as_of]\ntemporal_split = "off"\n', ["temporal_split", "boolean"], 8),
+        ("[workspace.as_of]\ntemporal_split = 0\n", ["temporal_split", "boolean"], 8),
+        ("[workspace.as_of]\ntemporal_splt = true\n", ["'temporal_splt'", "'temporal_split'"], 8),
+        ("[workspace.asof]\ntemporal_split = true\n", ["'asof'", "'as_of'"], 7),
+        ("secrets_polcy = 'redact'\n", ["'secrets_polcy'", "'secrets_policy'"], 7),
+        (
+            "[workspace.as_of.split_windows.train]\nstrat = 2024-01-01T00:00:00Z\n",
+            ["'strat'", "'start'"],
+            8,
+        ),
+    ],
+)
+def test_an_inconsistent_or_mistyped_workspace_is_refused(case, extra, words, line):
+    case.workspace.write_text(_BASE_TOML + extra, encoding="utf-8")
+    case.before = case.snapshot()
+    result = case.run()
+    assert result.exit_code == 2, result.output
+    message = one_line(result).removeprefix("error: ")
+    assert all(word in message for word in words), message
+    assert message.startswith(str(case.workspace))
+    if line is not None:
+        assert message.startswith(f"{case.workspace}:{line}:"), message
+    case.assert_inputs_intact()
+
+
+def test_a_mistyped_workspace_table_is_named(case):
+    case.workspace.write_text(_BASE_TOML.replace("[workspace]", "[worksapce]"), encoding="utf-8")
+    case.before = case.snapshot()
+    message = one_line(case.run()).removeprefix("error: ")
+    assert "no [workspace] table; found [worksapce]; did you mean [workspace]?" in message
+    assert message.startswith(f"{case.workspace}:1:")

@@ -7,13 +7,22 @@ engine that reads files fast is in :mod:`.engine`.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from customer_model_factory.errors import ConfigError, DataFormatError
 from customer_model_factory.io import read_text_strict
@@ -180,7 +189,7 @@ class AsOfPolicy(BaseModel):
         default_factory=dict,
         description="split → window its rows' event_time must fall in; rows need event_time.",
     )
-    temporal_split: bool = Field(
+    temporal_split: StrictBool = Field(
         default=False,
         description="Every evaluation row's event_time must be at or after every training row's.",
     )
@@ -251,9 +260,11 @@ class CustomerWorkspace(BaseModel):
         unknown = [s for s in self.required_splits if s not in self.allowed_splits]
         if unknown:
             raise ValueError(f"required_splits {unknown} are not in allowed_splits")
-        windows = [s for s in self.as_of.split_windows if s not in self.allowed_splits]
-        if windows:
-            raise ValueError(f"as_of.split_windows names splits {windows} not in allowed_splits")
+        # Every split the policy names must exist: a typo would switch a check off silently.
+        for name in ("split_windows", "training_splits", "evaluation_splits"):
+            named = [s for s in getattr(self.as_of, name) if s not in self.allowed_splits]
+            if named:
+                raise ValueError(f"as_of.{name} names splits {named} not in allowed_splits")
         if not self.label_map:
             raise ValueError("label_map must map at least one label")
         return self
@@ -269,12 +280,36 @@ class CustomerWorkspace(BaseModel):
         table = data.get("workspace", data) if isinstance(data, Mapping) else data
         if not isinstance(table, Mapping):
             raise ConfigError("the workspace must be a table", path=path, field="workspace")
+        if table is data and not set(cls.model_fields) & set(data):
+            # No [workspace] table and no workspace key: a mistyped table name, most likely.
+            tables = [key for key, value in data.items() if isinstance(value, Mapping)]
+            if tables:
+                hint = difflib.get_close_matches(tables[0], ["workspace"], n=1, cutoff=0.5)
+                raise ConfigError(
+                    f"no [workspace] table; found [{tables[0]}]"
+                    + ("; did you mean [workspace]?" if hint else ""),
+                    path=path,
+                    field=tables[0],
+                )
         try:
             return cls.model_validate(dict(table))
         except ValidationError as error:
-            first = error.errors()[0]
+            errors = error.errors()
+            # An unknown key first: a misspelt key is the likely cause of the other errors.
+            first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
             where = ".".join(str(part) for part in first["loc"]) or None
+            if first["type"] == "extra_forbidden":
+                key = str(first["loc"][-1])
+                known = _known_keys(first["loc"][:-1])
+                hint = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                message = f"unknown key {key!r}" + (
+                    f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(known)})"
+                )
+                raise ConfigError(message, path=path, field=where) from None
             message = str(first["msg"]).removeprefix("Value error, ")
+            head = message.split(" ", 1)[0]
+            if where is None and head.split(".")[0] in cls.model_fields:
+                where = head  # a consistency rule names the key it is about first
             raise ConfigError(f"invalid workspace: {message}", path=path, field=where) from None
 
     @classmethod
@@ -306,12 +341,25 @@ class CustomerWorkspace(BaseModel):
 
 
 def _toml_key_line(text: str, dotted: str) -> int | None:
-    """The 1-based line where the last key of ``dotted`` is assigned (tomllib keeps no
-    positions), or ``None`` when it is not written as ``key = ...`` (a missing field)."""
+    """The 1-based line where the last key of ``dotted`` is assigned or opens a table (tomllib
+    keeps no positions), or ``None`` when it is not written (a missing field)."""
     key = next((part for part in reversed(dotted.split(".")) if not part.isdigit()), "")
-    pattern = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", re.MULTILINE)
+    quoted = rf"[\"']?{re.escape(key)}[\"']?"
+    pattern = re.compile(
+        rf"^[ \t]*(?:{quoted}[ \t]*=|\[[ \t]*(?:[^\]\n]*\.)?[ \t]*{quoted}[ \t]*\])",
+        re.MULTILINE,
+    )
     found = pattern.search(text)
     return text.count("\n", 0, found.start()) + 1 if found else None
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the workspace table accepts at ``loc`` (a path of keys into it)."""
+    if loc[:1] == ("as_of",):
+        model: type[BaseModel] = TimeWindow if len(loc) >= 3 else AsOfPolicy
+    else:
+        model = CustomerWorkspace
+    return sorted(model.model_fields)
 
 
 class CustomerTrace(BaseModel):
