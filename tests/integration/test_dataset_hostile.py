@@ -802,3 +802,51 @@ def test_a_mistyped_workspace_table_is_named(case):
     message = one_line(case.run()).removeprefix("error: ")
     assert "no [workspace] table; found [worksapce]; did you mean [workspace]?" in message
     assert message.startswith(f"{case.workspace}:1:")
+
+
+# ---- class 11: nothing is skipped silently ----
+
+
+def test_files_in_a_shard_directory_that_are_not_shards_are_listed(case):
+    for name in ("notes.txt", "c.json", "d.jsonl.bak", ".hidden.jsonl", "e.JSONL"):
+        (case.shards / name).write_bytes(jsonl([trace(9)]))
+    (case.shards / "nested").mkdir()
+    (case.shards / "nested" / "f.jsonl").write_bytes(jsonl([trace(10)]))
+    out = case.root / "r.json"
+    result = case.run("-o", str(out), traces=case.shards)
+    assert result.exit_code == 0, result.output  # warnings only
+    report = orjson.loads(out.read_bytes())
+    ignored = [f for f in report["findings"] if f["code"] == "DATASET_FILE_IGNORED"]
+    assert sorted(Path(f["location"]).name for f in ignored) == sorted(
+        ["notes.txt", "c.json", "d.jsonl.bak", ".hidden.jsonl", "e.JSONL", "nested"]
+    )
+    assert all(f["severity"] == "warning" for f in ignored)
+    assert report["row_count"] == 6
+
+
+def test_a_shard_linking_outside_its_directory_is_an_error_unless_followed(case):
+    outside = case.root / "elsewhere.jsonl"
+    outside.write_bytes(jsonl([trace(20), trace(21)]))
+    (case.shards / "c.jsonl").symlink_to(outside)
+    (case.shards / "d.jsonl").symlink_to(case.shards / "a.jsonl")  # inside: read
+    out = case.root / "r.json"
+    result = case.run("-o", str(out), traces=case.shards)
+    assert result.exit_code == 1, result.output
+    report = orjson.loads(out.read_bytes())
+    (finding,) = [f for f in report["findings"] if f["code"] == "DATASET_SHARD_OUTSIDE_DIRECTORY"]
+    assert finding["location"].endswith("c.jsonl") and "--follow-symlinks" in finding["message"]
+    assert report["row_count"] == 9  # a, b and d
+    result = case.run("-o", str(out), "--follow-symlinks", traces=case.shards)
+    report = orjson.loads(out.read_bytes())
+    assert not [f for f in report["findings"] if f["code"] == "DATASET_SHARD_OUTSIDE_DIRECTORY"]
+    assert report["row_count"] == 11
+
+
+def test_keys_that_redact_alike_keep_every_value(case):
+    other = "john.roe" + "@" + "example.org"
+    row = trace(0, metadata={EMAIL: "first", other: "second", "plain": "third"})
+    copy = case.root / "copy.jsonl"
+    report_of(case, jsonl([row]), "--redacted-copy", str(copy))
+    metadata = orjson.loads(copy.read_bytes())["metadata"]
+    assert sorted(metadata.values()) == ["first", "second", "third"]
+    assert set(metadata) == {"[REDACTED:email]", "[REDACTED:email]#2", "plain"}

@@ -164,6 +164,13 @@ def validate(  # noqa: PLR0917 - typer maps each parameter to an option
             help="Deepest nesting of arrays and objects a line may hold.",
         ),
     ] = 64,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--follow-symlinks",
+            help="Read shards that link to files outside the shard directory.",
+        ),
+    ] = False,
 ) -> None:
     """Check a trace dataset against its workspace contract.
 
@@ -183,6 +190,7 @@ def validate(  # noqa: PLR0917 - typer maps each parameter to an option
             vertical=vertical,
             progress=progress,
             max_depth=max_depth,
+            follow_symlinks=follow_symlinks,
         )
     if output_format is OutputFormat.json:
         emit(to_json_text(report.payload()))

@@ -1057,6 +1057,12 @@ def _redact_row(value: Any, found: Mapping[str, list[Any]], path: str = "") -> A
             child = f"{path}.{key}" if path else str(key)
             key_path = child + KEY_SUFFIX
             new_key = redact_text(key, found[key_path]) if key_path in found else key
+            # Two keys may redact to the same text: number the later ones, so no value is lost.
+            number = 2
+            base = new_key
+            while new_key in result:
+                new_key = f"{base}#{number}"
+                number += 1
             result[new_key] = _redact_row(item, found, child)
         return result
     if isinstance(value, list):

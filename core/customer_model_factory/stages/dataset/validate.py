@@ -90,6 +90,7 @@ def validate_customer_trace_dataset(
     progress: Callable[[int, int], None] | None = None,
     pm: Any = None,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    follow_symlinks: bool = False,
 ) -> CustomerDatasetValidationReport:
     """Validate a trace dataset against its workspace in one streaming pass.
 
@@ -107,6 +108,8 @@ def validate_customer_trace_dataset(
     :param pm: the plugin manager (default :func:`~.plugins.get_plugin_manager`).
     :param max_depth: lines nesting arrays and objects deeper are reported
         (``DATASET_NESTING_TOO_DEEP``), not parsed; at most 512.
+    :param follow_symlinks: read a shard that is a symbolic link to a file outside the shard
+        directory (otherwise it is ``DATASET_SHARD_OUTSIDE_DIRECTORY`` and not read).
     :returns: the sealed report; ``ready`` is false when any finding is an error.
     :raises DataFormatError: the source is missing, empty, or a directory without shards.
     """
@@ -123,6 +126,7 @@ def validate_customer_trace_dataset(
             max_line_bytes=max_line_bytes,
             progress=progress,
             max_depth=max_depth,
+            follow_symlinks=follow_symlinks,
         )
     else:
         if redacted_copy is not None:
@@ -150,8 +154,9 @@ def _validate_files(
     max_line_bytes: int,
     progress: Callable[[int, int], None] | None,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    follow_symlinks: bool = False,
 ) -> tuple[list[Finding], dict[str, Any]]:
-    shards = list_jsonl_shards(source)
+    shards, screened = _screen_shards(source, list_jsonl_shards(source), follow_symlinks)
     total = sum(shard.stat().st_size for shard in shards)
     count = _default_workers(total) if workers is None else max(1, workers)
     if redacted_copy is not None or "fork" not in multiprocessing.get_all_start_methods():
@@ -234,6 +239,7 @@ def _validate_files(
             _WORKER.clear()
 
     findings = _finish(merger, settings)
+    findings.extend(screened)
     shard_digests = tuple(
         ShardDigest(
             name=display[index],
@@ -259,6 +265,45 @@ def _validate_files(
             lines_dropped=copy_totals[3],
         )
     return findings, fields
+
+
+def _screen_shards(
+    source: Path, shards: list[Path], follow_symlinks: bool
+) -> tuple[list[Path], list[Finding]]:
+    """Nothing in a shard directory is skipped silently: a file that is not a shard is a
+    warning, and a shard that is a symbolic link to a file outside the directory is an error
+    and is not read, unless ``follow_symlinks``."""
+    if not source.is_dir():
+        return shards, []
+    findings: list[Finding] = []
+    kept = set(shards)
+    for entry in sorted(source.iterdir()):
+        if entry not in kept:
+            kind = "directory" if entry.is_dir() else "file"
+            findings.append(
+                Finding(
+                    code="DATASET_FILE_IGNORED",
+                    severity="warning",
+                    message=f"this {kind} is not a *.jsonl or *.jsonl.gz shard; it was not read",
+                    location=str(entry),
+                )
+            )
+    root = source.resolve()
+    read: list[Path] = []
+    for shard in shards:
+        if shard.is_symlink() and not follow_symlinks and not shard.resolve().is_relative_to(root):
+            findings.append(
+                Finding(
+                    code="DATASET_SHARD_OUTSIDE_DIRECTORY",
+                    severity="error",
+                    message="shard is a symbolic link to a file outside the directory; it was not "
+                    "read (--follow-symlinks reads it)",
+                    location=str(shard),
+                )
+            )
+            continue
+        read.append(shard)
+    return read, findings
 
 
 def _validate_rows(
