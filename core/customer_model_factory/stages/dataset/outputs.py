@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,8 +190,12 @@ def _backup(target: Path) -> Path | None:
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".bak", dir=target.parent)
     os.close(fd)
     backup = Path(name)
-    backup.unlink()
-    os.link(target, backup)
+    try:
+        backup.unlink()
+        os.link(target, backup)
+    except OSError:
+        # A file system without hard links: a copy serves as well.
+        shutil.copy2(target, backup)
     return backup
 
 
