@@ -155,7 +155,15 @@ DETECTORS: Final[tuple[Detector, ...]] = (
     Detector(
         "google_api_key", "secret", r"\bAIza[0-9A-Za-z_-]{35}", prefilter=r"AIza[0-9A-Za-z_-]{8}"
     ),
-    Detector("private_key", "secret", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"),
+    Detector(
+        "private_key",
+        "secret",
+        # The whole key, BEGIN through END: the body is the secret. Without an END line, the
+        # rest of the text is taken as the body.
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
+        r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|[\s\S]*)",
+        prefilter=r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+    ),
     Detector(
         "jwt",
         "secret",

@@ -81,6 +81,15 @@ _register("DATASET_JSONL_NAN_LITERAL", "A JSONL line uses NaN or Infinity (not J
 _register("DATASET_JSONL_LINE_TOO_LONG", "A JSONL line is longer than the line limit; not parsed.")
 _register("DATASET_JSONL_NOT_OBJECT", "A JSONL line holds a JSON value that is not an object.")
 _register("DATASET_JSONL_INVALID_JSON", "A JSONL line is not valid JSON.")
+_register("DATASET_JSONL_ENCODING", "A JSONL file is not UTF-8 (UTF-16 or UTF-32); not read.")
+_register("DATASET_JSONL_COMPRESSED", "A JSONL file is compressed but not named *.jsonl.gz.")
+_register("DATASET_NESTING_TOO_DEEP", "A JSONL line nests arrays/objects beyond the depth limit.")
+_register("DATASET_DUPLICATE_KEY", "A JSON object holds the same key twice (readers disagree).")
+_register("DATASET_FILE_IGNORED", "A file in the shard directory is not a shard; not read.")
+_register(
+    "DATASET_SHARD_OUTSIDE_DIRECTORY",
+    "A shard links to a file outside its directory; not read without --follow-symlinks.",
+)
 _register("DATASET_NO_ROWS", "The dataset holds no trace object at all.")
 _register("DATASET_MISSING_REQUIRED_FIELD", "A trace lacks a field the workspace requires.")
 _register("DATASET_BLANK_REQUIRED_FIELD", "A required trace field is empty or whitespace only.")

@@ -14,8 +14,10 @@ that make the whole source unreadable (missing file, empty file, a directory wit
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ import orjson
 from customer_model_factory.errors import DataFormatError
 
 __all__ = [
+    "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_LINE_BYTES",
     "JsonlProblem",
     "JsonlReader",
@@ -34,12 +37,20 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_writer",
     "diagnose_jsonl_line",
+    "file_format_problem",
     "json_type_name",
     "list_jsonl_shards",
+    "nesting_deeper_than",
+    "open_shard",
     "read_text_strict",
 ]
 
 DEFAULT_MAX_LINE_BYTES: Final = 1 << 20
+DEFAULT_MAX_DEPTH: Final = 64
+"""Default deepest nesting of arrays and objects a JSONL line may hold."""
+MAX_DEPTH_LIMIT: Final = 512
+"""The largest ``max_depth`` accepted (deeper nesting exhausts recursive readers)."""
+GZIP_SUFFIX: Final = ".jsonl.gz"
 _BOM: Final = b"\xef\xbb\xbf"
 _SKIP_CHUNK: Final = 1 << 20
 
@@ -138,7 +149,8 @@ class JsonlProblem:
     """A located problem found while reading JSONL.
 
     ``kind`` is one of ``bom``, ``invalid_utf8``, ``truncated_line``, ``json_array``,
-    ``nan_literal``, ``line_too_long``, ``not_object`` and ``invalid_json``.
+    ``nan_literal``, ``line_too_long``, ``not_object``, ``invalid_json``, ``nesting_too_deep``,
+    ``encoding`` and ``compressed`` (the last two for a whole file, at line 1).
     """
 
     path: Path
@@ -153,8 +165,9 @@ class JsonlProblem:
 
 
 def list_jsonl_shards(source: str | Path) -> list[Path]:
-    """Return the files a JSONL source is made of: the file itself, or the sorted ``*.jsonl`` shards
-    of a directory (not recursive; sorted by name so the order is the same everywhere).
+    """Return the files a JSONL source is made of: the file itself, or the sorted ``*.jsonl`` and
+    ``*.jsonl.gz`` shards of a directory (not recursive; sorted by name so the order is the same
+    everywhere). A ``.jsonl.gz`` shard is read through gzip (:func:`open_shard`).
 
     :raises DataFormatError: the source is missing, is a directory without shards, or a file is
         empty.
@@ -163,9 +176,15 @@ def list_jsonl_shards(source: str | Path) -> list[Path]:
     if not root.exists():
         raise DataFormatError("file not found", path=root)
     if root.is_dir():
-        shards = sorted(p for p in root.glob("*.jsonl") if p.is_file())
+        shards = sorted(
+            p
+            for p in root.iterdir()
+            if p.name.endswith((".jsonl", GZIP_SUFFIX))
+            and not p.name.startswith(".")
+            and p.is_file()
+        )
         if not shards:
-            raise DataFormatError("directory holds no *.jsonl shard", path=root)
+            raise DataFormatError("directory holds no *.jsonl shard (nor *.jsonl.gz)", path=root)
     else:
         shards = [root]
     for shard in shards:
@@ -174,11 +193,77 @@ def list_jsonl_shards(source: str | Path) -> list[Path]:
     return shards
 
 
+def open_shard(path: str | Path) -> IO[bytes]:
+    """Open a shard for reading its JSONL bytes: through gzip for a ``.jsonl.gz`` file."""
+    if str(path).endswith(GZIP_SUFFIX):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+# First bytes of files that are not UTF-8 JSONL, and what to say about them.
+_MAGIC: Final = (
+    (b"\x1f\x8b", "compressed", "file is gzip-compressed; name it *.jsonl.gz or decompress it"),
+    (b"BZh", "compressed", "file is bzip2-compressed; decompress it (JSONL must be UTF-8 text)"),
+    (
+        b"\xfd7zXZ\x00",
+        "compressed",
+        "file is xz-compressed; decompress it (JSONL must be UTF-8 text)",
+    ),
+    (
+        b"\x28\xb5\x2f\xfd",
+        "compressed",
+        "file is zstd-compressed; decompress it (JSONL must be UTF-8 text)",
+    ),
+    (b"PK\x03\x04", "compressed", "file is a zip archive, not JSONL text"),
+    (b"\xff\xfe\x00\x00", "encoding", "file is UTF-32 encoded; JSONL must be UTF-8"),
+    (b"\x00\x00\xfe\xff", "encoding", "file is UTF-32 encoded; JSONL must be UTF-8"),
+    (b"\xff\xfe", "encoding", "file is UTF-16 encoded; JSONL must be UTF-8"),
+    (b"\xfe\xff", "encoding", "file is UTF-16 encoded; JSONL must be UTF-8"),
+)
+
+
+def file_format_problem(head: bytes) -> tuple[str, str] | None:
+    """``(kind, message)`` when a file's first bytes show it is not UTF-8 JSONL (compressed, or
+    UTF-16/UTF-32 with or without a byte order mark), else ``None``."""
+    for magic, kind, message in _MAGIC:
+        if head.startswith(magic):
+            return kind, message
+    pairs = head[:64]
+    if len(pairs) >= 4 and pairs.count(0) * 4 >= len(pairs):
+        # ASCII text written as UTF-16 or UTF-32: every other (or three of four) bytes are NUL.
+        width = "UTF-32" if pairs[1:3] == b"\x00\x00" or pairs[:3] == b"\x00\x00\x00" else "UTF-16"
+        return "encoding", f"file is {width} encoded; JSONL must be UTF-8"
+    return None
+
+
+_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET: Final = re.compile(rb"[\[\]{}]")
+
+
+def nesting_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether a JSON text nests arrays and objects more than ``limit`` levels deep (brackets
+    inside strings do not count). Cheap for almost every line: it needs more than ``limit``
+    opening brackets to be deep."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _BRACKET.finditer(_STRING.sub(b'""', raw)):
+        if match.group() in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
-def diagnose_jsonl_line(raw: bytes, *, last_without_newline: bool) -> tuple[str, str]:
+def diagnose_jsonl_line(
+    raw: bytes, *, last_without_newline: bool, max_depth: int = DEFAULT_MAX_DEPTH
+) -> tuple[str, str]:
     """Return ``(kind, message)`` explaining why a JSONL line is not valid JSON.
 
     Slow (it decodes the line again with :mod:`json` to name the problem): call it only on a line
@@ -188,6 +273,8 @@ def diagnose_jsonl_line(raw: bytes, *, last_without_newline: bool) -> tuple[str,
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         return "invalid_utf8", f"invalid UTF-8 at column {error.start + 1} ({error.reason})"
+    if nesting_deeper_than(raw, max_depth):
+        return "nesting_too_deep", f"arrays and objects nest deeper than {max_depth} levels"
     try:
         json.loads(text, parse_constant=_reject_constant)
     except ValueError as error:
@@ -198,7 +285,29 @@ def diagnose_jsonl_line(raw: bytes, *, last_without_newline: bool) -> tuple[str,
         detail = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
         column = error.colno if isinstance(error, json.JSONDecodeError) else 1
         return "invalid_json", f"invalid JSON at column {column}: {detail}"
-    return "invalid_json", "invalid JSON"  # orjson and json disagree: report, do not guess
+    # Python's json accepts what orjson, the reference decoder, rejects: say what that is.
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        reason = _REASONS.get(error.msg, error.msg)
+        return "invalid_json", f"invalid JSON at column {error.colno}: {reason}"
+    return "invalid_json", "invalid JSON"  # both accept it here: report, do not guess
+
+
+_REASONS: Final = {
+    "number is infinity when parsed as double": (
+        "a number too large for a double (readers disagree on its value)"
+    ),
+    "no low surrogate in string": "a lone UTF-16 surrogate escape (not a Unicode character)",
+    "lone leading surrogate in hex escape": (
+        "a lone UTF-16 surrogate escape (not a Unicode character)"
+    ),
+    "unexpected end of hex escape": "a lone UTF-16 surrogate escape (not a Unicode character)",
+    "invalid low surrogate in string": "a lone UTF-16 surrogate escape (not a Unicode character)",
+    "invalid high surrogate in string": (
+        "a lone UTF-16 surrogate escape (not a Unicode character)"
+    ),
+}
 
 
 @dataclass
@@ -237,7 +346,7 @@ class JsonlReader:
         limit = self.max_line_bytes
         loads = orjson.loads
         decode_error = orjson.JSONDecodeError
-        with open(path, "rb") as handle:
+        with open_shard(path) as handle:
             readline = handle.readline
             number = 0
             while True:

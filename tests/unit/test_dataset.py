@@ -974,18 +974,17 @@ def test_block_scanner_engines_flag_the_same_lines():
         trace(2, prompt="two  spaces"),
         trace(3, prompt="tab\there"),
         trace(4, metadata={"mail": EMAIL}),
-        trace(5, metadata={"size": 1e300}),
-        trace(6),
+        trace(5),
     ]
     block = b"".join(orjson.dumps(row) + b"\n" for row in rows)
     lines = block.split(b"\n")[:-1]
     results = []
     fired = {}
     for engine in ("hyperscan", "re"):
-        candidates, markers, numbers = _BlockScanner(DetectorSet(engine=engine)).scan(block)
+        candidates, markers = _BlockScanner(DetectorSet(engine=engine)).scan(block)
         fired[engine] = _detectors_by_line(candidates, lines)
-        results.append((set(fired[engine]), _lines_of(markers, lines), _lines_of(numbers, lines)))
-    assert results[0] == results[1] == ({1, 4}, {2, 3}, {5})
+        results.append((set(fired[engine]), _lines_of(markers, lines)))
+    assert results[0] == results[1] == ({1, 4}, {2, 3})
     # Hyperscan says which detector fired, so only that one is confirmed; `re` cannot.
     kinds = [detector.kind for detector in DEFAULT_DETECTORS]
     assert {kinds[i] for i in fired["hyperscan"][1]} == {"aws_access_key"}
@@ -1054,6 +1053,66 @@ def test_block_size_does_not_change_the_report(tmp_path, pm, monkeypatch, block)
         monkeypatch.setattr(dataset_module, "_MIN_RANGE_BYTES", 3000)
         report = validate_customer_trace_dataset(path, workspace(), pm=pm, workers=workers)
         assert report.to_json_bytes() == expected.to_json_bytes()
+
+
+@pytest.mark.parametrize("block", [97, 1000, 8 << 20])
+def test_repeated_keys_are_found_whatever_the_block_and_path(tmp_path, pm, monkeypatch, block):
+    lines = [orjson.dumps(trace(i)) for i in range(30)]
+    lines[3] = orjson.dumps(trace(3, prompt='he said \\":" then left'))  # `":` inside a string
+    lines[5] = lines[5][:-1] + b', "split": "test"}'
+    lines[9] = lines[9][:-1] + b', "metadata": {"a": {"b": 1, "b": 2}}}'
+    lines[12] = orjson.dumps(trace(12, prompt='x \\": y'))[:-1] + b', "label": "safe"}'
+    lines[20] = b'{"trace_id" : "t-20", "trace_id": "t-20b"}'
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setattr(dataset_module, "_BLOCK_BYTES", block)
+    found = []
+    for typed in (True, False):
+        if not typed:
+            monkeypatch.setattr(dataset_module, "_typed_decoder", lambda *_: None)
+        report = validate_customer_trace_dataset(path, workspace(), pm=pm, workers=1)
+        found.append(
+            sorted(
+                (f.location.rsplit(":", 1)[1], f.field)
+                for f in report.findings
+                if f.code == "DATASET_DUPLICATE_KEY"
+            )
+        )
+    assert (
+        found[0]
+        == found[1]
+        == [
+            ("10", "metadata.a.b"),
+            ("13", "label"),
+            ("21", "trace_id"),
+            ("6", "split"),
+        ]
+    )
+
+
+@pytest.mark.parametrize("block", [64, 1000, 4096])
+@pytest.mark.parametrize("terminated", [True, False])
+def test_a_gzip_shard_reports_what_its_text_does(tmp_path, pm, monkeypatch, block, terminated):
+    import gzip
+
+    lines = [orjson.dumps(trace(i, prompt=("word " * (i * 7 % 90)) + "end")) for i in range(40)]
+    lines[7] = b'{"broken": '
+    lines[20] = orjson.dumps(trace(20, prompt=f"my key is {AWS_KEY}"))
+    lines[-1] = b'{"trace_id": "t-cut"'  # cut short: truncated only when unterminated
+    data = b"\n".join(lines) + (b"\n" if terminated else b"")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "packed").mkdir()
+    (tmp_path / "plain" / "a.jsonl").write_bytes(data)
+    (tmp_path / "packed" / "a.jsonl.gz").write_bytes(gzip.compress(data))
+    expected = validate_customer_trace_dataset(tmp_path / "plain", workspace(), pm=pm, workers=1)
+    monkeypatch.setattr(dataset_module, "_BLOCK_BYTES", block)
+    report = validate_customer_trace_dataset(tmp_path / "packed", workspace(), pm=pm, workers=2)
+    assert [
+        (f.code, f.message, f.location.replace(".jsonl.gz", ".jsonl").replace("packed", "plain"))
+        for f in report.findings
+    ] == [(f.code, f.message, f.location) for f in expected.findings]
+    assert report.row_count == expected.row_count
+    assert report.shards[0].line_count == expected.shards[0].line_count == 40
 
 
 def test_workers_agree_on_shards_with_bad_lines_at_range_edges(tmp_path, pm, monkeypatch):

@@ -44,10 +44,23 @@ def command_group(help_text: str) -> typer.Typer:
 
 
 def to_json_text(value: Any) -> str:
-    """Render a JSON value with sorted keys and two-space indent."""
+    """Render a JSON value with sorted keys and two-space indent.
+
+    Characters JSON leaves raw but a terminal acts on (DEL, C1 controls, line and paragraph
+    separators, bidirectional controls) are written as ``\\uXXXX`` escapes: the same JSON value,
+    and nothing from the data can move the cursor or forge a line.
+    """
+    import re  # noqa: PLC0415
+
     import orjson  # noqa: PLC0415
 
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+    text = re.sub(
+        "[\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]",
+        lambda match: f"\\u{ord(match.group()):04x}",
+        text,
+    )
+    return text + "\n"
 
 
 def emit(text: str, output: Path | None = None) -> None:

@@ -32,12 +32,15 @@ _DEFAULT_CAP = 5
 def render_text(report: CustomerDatasetValidationReport, *, per_code: int = _DEFAULT_CAP) -> str:
     """Render a report for a terminal: a summary, then at most ``per_code`` findings per code
     with a count of the rest (the JSON form is always complete)."""
+    from customer_model_factory.stages.dataset.rules import printable as safe  # noqa: PLC0415
+
     verdict = "READY" if report.ready else "BLOCKED"
     counts = report.finding_counts
     lines = [
-        f"{verdict}  {report.source}: {report.row_count} rows, "
+        f"{verdict}  {safe(report.source)}: {report.row_count} rows, "
         f"{counts.get('error', 0)} errors, {counts.get('warning', 0)} warnings",
-        f"  workspace  {report.customer_id}/{report.workspace_id}/{report.tenant_id}",
+        f"  workspace  {safe(report.customer_id)}/{safe(report.workspace_id)}/"
+        f"{safe(report.tenant_id)}",
         f"  dataset    {report.dataset_hash}",
         f"  report     {report.report_hash}",
         "  splits     " + _pairs(report.split_counts),
@@ -49,7 +52,7 @@ def render_text(report: CustomerDatasetValidationReport, *, per_code: int = _DEF
     if report.redacted_copy is not None:
         copy = report.redacted_copy
         lines.append(
-            f"  redacted   {copy.path}: {copy.rows_redacted} rows, {copy.redactions} spans "
+            f"  redacted   {safe(copy.path)}: {copy.rows_redacted} rows, {copy.redactions} spans "
             f"({copy.sha256})"
         )
     shown: Counter[str] = Counter()
@@ -58,10 +61,13 @@ def render_text(report: CustomerDatasetValidationReport, *, per_code: int = _DEF
         shown[finding.code] += 1
         if shown[finding.code] > per_code:
             continue
-        where = f"{finding.location}: " if finding.location else ""
-        trace = f" [{finding.trace_id}]" if finding.trace_id else ""
-        field = f" ({finding.field})" if finding.field else ""
-        lines.append(f"{where}{finding.severity} {finding.code}{trace}{field}: {finding.message}")
+        # Every value that came from the data is escaped: a control character in a trace id
+        # could otherwise forge a line of this output.
+        where = f"{safe(finding.location)}: " if finding.location else ""
+        trace = f" [{safe(finding.trace_id)}]" if finding.trace_id else ""
+        field = f" ({safe(finding.field)})" if finding.field else ""
+        message = safe(finding.message)
+        lines.append(f"{where}{finding.severity} {finding.code}{trace}{field}: {message}")
     for code, count in sorted(total.items()):
         if count > per_code:
             lines.append(f"... and {count - per_code} more {code} (see --format json)")
@@ -69,7 +75,9 @@ def render_text(report: CustomerDatasetValidationReport, *, per_code: int = _DEF
 
 
 def _pairs(counts: dict[str, int]) -> str:
-    return ", ".join(f"{key} {value}" for key, value in counts.items()) or "-"
+    from customer_model_factory.stages.dataset.rules import printable  # noqa: PLC0415
+
+    return ", ".join(f"{printable(key)} {value}" for key, value in counts.items()) or "-"
 
 
 @contextlib.contextmanager
@@ -146,6 +154,22 @@ def validate(  # noqa: PLR0917 - typer maps each parameter to an option
         int,
         typer.Option("--max-per-code", min=1, help="Findings shown per code in text output."),
     ] = _DEFAULT_CAP,
+    max_depth: Annotated[
+        int,
+        typer.Option(
+            "--max-depth",
+            min=1,
+            max=512,
+            help="Deepest nesting of arrays and objects a line may hold.",
+        ),
+    ] = 64,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--follow-symlinks",
+            help="Read shards that link to files outside the shard directory.",
+        ),
+    ] = False,
 ) -> None:
     """Check a trace dataset against its workspace contract.
 
@@ -154,24 +178,23 @@ def validate(  # noqa: PLR0917 - typer maps each parameter to an option
     (missing or empty file, directory without shards, bad workspace).
     """
     from customer_model_factory.cli._app import run_context  # noqa: PLC0415
-    from customer_model_factory.stages.dataset import (  # noqa: PLC0415
-        CustomerWorkspace,
-        validate_customer_trace_dataset,
+    from customer_model_factory.stages.dataset.validate import (  # noqa: PLC0415
+        validate_dataset_to_files,
     )
 
     context = run_context(ctx)
-    config = CustomerWorkspace.from_toml(workspace)
     with _progress_bar(context.output.progress) as progress:
-        report = validate_customer_trace_dataset(
+        report = validate_dataset_to_files(
             traces,
-            config,
-            vertical=vertical,
+            workspace,
+            output=output,
             redacted_copy=redacted_copy,
+            vertical=vertical,
             progress=progress,
+            max_depth=max_depth,
+            follow_symlinks=follow_symlinks,
             context=context,
         )
-    if output is not None:
-        report.write(output)
     if output_format is OutputFormat.json:
         emit(to_json_text(report.payload()))
     else:

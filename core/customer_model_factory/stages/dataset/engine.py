@@ -32,10 +32,12 @@ import hashlib
 import operator
 import os
 import re
+import sys
+import threading
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from itertools import accumulate
@@ -46,7 +48,15 @@ import orjson
 
 from customer_model_factory.canonical import HASH_PREFIX
 from customer_model_factory.detectors import DetectorSet, default_detector_set
-from customer_model_factory.io import diagnose_jsonl_line, json_type_name
+from customer_model_factory.io import (
+    DEFAULT_MAX_DEPTH,
+    GZIP_SUFFIX,
+    MAX_DEPTH_LIMIT,
+    diagnose_jsonl_line,
+    file_format_problem,
+    json_type_name,
+    open_shard,
+)
 from customer_model_factory.stages.dataset.models import (
     DECISIONS,
     HIGH_RISK_SEVERITIES,
@@ -61,6 +71,7 @@ from customer_model_factory.stages.dataset.rules import (
     S_PII,
     S_SECRET,
     SIG_FIELDS,
+    TRACE_ID_LIMIT,
     RowRules,
     Verdict,
     _Settings,
@@ -124,8 +135,8 @@ def _typed_decoder(
 
     msgspec decodes a row straight into a slotted struct and checks every field's JSON type in
     C, so the common row skips both the dict and the per-field type checks. Fields the rules do
-    not read are skipped; a row with any field of the wrong type fails to decode and takes the
-    dict path, which names the problem. ``None`` without msgspec.
+    not read are refused (such a row takes the dict path); a row with any field of the wrong type
+    fails to decode and takes the dict path, which names the problem. ``None`` without msgspec.
 
     :param expected: categorical fields and their valid values (:func:`_expected_values`); each
         is decoded as a ``Literal`` of them, so a valid value comes back as one shared string
@@ -156,8 +167,12 @@ def _typed_decoder(
         ("event_time", text, None),
         ("metadata", dict[str, Any] | None, None),
     ]
-    # gc=False: decoded JSON cannot hold a reference cycle.
-    row_type = msgspec.defstruct("TraceRow", fields, kw_only=True, gc=False)
+    # gc=False: decoded JSON cannot hold a reference cycle. Unknown fields are refused, so
+    # every byte of a row it accepts is decoded and checked (msgspec skips an unknown field
+    # without checking its UTF-8 or its numbers), and its keys are known.
+    row_type = msgspec.defstruct(
+        "TraceRow", fields, kw_only=True, gc=False, forbid_unknown_fields=True
+    )
     return msgspec.json.Decoder(row_type).decode, msgspec.MsgspecError
 
 
@@ -217,6 +232,8 @@ class _RowChecker(RowRules):
         self.policy_ok: dict[str, bool] = shared.setdefault("policy_ok", {})
         # The typed path covers rows with no workspace-specific required field.
         self.typed_ok = not self.extra_required
+        # Deepest nesting a row may hold (set by the range checker).
+        self.max_depth = DEFAULT_MAX_DEPTH
 
     # -- the rules' hooks --
 
@@ -322,10 +339,11 @@ class _RowChecker(RowRules):
         self.chunk.rows += 1
         return super().check(row, line, candidate, spaced, kinds)
 
-    def check_typed(self, row: Any, line: int, spaced: bool, raw: bytes) -> bool:
+    def check_typed(self, row: Any, line: int, spaced: bool, raw: bytes) -> int:
         """Check a row decoded by :func:`_typed_decoder` when every shape rule is known to pass
-        for it, by calling the value rules directly; return ``False``, having changed nothing,
-        when that is not known (the caller then checks the row as a dict).
+        for it, by calling the value rules directly, and return its keys plus string values (for
+        :func:`_repeated_keys`); return ``0``, having changed nothing, when that is not known
+        (the caller then checks the row as a dict).
 
         Known to pass: a non-blank trace id, prompt and response; one source and one policy
         reference the rules already judged fine; RFC 3339 times with an offset (and an event
@@ -352,26 +370,36 @@ class _RowChecker(RowRules):
             and policy[0].__class__ is str
             and self.source_ok.get(source[0], False)
             and self.policy_ok.get(policy[0], False)
+            and len(trace_id) <= TRACE_ID_LIMIT
             and not trace_id.isspace()
             and not prompt.isspace()
             and not response.isspace()
         ):
-            return False
+            return 0
         entry = self.cache.get(_SIGNATURE_OF(row))
         if entry is None:
-            return False
+            return 0
         observed_at = parse_rfc3339(observed)
         if observed_at is None:
-            return False
+            return 0
         event = row.event_time
         event_seconds = None
         if event is not None:
             event_time = parse_rfc3339(event)
             if event_time is None:
-                return False
+                return 0
             event_seconds = event_time.timestamp()
         elif self.needs_event_time:
-            return False
+            return 0
+        # The row's keys plus string values (its quotes prove no key repeats: _may_repeat): the
+        # categorical ones, then trace_id, prompt, response, observed_at, one reference each.
+        tokens = entry.present + entry.strings + (12 if event is None else 14)
+        metadata = row.metadata
+        if metadata is not None:
+            inner = _shape(metadata, self.max_depth - 1)
+            if inner is None:
+                return 0  # too deep: the dict path reports it
+            tokens += 1 + inner[0] + inner[1]
 
         self.chunk.rows += 1
         entry.count += 1
@@ -389,7 +417,7 @@ class _RowChecker(RowRules):
             spaced,
             False,
         )
-        return True
+        return tokens
 
 
 def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
@@ -399,7 +427,10 @@ def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
     """
     text = f"{prompt}\x00{response}"
     if not text.isascii():
-        return (normalise(prompt) + "\x00" + normalise(response)).encode()
+        prompt_key = normalise(prompt).encode()
+        return (
+            len(prompt_key).to_bytes(4, "big") + prompt_key + b"\x00" + normalise(response).encode()
+        )
     # ASCII: NFKC is the identity and case-folding is lower-casing.
     if spaced or prompt[0] == " " or prompt[-1] == " " or response[0] == " " or response[-1] == " ":
         # One byte translation folds case and maps every whitespace character to a space, then
@@ -407,11 +438,11 @@ def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
         # separator.
         prompt_key = b" ".join(prompt.encode().translate(_ASCII_FOLD).split())
         response_key = b" ".join(response.encode().translate(_ASCII_FOLD).split())
-        return prompt_key + b"\x00" + response_key
+        return len(prompt_key).to_bytes(4, "big") + prompt_key + b"\x00" + response_key
     # Not spaced: the raw line holds no whitespace but single spaces (a tab, newline or other
     # control character in a JSON string is always escaped, and escapes mark a line spaced),
-    # so only the case is left to fold.
-    return text.encode().lower()
+    # so only the case is left to fold (the length does not change).
+    return len(prompt).to_bytes(4, "big") + text.encode().lower()
 
 
 # ---- reading byte ranges ----
@@ -421,16 +452,18 @@ def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
 # (JSON forbids raw control characters in strings, so they always appear escaped; an escaped
 # space next to another space is a run the raw bytes do not show).
 _WHITESPACE_MARKER: Final = rb"  |\\[tnrf]|\\u00(?:0[9-dA-D]|1[c-fC-F]|20)"
-# Raw JSON that may hold a number too large for a double (the reference decoder, orjson, rejects
-# it; msgspec skips it unread in a field the rules do not read): an exponent of three digits or
-# more, or a run of 200 digits (a mantissa of under 200 digits needs an exponent over 99 to pass
-# 1.8e308). Such a line is left to the reference decoder, which names the problem.
-_LARGE_NUMBER: Final = rb"[0-9.][eE][+-]?[0-9]{3}|[0-9]{200}"
+# A line holding a \uXXXX or \/ escape: an escape can hide any character of a secret from the
+# raw-byte prefilter, so such a line is a candidate for every detector (they see decoded text).
+# The match runs to the end of the line, so it is reported once per line however many escapes.
+_ESCAPE_MARKER: Final = rb"\\[u/][^\n]*(?:\n|\z)"
+_ESCAPE_RE: Final = re.compile(rb"\\[u/][^\n]*(?:\n|\Z)")
+# A key parted from its colon by whitespace: where it may occur, `":` does not count keys.
+_SPACED_KEY: Final = re.compile(rb'"[ \t\r\n]+:')
 
 
 class _BlockScanner:
-    """One pass over a block for the secret/PII prefilter, the whitespace markers and the
-    large-number markers.
+    """One pass over a block for the secret/PII prefilter (raw patterns, and any line with an
+    escape that could hide a secret) and the whitespace markers.
 
     With Hyperscan the detectors' prefilter patterns and the markers share one database, so a
     block is scanned once; without it, the detector set's own engine and ``re`` are used.
@@ -440,7 +473,6 @@ class _BlockScanner:
         self._detectors = detectors
         self._db: Any = None
         self._re = re.compile(_WHITESPACE_MARKER)
-        self._number_re = re.compile(_LARGE_NUMBER)
         if detectors.engine != "hyperscan":
             return
         import hyperscan  # noqa: PLC0415
@@ -450,24 +482,26 @@ class _BlockScanner:
         self._marker_id = len(patterns)
         self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self._db.compile(
-            expressions=[*patterns, _WHITESPACE_MARKER, _LARGE_NUMBER],
+            expressions=[*patterns, _WHITESPACE_MARKER, _ESCAPE_MARKER],
             ids=list(range(len(patterns) + 2)),
             flags=[*flags, 0, 0],
         )
 
-    def scan(self, block: bytes) -> tuple[list[tuple[int, int | None]], list[int], list[int]]:
-        """Return ``(candidates, whitespace-marker ends, large-number ends)`` in ``block``.
+    def scan(self, block: bytes) -> tuple[list[tuple[int, int | None]], list[int]]:
+        """Return ``(candidates, whitespace-marker ends)`` in ``block``.
 
         A candidate is ``(end, detector index)``; the index is ``None`` when the engine cannot
-        tell which detector fired (the ``re`` fallback), meaning "run them all".
+        tell which detector fired (the ``re`` fallback) or a line holds an escape, meaning "run
+        them all".
         """
         if self._db is None:
             markers = [match.end() for match in self._re.finditer(block)]
-            numbers = [match.end() for match in self._number_re.finditer(block)]
-            return [(end, None) for end in self._detectors.candidate_ends(block)], markers, numbers
+            candidates = [(end, None) for end in self._detectors.candidate_ends(block)]
+            # An escape's match ends after its line's newline: end - 1 is in the line.
+            candidates += [(match.end() - 1, None) for match in _ESCAPE_RE.finditer(block)]
+            return candidates, markers
         candidates: list[tuple[int, int | None]] = []
         markers = []
-        numbers = []
         marker_id = self._marker_id
 
         def on_match(ident: int, _start: int, end: int, _flags: int, _context: Any) -> None:
@@ -476,25 +510,22 @@ class _BlockScanner:
             elif ident == marker_id:
                 markers.append(end)
             else:
-                numbers.append(end)
+                candidates.append((end - 1, None))
 
         self._db.scan(block, match_event_handler=on_match)
-        return candidates, markers, numbers
+        return candidates, markers
 
 
-@functools.cache
+_SCANNERS = threading.local()
+
+
 def _block_scanner() -> _BlockScanner:
-    return _BlockScanner(default_detector_set())
-
-
-def _is_utf8(raw: bytes) -> bool:
-    if raw.isascii():
-        return True
-    try:
-        raw.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
+    """This thread's block scanner (a Hyperscan database's scratch space serves one scan at a
+    time; worker processes inherit the parent's)."""
+    scanner = getattr(_SCANNERS, "scanner", None)
+    if scanner is None:
+        scanner = _SCANNERS.scanner = _BlockScanner(default_detector_set())
+    return scanner
 
 
 def _line_index(end: int, closing: list[int], count: int) -> int:
@@ -541,14 +572,16 @@ class _Range:
     end: int
     is_first: bool
     is_last: bool
+    compressed: bool = False
 
 
-def _check_range(
+def _check_range(  # noqa: PLR0917 - the range, then how to read it
     settings: _Settings,
     byte_range: _Range,
     max_line_bytes: int,
     copy: Any = None,
     progress: Callable[[int], None] | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> _Chunk:
     """Read and check one line-aligned byte range of a shard.
 
@@ -558,20 +591,32 @@ def _check_range(
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _check_lines(settings, byte_range, max_line_bytes, copy, progress)
+        chunk = _check_lines(
+            settings,
+            byte_range,
+            max_line_bytes,
+            copy,
+            None if byte_range.compressed else progress,
+            max_depth,
+        )
+        if byte_range.compressed and progress is not None:
+            progress(byte_range.end - byte_range.start)
+        return chunk
     finally:
         if paused:
             gc.enable()
 
 
-def _check_lines(
+def _check_lines(  # noqa: PLR0917
     settings: _Settings,
     byte_range: _Range,
     max_line_bytes: int,
     copy: Any,
     progress: Callable[[int], None] | None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> _Chunk:
     checker = _RowChecker(settings, byte_range.index, keep_redacted=copy is not None)
+    checker.max_depth = max_depth
     chunk = checker.chunk
     scanner = _block_scanner()
     loads = orjson.loads
@@ -587,18 +632,31 @@ def _check_lines(
         if copy is not None:
             chunk.copy_dropped += 1
 
-    with open(byte_range.path, "rb") as handle:
+    compressed = byte_range.compressed
+    # A compressed shard is one range read to its end (its decompressed size is unknown).
+    end = sys.maxsize if compressed else byte_range.end
+    with open_shard(byte_range.path) as handle:
+        if byte_range.is_first:
+            trouble = file_format_problem(handle.read(64))
+            if trouble is not None:
+                # Not UTF-8 JSONL at all: one finding for the file, not one per line.
+                problem(trouble[0], trouble[1], 1)
+                chunk.stopped = True
+                return chunk
         handle.seek(byte_range.start)
         position = byte_range.start
         carry = b""
         skipping = False
-        while position < byte_range.end:
-            data = handle.read(min(_BLOCK_BYTES, byte_range.end - position))
-            if not data:
+        while position < end:
+            want = min(_BLOCK_BYTES, end - position)
+            data = handle.read(want)
+            exhausted = compressed and len(data) < want
+            if not data and not (compressed and carry):
                 break
             cut = data.rfind(b"\n")
             if (
-                not skipping
+                not compressed
+                and not skipping
                 and not carry
                 and 0 <= cut < len(data) - 1
                 and position + len(data) < byte_range.end
@@ -628,7 +686,7 @@ def _check_lines(
                 if carry:
                     data = carry + data
                     carry = b""
-                at_end = position >= byte_range.end
+                at_end = position >= end or exhausted
                 if not at_end:
                     cut = data.rfind(b"\n")
                     if cut < 0:
@@ -654,19 +712,16 @@ def _check_lines(
                     lines.pop()
                 limit = len(block)
             last_index = len(lines) - 1
-            candidates, marker_ends, number_ends = scanner.scan(block)
+            # Decoded key counts of the rows of this block, by line index (see _repeated_keys).
+            row_keys: dict[int, int] = {}
+            block_line = line
+            candidates, marker_ends = scanner.scan(block)
             if limit < len(block):
                 # Matches in the partial line are found again with the next block.
                 candidates = [found for found in candidates if found[0] < limit]
                 marker_ends = [end for end in marker_ends if end < limit]
-                number_ends = [end for end in number_ends if end < limit]
             flagged = _detectors_by_line(candidates, lines)
             spaced = _lines_of(marker_ends, lines)
-            # Lines the typed decoder may accept where the reference decoder (orjson) does not:
-            # a number too large for a double, or invalid UTF-8 (msgspec skips unread fields
-            # without checking either); they take the dict path, which names the problem.
-            untyped = _lines_of(number_ends, lines)
-            ascii_block = block.isascii()
             carriage = b"\r" in block if limit == len(block) else block.find(b"\r", 0, limit) >= 0
             for index, line_bytes in enumerate(lines):
                 line += 1
@@ -681,18 +736,15 @@ def _check_lines(
                 if len(raw) > max_line_bytes:
                     problem("line_too_long", f"line is longer than {max_line_bytes} bytes", line)
                     continue
-                if (
-                    typed_decode is not None
-                    and not candidate
-                    and (ascii_block or _is_utf8(raw))
-                    and (not untyped or index not in untyped)
-                ):
+                if typed_decode is not None and not candidate:
                     try:
                         typed_row = typed_decode(raw)
-                    except (typed_error, UnicodeDecodeError):
+                    except (typed_error, UnicodeDecodeError, RecursionError):
                         pass  # not the common shape: the dict path names what is wrong
                     else:
-                        if check_typed(typed_row, line, index in spaced, raw):
+                        tokens = check_typed(typed_row, line, index in spaced, raw)
+                        if tokens:
+                            row_keys[index] = tokens
                             continue
                 try:
                     value = loads(raw)
@@ -711,7 +763,9 @@ def _check_lines(
                     unterminated = (
                         index == last_index and not terminated and at_end and byte_range.is_last
                     )
-                    kind, message = diagnose_jsonl_line(raw, last_without_newline=unterminated)
+                    kind, message = diagnose_jsonl_line(
+                        raw, last_without_newline=unterminated, max_depth=max_depth
+                    )
                     problem(kind, message, line)
                     continue
                 if type(value) is not dict:
@@ -730,24 +784,126 @@ def _check_lines(
                         line,
                     )
                     continue
+                shape = _shape(value, max_depth)
+                if shape is None:
+                    message = f"arrays and objects nest deeper than {max_depth} levels"
+                    problem("nesting_too_deep", message, line)
+                    continue
+                repeated = False
+                if copy is not None:
+                    # Checked now: the copy must not hold a shadowed value.
+                    repeated = _may_repeat(raw, shape) and checker.duplicate_keys(
+                        raw, _named(value, candidate), line
+                    )
+                else:
+                    row_keys[index] = shape[0] + shape[1]
                 redacted = check(value, line, candidate, index in spaced, kinds)
                 if copy is not None:
-                    _copy_row(copy, chunk, raw, redacted, checker.last_spans)
+                    # A repeated key's shadowed value never reaches the copy.
+                    _copy_row(copy, chunk, raw, redacted, checker.last_spans, repeated, value)
+            if row_keys:
+                _repeated_keys(checker, block, limit, lines, row_keys, block_line, flagged)
     chunk.lines = line
     return chunk
 
 
-def _copy_row(
-    copy: Any, chunk: _Chunk, raw: bytes, redacted: dict[str, Any] | None, spans: int
+def _may_repeat(raw: bytes, shape: tuple[int, int] | None) -> bool:
+    """Whether a row decoded into ``shape`` (its keys, its string values) may repeat a key.
+
+    Every key and string value is written between two quotes, and any other quote is escaped
+    (``\\"``) inside a string, so a row holds at least twice as many quotes as key and string
+    occurrences, exactly twice as many decoded when no key repeats and no string holds a quote.
+    Failing that, every key ends in `":` unless whitespace parts it from its colon, so with no
+    such whitespace, as many `":` as keys decoded also proves it.
+    """
+    if shape is None:
+        return True
+    keys, strings = shape
+    if raw.count(b'"') == 2 * (keys + strings):
+        return False
+    return raw.count(b'":') != keys or _SPACED_KEY.search(raw) is not None
+
+
+def _repeated_keys(  # noqa: PLR0917
+    checker: _RowChecker,
+    block: bytes,
+    limit: int,
+    lines: list[bytes],
+    row_keys: dict[int, tuple[int, int]],
+    block_line: int,
+    flagged: Mapping[int, Any],
+) -> None:
+    """Report the rows of a block that repeat a key, with one count over the block for almost
+    all: when the block holds twice as many quotes as its rows' decoded keys and string values
+    plus the other lines' quotes, no row repeats a key (see :func:`_may_repeat`); otherwise
+    each row is judged on its own, and those that may repeat one are parsed exactly.
+    """
+    others = 0
+    if len(row_keys) < len(lines):
+        others = sum(
+            lines[index].count(b'"') for index in range(len(lines)) if index not in row_keys
+        )
+    if block.count(b'"', 0, limit) == 2 * sum(row_keys.values()) + others:
+        return
+    for index, tokens in row_keys.items():
+        raw = lines[index]
+        if raw.count(b'"') == 2 * tokens:
+            continue
+        raw = raw.removesuffix(b"\r")
+        if block_line + index == 0 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        row = orjson.loads(raw)
+        if _may_repeat(raw, _shape(row, MAX_DEPTH_LIMIT)):
+            checker.duplicate_keys(raw, _named(row, index in flagged), block_line + index + 1)
+
+
+def _copy_row(  # noqa: PLR0917
+    copy: Any,
+    chunk: _Chunk,
+    raw: bytes,
+    redacted: dict[str, Any] | None,
+    spans: int,
+    repeated: bool = False,
+    value: dict[str, Any] | None = None,
 ) -> None:
     chunk.copy_rows += 1
     if redacted is None:
-        copy.write(raw + b"\n")
+        copy.write(orjson.dumps(value) + b"\n" if repeated else raw + b"\n")
         return
     chunk.copy_redacted += 1
     chunk.copy_spans += spans
     redacted["redaction_status"] = "redacted"
     copy.write(orjson.dumps(redacted) + b"\n")
+
+
+def _shape(value: Any, limit: int) -> tuple[int, int] | None:
+    """How many keys and how many string values a decoded JSON object or array holds, nested
+    ones included; ``None`` when it nests deeper than ``limit`` levels (itself is level 1)."""
+    keys = strings = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return None
+        if type(node) is dict:
+            keys += len(node)
+            items = node.values()
+        else:
+            items = node
+        for item in items:
+            kind = type(item)
+            if kind is str:
+                strings += 1
+            elif kind is dict or kind is list:
+                stack.append((item, depth + 1))
+    return keys, strings
+
+
+def _named(row: dict[str, Any], candidate: bool) -> str | None:
+    """The trace id that may name a row in a finding found before the rules ran (none when the
+    row may hold a secret: the rules decide whether the id is one)."""
+    trace_id = row.get("trace_id")
+    return trace_id if type(trace_id) is str and not candidate else None
 
 
 def _plan_ranges(shards: list[Path], workers: int) -> list[_Range]:
@@ -762,8 +918,9 @@ def _plan_ranges(shards: list[Path], workers: int) -> list[_Range]:
     for shard_index, shard in enumerate(shards):
         size = shard.stat().st_size
         bounds = [0]
+        compressed = shard.name.endswith(GZIP_SUFFIX)  # read whole: it cannot be split
         with open(shard, "rb") as handle:
-            while workers > 1:
+            while workers > 1 and not compressed:
                 step = max(_MIN_RANGE_BYTES, remaining // (2 * workers))
                 cursor = bounds[-1] + step
                 if cursor >= size:
@@ -787,6 +944,7 @@ def _plan_ranges(shards: list[Path], workers: int) -> list[_Range]:
                     end=bounds[position + 1],
                     is_first=position == 0,
                     is_last=position == len(bounds) - 2,
+                    compressed=compressed,
                 )
             )
     return ranges
@@ -796,7 +954,12 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_check(byte_range: _Range) -> _Chunk:
-    return _check_range(_WORKER["settings"], byte_range, _WORKER["max_line_bytes"])
+    return _check_range(
+        _WORKER["settings"],
+        byte_range,
+        _WORKER["max_line_bytes"],
+        max_depth=_WORKER.get("max_depth", DEFAULT_MAX_DEPTH),
+    )
 
 
 def _default_workers(total_bytes: int) -> int:

@@ -7,13 +7,22 @@ engine that reads files fast is in :mod:`.engine`.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from customer_model_factory.errors import ConfigError, DataFormatError
 from customer_model_factory.io import read_text_strict
@@ -68,6 +77,9 @@ JSONL_PROBLEM_CODES: Final[Mapping[str, str]] = {
     "line_too_long": "DATASET_JSONL_LINE_TOO_LONG",
     "not_object": "DATASET_JSONL_NOT_OBJECT",
     "invalid_json": "DATASET_JSONL_INVALID_JSON",
+    "nesting_too_deep": "DATASET_NESTING_TOO_DEEP",
+    "encoding": "DATASET_JSONL_ENCODING",
+    "compressed": "DATASET_JSONL_COMPRESSED",
 }
 """Kind of :class:`~.io.JsonlProblem` → the finding code it becomes (always an error)."""
 
@@ -90,15 +102,59 @@ def _aware(value: Any, what: str) -> dt.datetime | None:
     raise ValueError(f"{what} must be an RFC 3339 date-time")
 
 
+_RFC3339: Final = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))\Z"
+)
+
+
 def parse_rfc3339(text: str) -> dt.datetime | None:
-    """Parse an RFC 3339 date-time with an offset; ``None`` when it is not one."""
-    if len(text) < 20 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt ":
+    """Parse an RFC 3339 ``date-time`` (section 5.6); ``None`` when it is not one.
+
+    The grammar is followed exactly: ``T`` or ``t`` between date and time (or a space, which the
+    RFC's note allows), ``Z``, ``z`` or a ``+hh:mm``/``-hh:mm`` offset (``-00:00`` reads as
+    UTC), any number of fraction digits (kept to the microsecond), and a leap second ``:60``
+    in a minute's last second, read as the first instant of the next minute. Forms ISO 8601
+    allows but RFC 3339 does not (``+0200``, ``+02``, a comma fraction, a missing offset or
+    seconds, week or ordinal dates) are refused.
+    """
+    if (
+        len(text) == 20
+        and text[19] == "Z"
+        and text[10] == "T"
+        and text[4] == "-"
+        and text[7] == "-"
+        and text[13] == ":"
+        and text[16] == ":"
+    ):
+        # The common shape, separators in place: fromisoformat reads exactly RFC 3339 here.
+        try:
+            return dt.datetime.fromisoformat(text)
+        except ValueError:
+            pass  # a leap second, or not a date-time: the full grammar decides
+    match = _RFC3339.match(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    fraction = match.group(7)
+    micro = int((fraction[1:] + "00000")[:6]) if fraction else 0
+    offset = dt.UTC
+    if match.group(8):
+        off_hours, off_minutes = int(match.group(9)), int(match.group(10))
+        if off_hours > 23 or off_minutes > 59:
+            return None
+        delta = dt.timedelta(hours=off_hours, minutes=off_minutes)
+        offset = dt.timezone(-delta if match.group(8) == "-" else delta)
+    leap = second == 60
+    if leap and minute != 59:
         return None
     try:
-        parsed = dt.datetime.fromisoformat(text)
+        parsed = dt.datetime(
+            year, month, day, hour, minute, 59 if leap else second, micro, tzinfo=offset
+        )
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
+    return parsed + dt.timedelta(seconds=1) - dt.timedelta(microseconds=micro) if leap else parsed
 
 
 class TimeWindow(BaseModel):
@@ -134,7 +190,7 @@ class AsOfPolicy(BaseModel):
         default_factory=dict,
         description="split → window its rows' event_time must fall in; rows need event_time.",
     )
-    temporal_split: bool = Field(
+    temporal_split: StrictBool = Field(
         default=False,
         description="Every evaluation row's event_time must be at or after every training row's.",
     )
@@ -205,9 +261,11 @@ class CustomerWorkspace(BaseModel):
         unknown = [s for s in self.required_splits if s not in self.allowed_splits]
         if unknown:
             raise ValueError(f"required_splits {unknown} are not in allowed_splits")
-        windows = [s for s in self.as_of.split_windows if s not in self.allowed_splits]
-        if windows:
-            raise ValueError(f"as_of.split_windows names splits {windows} not in allowed_splits")
+        # Every split the policy names must exist: a typo would switch a check off silently.
+        for name in ("split_windows", "training_splits", "evaluation_splits"):
+            named = [s for s in getattr(self.as_of, name) if s not in self.allowed_splits]
+            if named:
+                raise ValueError(f"as_of.{name} names splits {named} not in allowed_splits")
         if not self.label_map:
             raise ValueError("label_map must map at least one label")
         return self
@@ -223,12 +281,36 @@ class CustomerWorkspace(BaseModel):
         table = data.get("workspace", data) if isinstance(data, Mapping) else data
         if not isinstance(table, Mapping):
             raise ConfigError("the workspace must be a table", path=path, field="workspace")
+        if table is data and not set(cls.model_fields) & set(data):
+            # No [workspace] table and no workspace key: a mistyped table name, most likely.
+            tables = [key for key, value in data.items() if isinstance(value, Mapping)]
+            if tables:
+                hint = difflib.get_close_matches(tables[0], ["workspace"], n=1, cutoff=0.5)
+                raise ConfigError(
+                    f"no [workspace] table; found [{tables[0]}]"
+                    + ("; did you mean [workspace]?" if hint else ""),
+                    path=path,
+                    field=tables[0],
+                )
         try:
             return cls.model_validate(dict(table))
         except ValidationError as error:
-            first = error.errors()[0]
+            errors = error.errors()
+            # An unknown key first: a misspelt key is the likely cause of the other errors.
+            first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
             where = ".".join(str(part) for part in first["loc"]) or None
+            if first["type"] == "extra_forbidden":
+                key = str(first["loc"][-1])
+                known = _known_keys(first["loc"][:-1])
+                hint = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                message = f"unknown key {key!r}" + (
+                    f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(known)})"
+                )
+                raise ConfigError(message, path=path, field=where) from None
             message = str(first["msg"]).removeprefix("Value error, ")
+            head = message.split(" ", 1)[0]
+            if where is None and head.split(".")[0] in cls.model_fields:
+                where = head  # a consistency rule names the key it is about first
             raise ConfigError(f"invalid workspace: {message}", path=path, field=where) from None
 
     @classmethod
@@ -260,12 +342,25 @@ class CustomerWorkspace(BaseModel):
 
 
 def _toml_key_line(text: str, dotted: str) -> int | None:
-    """The 1-based line where the last key of ``dotted`` is assigned (tomllib keeps no
-    positions), or ``None`` when it is not written as ``key = ...`` (a missing field)."""
+    """The 1-based line where the last key of ``dotted`` is assigned or opens a table (tomllib
+    keeps no positions), or ``None`` when it is not written (a missing field)."""
     key = next((part for part in reversed(dotted.split(".")) if not part.isdigit()), "")
-    pattern = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", re.MULTILINE)
+    quoted = rf"[\"']?{re.escape(key)}[\"']?"
+    pattern = re.compile(
+        rf"^[ \t]*(?:{quoted}[ \t]*=|\[[ \t]*(?:[^\]\n]*\.)?[ \t]*{quoted}[ \t]*\])",
+        re.MULTILINE,
+    )
     found = pattern.search(text)
     return text.count("\n", 0, found.start()) + 1 if found else None
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the workspace table accepts at ``loc`` (a path of keys into it)."""
+    if loc[:1] == ("as_of",):
+        model: type[BaseModel] = TimeWindow if len(loc) >= 3 else AsOfPolicy
+    else:
+        model = CustomerWorkspace
+    return sorted(model.model_fields)
 
 
 class CustomerTrace(BaseModel):
@@ -340,10 +435,12 @@ class RedactedCopy(BaseModel):
 
 
 _DATASET_HASH_RECIPE: Final = (
-    "sha256:<hex> over the exact bytes of the input: the file itself, or the *.jsonl shards of "
-    "the directory concatenated in sorted name order (no separator), e.g. "
-    "`cat $(ls dir/*.jsonl | sort) | sha256sum`. For an in-memory iterable of rows: over each "
-    "row's RFC 8785 canonical JSON followed by a newline. Each shard's own digest is in `shards`."
+    "sha256:<hex> over the exact bytes of the input as stored: the file itself, or the *.jsonl "
+    "and *.jsonl.gz shards of the directory concatenated in sorted name order (no separator; a "
+    "*.jsonl.gz shard as its compressed bytes), e.g. "
+    "`cat $(ls dir/*.jsonl dir/*.jsonl.gz | sort) | sha256sum`. For an in-memory iterable of "
+    "rows: over each row's RFC 8785 canonical JSON followed by a newline. Each shard's own "
+    "digest is in `shards`."
 )
 
 

@@ -29,6 +29,9 @@ contract test ``tests/unit/test_dataset_engine_contract.py`` would otherwise cat
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
@@ -57,7 +60,9 @@ from customer_model_factory.stages.dataset.models import (
 )
 
 __all__ = [
+    "ECHO_LIMIT",
     "SIG_FIELDS",
+    "TRACE_ID_LIMIT",
     "RowRules",
     "Verdict",
     "cross_split_duplicate",
@@ -65,6 +70,7 @@ __all__ = [
     "duplicate_trace_id",
     "leakage_key",
     "normalise",
+    "printable",
     "temporal_order",
 ]
 
@@ -96,6 +102,29 @@ ROW_FIELDS: Final = frozenset(
     {"trace_id", "prompt", "response", "source_refs", "policy_refs", "observed_at"}
 )
 _OPTIONAL_TEXT: Final = ("workspace_id", "vertical")
+ECHO_LIMIT: Final = 64
+"""Characters of a value from the data that a message repeats (the rest is cut: ``…``)."""
+TRACE_ID_LIMIT: Final = 256
+"""Characters of a trace id that a finding repeats."""
+# Longer than any id the engine keeps as text: a secret id is compared by digest only.
+_SURROGATE: Final = "\x00secret-trace-id:"
+# Characters a message escapes: C0 and C1 controls, DEL, line and paragraph separators and
+# the bidirectional controls that can reorder what a terminal shows.
+_CONTROL: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` with every control character written as an escape (``\\n``, ``\\x1b``,
+    ``\\u2028``), cut to ``limit`` characters (``…`` marks a cut)."""
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "\u2026"
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+
+
 _TYPE_NAMES: Final = {str: "string", list: "non-empty list", dict: "JSON object"}
 
 
@@ -122,10 +151,12 @@ class Verdict:
         "count",
         "counted",
         "declared",
+        "present",
         "role",
         "sector",
         "split",
         "split_index",
+        "strings",
         "templates",
         "window",
     )
@@ -140,6 +171,8 @@ class Verdict:
         split_index: int,
         declared: tuple[Template, ...],
         sector: str | None,
+        present: int = 0,
+        strings: int = 0,
     ) -> None:
         self.count = 1
         #: The row's split when it is an allowed one (rules that need a split use this).
@@ -158,6 +191,11 @@ class Verdict:
         self.declared = declared
         #: The sector whose pack checks the row, if any.
         self.sector = sector
+        #: How many of the categorical fields are present and not null (the engine counts a
+        #: row's keys with it).
+        self.present = present
+        #: How many of them are strings.
+        self.strings = strings
 
 
 class RowRules:
@@ -194,6 +232,14 @@ class RowRules:
         self.schema_validators: dict[str, Any] = settings.shared.setdefault("schema_validators", {})
         # Whether check() must return the redacted row (a redacted copy is being written).
         self.keep_redacted = keep_redacted
+
+    def shown(self, value: str, limit: int = ECHO_LIMIT) -> str:
+        """A value from the data as a finding may repeat it: its detector's placeholder when it
+        holds a secret or personal datum, else :func:`printable` and cut to ``limit``."""
+        detections = self.detectors.scan_text(value)
+        if detections:
+            return placeholder(detections[0].kind)
+        return printable(value, limit)
 
     # -- the hooks the engine implements --
 
@@ -265,6 +311,16 @@ class RowRules:
             tid = trace_id if type(trace_id) is str else None
             trace_id = None
             self.field_problem(row, "trace_id", tid, line, str)
+        if tid is not None and (candidate or len(tid) > TRACE_ID_LIMIT):
+            detections = self.detectors.scan_text(tid) if candidate else None
+            if detections:
+                # A trace id that is a secret never names its row; it is still compared with
+                # the others, through a digest.
+                tid = placeholder(detections[0].kind)
+                if trace_id is not None:
+                    trace_id = _SURROGATE + hashlib.blake2b(trace_id.encode()).hexdigest()
+            elif len(tid) > TRACE_ID_LIMIT:
+                tid = tid[:TRACE_ID_LIMIT] + "\u2026"
 
         verdict = self.verdict(row, tuple(map(get, SIG_FIELDS)))
 
@@ -470,7 +526,7 @@ class RowRules:
                 (
                     "DATASET_SPLIT_NOT_ALLOWED",
                     "error",
-                    f"split {split!r} is not in the workspace's allowed_splits "
+                    f"split '{self.shown(split)}' is not in the workspace's allowed_splits "
                     f"({', '.join(ws.allowed_splits)})",
                     "split",
                 )
@@ -481,7 +537,8 @@ class RowRules:
                 (
                     "DATASET_DECISION_NOT_ALLOWED",
                     "error",
-                    f"expected_decision {decision!r} is not one of {', '.join(DECISIONS)}",
+                    f"expected_decision '{self.shown(decision)}' is not one of "
+                    f"{', '.join(DECISIONS)}",
                     "expected_decision",
                 )
             )
@@ -492,7 +549,7 @@ class RowRules:
                 (
                     "DATASET_SEVERITY_NOT_ALLOWED",
                     "error",
-                    f"severity {severity!r} is not one of {', '.join(SEVERITIES)}",
+                    f"severity '{self.shown(severity)}' is not one of {', '.join(SEVERITIES)}",
                     "severity",
                 )
             )
@@ -544,18 +601,20 @@ class RowRules:
                 (
                     "DATASET_VERTICAL_MISMATCH",
                     "error",
-                    f"vertical {vertical!r} differs from the forced sector {forced!r}",
+                    f"vertical '{self.shown(vertical)}' differs from the forced sector "
+                    f"'{self.shown(forced)}'",
                     "vertical",
                 )
             )
         sector = forced or (vertical if isinstance(vertical, str) and vertical.strip() else None)
+        # Counted values become keys of the report: never a secret, never a control character.
         counted = (
-            split if isinstance(split, str) else None,
-            label if isinstance(label, str) else None,
+            self.shown(split) if isinstance(split, str) else None,
+            self.shown(label) if isinstance(label, str) else None,
             label_class,
             decision,
             severity,
-            sector,
+            self.shown(sector) if isinstance(sector, str) else sector,
         )
         known = split if split in self.allowed_splits else None
         role = 0
@@ -570,6 +629,8 @@ class RowRules:
             split_index=self.split_index.get(known, 0) if known is not None else 0,
             declared=_declared(row),
             sector=sector if sector and not sector.isspace() else None,
+            present=sum(row.get(name) is not None for name in SIG_FIELDS),
+            strings=sum(isinstance(row.get(name), str) for name in SIG_FIELDS),
         )
         # A flag of another type (1) hashes like a boolean (True): never share its verdict.
         flags_typed = all(
@@ -786,6 +847,77 @@ class RowRules:
             return None
         return self.time_of(row, "event_time", tid, line)
 
+    # -- rules on the raw line --
+
+    def duplicate_keys(self, raw: bytes, tid: str | None, line: int) -> bool:
+        """A JSON object that holds the same key twice is an error: readers disagree on which
+        value wins (a split or label shadowed this way leaks, a secret in the shadowed value
+        escapes the checks). The shadowed values are also searched for secrets and personal
+        data. Return whether a key was repeated.
+
+        ``raw`` is a line the reference decoder accepted, nested no deeper than the limit.
+        """
+        repeated: list[tuple[str, str, Any]] = []
+
+        def collect(pairs: list[tuple[str, Any]]) -> _Object:
+            result = _Object()
+            for key, value in pairs:
+                if key in result:
+                    result.repeats.append((key, result[key]))
+                result[key] = value
+            return result
+
+        decoded = json.loads(raw, object_pairs_hook=collect)
+        stack: list[tuple[str, Any]] = [("", decoded)]
+        while stack:
+            path, node = stack.pop()
+            if isinstance(node, _Object):
+                repeated.extend((path, key, shadowed) for key, shadowed in node.repeats)
+                stack.extend(
+                    (f"{path}.{self._safe_key(key)}" if path else self._safe_key(key), value)
+                    for key, value in node.items()
+                )
+            elif isinstance(node, list):
+                stack.extend((f"{path}[{index}]", value) for index, value in enumerate(node))
+        for path, key, shadowed in sorted(repeated, key=lambda item: (item[0], item[1])):
+            shown = self._safe_key(key)
+            where = f"{path}.{shown}" if path else shown
+            scope = f"object {path}" if path else "the row"
+            self.add(
+                "DATASET_DUPLICATE_KEY",
+                "error",
+                f"key '{shown}' appears more than once in {scope}; "
+                "readers disagree on which value wins",
+                tid,
+                where,
+                line,
+            )
+            for sub, text in iter_text_fields(shadowed):
+                for category, kind in sorted(
+                    {(d.category, d.kind) for d in self.detectors.scan_text(text)}
+                ):
+                    what = "secret" if category == "secret" else "personal data"
+                    self.add(
+                        "DATASET_SECRET_DETECTED"
+                        if category == "secret"
+                        else "DATASET_PII_DETECTED",
+                        self.severity_detect,
+                        f"{what} of kind {kind} detected in a value shadowed by a repeated key; "
+                        "the redacted copy keeps only the last value",
+                        tid,
+                        f"{where}.{sub}" if sub and not sub.startswith("[") else where + sub,
+                        line,
+                    )
+        return bool(repeated)
+
+    def _safe_key(self, key: str) -> str:
+        """A key as it may be echoed: redacted when a detector fires on it, control
+        characters escaped, cut to 64 characters."""
+        if self.detectors.scan_text(key):
+            return "[REDACTED:key]"
+        shown = repr(key[:64])[1:-1]
+        return shown + ("..." if len(key) > 64 else "")
+
     # -- rules that look into the whole row --
 
     def sector(self, row: dict[str, Any], sector: str, tid: str | None, line: int) -> None:
@@ -798,20 +930,26 @@ class RowRules:
             self.add(
                 "DATASET_SECTOR_UNAVAILABLE",
                 "error",
-                f"sector {sector!r} cannot be checked: the sector module is unavailable",
+                f"sector '{self.shown(sector)}' cannot be checked: the sector module is "
+                "unavailable",
                 tid,
                 "vertical",
                 line,
             )
             return
+        shown = self.shown(sector)
+        own_id = row.get("trace_id")
         for finding in validate_sector_trace_metadata(
             row, sector_id=sector, pm=self.settings.sector_pm, location=None
         ):
+            message = finding.message
+            if shown != sector:
+                message = message.replace(repr(sector), f"'{shown}'").replace(sector, shown)
             self.add(
                 finding.code,
                 finding.severity,
-                finding.message,
-                finding.trace_id if finding.trace_id is not None else tid,
+                message,
+                tid if finding.trace_id is None or finding.trace_id == own_id else finding.trace_id,
                 finding.field,
                 line,
             )
@@ -863,6 +1001,16 @@ class RowRules:
         return _redact_row(row, found) if self.keep_redacted else row
 
 
+class _Object(dict):  # type: ignore[type-arg]
+    """A decoded JSON object that remembers the keys it held more than once."""
+
+    __slots__ = ("repeats",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.repeats: list[tuple[str, Any]] = []
+
+
 def _declared(row: Mapping[str, Any]) -> tuple[Template, ...]:
     """A row that declares a secret or personal datum must say it was redacted."""
     if row.get("redaction_status") == "redacted":
@@ -909,6 +1057,12 @@ def _redact_row(value: Any, found: Mapping[str, list[Any]], path: str = "") -> A
             child = f"{path}.{key}" if path else str(key)
             key_path = child + KEY_SUFFIX
             new_key = redact_text(key, found[key_path]) if key_path in found else key
+            # Two keys may redact to the same text: number the later ones, so no value is lost.
+            number = 2
+            base = new_key
+            while new_key in result:
+                new_key = f"{base}#{number}"
+                number += 1
             result[new_key] = _redact_row(item, found, child)
         return result
     if isinstance(value, list):
@@ -919,22 +1073,36 @@ def _redact_row(value: Any, found: Mapping[str, list[Any]], path: str = "") -> A
 # ---- leakage: which texts count as the same ----
 
 
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): invisible characters
+# such as the zero-width space and joiners, the word joiner, the soft hyphen and the BOM.
+_IGNORABLE: Final = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+
+
 def normalise(text: str) -> str:
-    """NFKC, case-fold and collapse whitespace (the leakage key of a text)."""
+    """A text's leakage form: default-ignorable code points removed, NFKC, case-folded (then
+    NFKC again, which folding can undo), whitespace runs collapsed to one space and trimmed."""
     if text.isascii():
-        # For ASCII NFKC is the identity and case-folding is lower-casing.
+        # For ASCII there is nothing to ignore, NFKC is the identity and folding is lowering.
         text = text.lower()
         if text.isprintable() and "  " not in text and text[0] != " " and text[-1] != " ":
             return text
     else:
-        text = unicodedata.normalize("NFKC", text).casefold()
+        text = _IGNORABLE.sub("", text)
+        text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
     return " ".join(text.split())
 
 
 def leakage_key(prompt: str, response: str) -> bytes:
     """Two rows with the same key hold the same prompt and response once normalised: the
-    normalised prompt, NUL, the normalised response (UTF-8)."""
-    return (normalise(prompt) + "\x00" + normalise(response)).encode()
+    byte length of the normalised prompt (4 bytes, big-endian), the normalised prompt, NUL, the
+    normalised response (UTF-8). The length keeps a NUL inside a text from passing for the
+    separator (``a\\0b`` + ``c`` and ``a`` + ``b\\0c`` differ)."""
+    prompt_key = normalise(prompt).encode()
+    return len(prompt_key).to_bytes(4, "big") + prompt_key + b"\x00" + normalise(response).encode()
 
 
 # ---- cross-row and whole-dataset rules: their findings ----

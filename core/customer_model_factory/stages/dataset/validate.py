@@ -20,9 +20,14 @@ import orjson
 
 from customer_model_factory.canonical import HASH_PREFIX
 from customer_model_factory.context import RunContext
-from customer_model_factory.errors import DataFormatError
+from customer_model_factory.errors import DataFormatError, InputError, ManifestIntegrityError
 from customer_model_factory.findings import Finding, count_by_severity
-from customer_model_factory.io import DEFAULT_MAX_LINE_BYTES, atomic_writer, list_jsonl_shards
+from customer_model_factory.io import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_LINE_BYTES,
+    MAX_DEPTH_LIMIT,
+    list_jsonl_shards,
+)
 from customer_model_factory.plugin_api.contracts import SectorOwner
 from customer_model_factory.stages.dataset.engine import (
     _INPUT_ROWS,
@@ -49,9 +54,10 @@ from customer_model_factory.stages.dataset.models import (
     RedactedCopy,
     ShardDigest,
 )
+from customer_model_factory.stages.dataset.outputs import check_outputs, copy_writer, staged_outputs
 from customer_model_factory.stages.dataset.rules import _Settings
 
-__all__ = ["validate_customer_trace_dataset"]
+__all__ = ["validate_customer_trace_dataset", "validate_dataset_to_files"]
 
 
 def _settings(
@@ -85,6 +91,8 @@ def validate_customer_trace_dataset(
     progress: Callable[[int, int], None] | None = None,
     context: RunContext | None = None,
     pm: Any = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    follow_symlinks: bool = False,
 ) -> CustomerDatasetValidationReport:
     """Validate a trace dataset against its workspace in one streaming pass.
 
@@ -102,9 +110,15 @@ def validate_customer_trace_dataset(
     :param context: the run context (its plugin manager validates sectors); default: a context
         with the installed plugins and no operator switch.
     :param pm: a plugin manager to use instead of the context's.
+    :param max_depth: lines nesting arrays and objects deeper are reported
+        (``DATASET_NESTING_TOO_DEEP``), not parsed; at most 512.
+    :param follow_symlinks: read a shard that is a symbolic link to a file outside the shard
+        directory (otherwise it is ``DATASET_SHARD_OUTSIDE_DIRECTORY`` and not read).
     :returns: the sealed report; ``ready`` is false when any finding is an error.
     :raises DataFormatError: the source is missing, empty, or a directory without shards.
     """
+    if not 1 <= max_depth <= MAX_DEPTH_LIMIT:
+        raise InputError(f"max_depth must be between 1 and {MAX_DEPTH_LIMIT}, got {max_depth}")
     redact = workspace.secrets_policy == "redact" and redacted_copy is not None
     if pm is None:
         pm = (context if context is not None else RunContext()).plugin_manager
@@ -117,6 +131,8 @@ def validate_customer_trace_dataset(
             workers=workers,
             max_line_bytes=max_line_bytes,
             progress=progress,
+            max_depth=max_depth,
+            follow_symlinks=follow_symlinks,
         )
     else:
         if redacted_copy is not None:
@@ -158,8 +174,10 @@ def _validate_files(
     workers: int | None,
     max_line_bytes: int,
     progress: Callable[[int, int], None] | None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    follow_symlinks: bool = False,
 ) -> tuple[list[Finding], dict[str, Any]]:
-    shards = list_jsonl_shards(source)
+    shards, screened = _screen_shards(source, list_jsonl_shards(source), follow_symlinks)
     total = sum(shard.stat().st_size for shard in shards)
     count = _default_workers(total) if workers is None else max(1, workers)
     if redacted_copy is not None or "fork" not in multiprocessing.get_all_start_methods():
@@ -209,20 +227,26 @@ def _validate_files(
     if count == 1:
         _hash_shards(shards, hashed)
         if redacted_copy is not None:
-            with atomic_writer(redacted_copy) as raw_handle:
+            with copy_writer(redacted_copy) as raw_handle:
                 handle = _HashingWriter(raw_handle)
                 for byte_range in ranges:
                     merge(
                         byte_range,
-                        _check_range(settings, byte_range, max_line_bytes, handle, advance),
+                        _check_range(
+                            settings, byte_range, max_line_bytes, handle, advance, max_depth
+                        ),
                     )
                 copy_digest = HASH_PREFIX + handle.digest.hexdigest()
         else:
             for byte_range in ranges:
-                merge(byte_range, _check_range(settings, byte_range, max_line_bytes, None, advance))
+                merge(
+                    byte_range,
+                    _check_range(settings, byte_range, max_line_bytes, None, advance, max_depth),
+                )
     else:
         _WORKER["settings"] = settings
         _WORKER["max_line_bytes"] = max_line_bytes
+        _WORKER["max_depth"] = max_depth
         _block_scanner()  # compile once here; the workers inherit it
         context = multiprocessing.get_context("fork")
         try:
@@ -236,6 +260,7 @@ def _validate_files(
             _WORKER.clear()
 
     findings = _finish(merger, settings)
+    findings.extend(screened)
     shard_digests = tuple(
         ShardDigest(
             name=display[index],
@@ -261,6 +286,45 @@ def _validate_files(
             lines_dropped=copy_totals[3],
         )
     return findings, fields
+
+
+def _screen_shards(
+    source: Path, shards: list[Path], follow_symlinks: bool
+) -> tuple[list[Path], list[Finding]]:
+    """Nothing in a shard directory is skipped silently: a file that is not a shard is a
+    warning, and a shard that is a symbolic link to a file outside the directory is an error
+    and is not read, unless ``follow_symlinks``."""
+    if not source.is_dir():
+        return shards, []
+    findings: list[Finding] = []
+    kept = set(shards)
+    for entry in sorted(source.iterdir()):
+        if entry not in kept:
+            kind = "directory" if entry.is_dir() else "file"
+            findings.append(
+                Finding(
+                    code="DATASET_FILE_IGNORED",
+                    severity="warning",
+                    message=f"this {kind} is not a *.jsonl or *.jsonl.gz shard; it was not read",
+                    location=str(entry),
+                )
+            )
+    root = source.resolve()
+    read: list[Path] = []
+    for shard in shards:
+        if shard.is_symlink() and not follow_symlinks and not shard.resolve().is_relative_to(root):
+            findings.append(
+                Finding(
+                    code="DATASET_SHARD_OUTSIDE_DIRECTORY",
+                    severity="error",
+                    message="shard is a symbolic link to a file outside the directory; it was not "
+                    "read (--follow-symlinks reads it)",
+                    location=str(shard),
+                )
+            )
+            continue
+        read.append(shard)
+    return read, findings
 
 
 def _validate_rows(
@@ -352,3 +416,48 @@ def _finish(merger: _Merger, settings: _Settings) -> list[Finding]:
             )
         )
     return findings
+
+
+def validate_dataset_to_files(
+    source: str | Path,
+    workspace_file: str | Path,
+    *,
+    output: str | Path | None = None,
+    redacted_copy: str | Path | None = None,
+    vertical: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> CustomerDatasetValidationReport:
+    """What ``cmf dataset validate`` does: check the outputs, validate, publish them together.
+
+    Before anything is read, an output that is or resolves to an input (or the other output),
+    or that cannot be written, is refused (:func:`~.outputs.check_outputs`). The report and the
+    redacted copy are staged during the run and published together under a lock at its end.
+
+    :param options: passed on to :func:`validate_customer_trace_dataset`.
+    :raises OutputError: an output would overwrite an input or cannot be written (before any
+        input is read), or publishing failed (then no output was changed).
+    """
+    check_outputs(source, workspace_file, {"--redacted-copy": redacted_copy, "--output": output})
+    workspace = CustomerWorkspace.from_toml(workspace_file)
+    targets = [Path(path) for path in (redacted_copy, output) if path is not None]
+    with staged_outputs(targets) as staging:
+        report = validate_customer_trace_dataset(
+            source,
+            workspace,
+            vertical=vertical,
+            redacted_copy=redacted_copy,
+            progress=progress,
+            **options,
+        )
+        if output is not None:
+            actual = report.compute_hash()
+            if actual != report.content_digest:  # as Manifest.write checks
+                raise ManifestIntegrityError(
+                    path=output,
+                    hash_field=report.HASH_FIELD,
+                    expected=report.content_digest,
+                    actual=actual,
+                )
+            staging.write(Path(output), report.to_json_bytes())
+    return report
