@@ -545,6 +545,9 @@ def _seal(
     extra_links: Sequence[InputLink],
     store: ArtefactStore,
 ) -> CustomerBenchmarkResult:
+    # Metrics are computed in the stored (trace id) order, so float sums are the same whatever
+    # order the results came in, and equal what anyone recomputes from the stored file.
+    results = sorted(results, key=lambda result: result.trace_id)
     raw = render_raw_results(results)
     stored = store.put_bytes(raw)
     metrics = compute_benchmark_metrics(results)
