@@ -60,7 +60,10 @@ class _ErrorBoundary(TyperGroup):
         except CMFError as error:
             if is_debug(ctx):
                 traceback.print_exc()
-            typer.echo(f"error: {error}", err=True)
+            # An error that stands for a finding names its code, so scripts can match on it.
+            code = getattr(error, "code", None)
+            suffix = f" [{code}]" if isinstance(code, str) and code not in str(error) else ""
+            typer.echo(f"error: {error}{suffix}", err=True)
             raise typer.Exit(error.exit_code) from None
         except Exception as error:
             if is_debug(ctx):
