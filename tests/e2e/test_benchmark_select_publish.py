@@ -229,3 +229,19 @@ def test_a_fail_gate_is_recorded_and_its_run_cannot_be_published(root):
     assert refused.returncode == 1
     assert "TRAIN_PUBLISH_NOT_PASSED" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_import_of_raw_results_missing_a_trace_is_written_not_ready(root):
+    from customer_model_factory.store import ArtefactStore
+
+    result = json.loads((root / "test-a.json").read_text())
+    lines = ArtefactStore(root / ".cmf").get_bytes(result["raw_result_digest"]).splitlines()
+    (root / "raw-missing.jsonl").write_bytes(b"\n".join(lines[1:]) + b"\n")
+    imported = _cmf(
+        root, "benchmark", "import", "raw-missing.jsonl", "-m", "training-a.json",
+        "--traces", "traces.jsonl", "--split", "test", "--package", PACKAGE,
+        "-o", "imported.json",
+    )  # fmt: skip
+    assert imported.returncode == 1, imported.stdout + imported.stderr
+    assert "BENCH_RAW_MISSING_TRACE" in imported.stdout
+    assert json.loads((root / "imported.json").read_text())["ready"] is False

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from customer_model_factory.errors import InputError
 
-__all__ = ["refuse_overwrite"]
+__all__ = ["printable", "refuse_overwrite"]
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -31,3 +31,9 @@ def refuse_overwrite(outputs: dict[str, Path | None], inputs: list[Path | None])
         for other_name, other in given[index + 1 :]:
             if _same(output, other):
                 raise InputError(f"{name} and {other_name} name the same file {output}")
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character (newline, escape, line separator...) escaped,
+    so a value read from input can never forge a line or a terminal sequence in text output."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -73,7 +73,9 @@ ResultOutput = Annotated[
 
 
 def render_text(result: CustomerBenchmarkResult) -> str:
-    """A terminal summary of a benchmark result."""
+    """A terminal summary of a benchmark result (non-printable characters escaped)."""
+    from customer_model_factory.cli._paths import printable  # noqa: PLC0415
+
     metrics = result.metrics
 
     def fmt(value: float | None) -> str:
@@ -102,7 +104,7 @@ def render_text(result: CustomerBenchmarkResult) -> str:
     for finding in result.findings:
         trace = f" [{finding.trace_id}]" if finding.trace_id else ""
         lines.append(f"{finding.severity} {finding.code}{trace}: {finding.message}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _finish(result: CustomerBenchmarkResult, output: Path, output_format: OutputFormat) -> None:

@@ -18,7 +18,10 @@ __all__ = ["render_text", "select"]
 
 
 def render_text(run: SelectionRun) -> str:
-    """A terminal summary of a selection and its gate receipt."""
+    """A terminal summary of a selection and its gate receipt (non-printable characters
+    escaped)."""
+    from customer_model_factory.cli._paths import printable  # noqa: PLC0415
+
     report = run.report
     lines = [
         f"{'SELECTED' if report.selected_result_hash else 'NONE'}  profile "
@@ -42,7 +45,7 @@ def render_text(run: SelectionRun) -> str:
         lines.extend(f"    {reason}" for reason in receipt.reasons)
     for finding in report.findings:
         lines.append(f"{finding.severity} {finding.code}: {finding.message}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _cutoffs(items: list[str]) -> dict[str, float]:

@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from customer_model_factory.canonical import sha256_bytes
+from customer_model_factory.canonical import sha256_bytes, sha256_file
 from customer_model_factory.context import RunContext
 from customer_model_factory.errors import (
     CalibrationError,
@@ -386,6 +386,8 @@ def _read_split(path: Path, split: str, request: BenchmarkRequest) -> tuple[list
     if reader.problems:
         problem = reader.problems[0]
         raise DataFormatError(problem.message, path=problem.path, line=problem.line)
+    if sha256_file(path) != digest:
+        raise DataFormatError("the traces changed while they were read; run again", path=path)
     return traces, digest, rows
 
 
