@@ -13,6 +13,7 @@ form and :func:`parse_raw_results` reads it back strictly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import ClassVar, Final, Literal
 
@@ -31,6 +32,7 @@ __all__ = [
     "CustomerBenchmarkResult",
     "DecisionThresholds",
     "ScoringLatency",
+    "es_number",
     "parse_raw_results",
     "render_raw_results",
 ]
@@ -119,10 +121,77 @@ class CustomerBenchmarkResult(BoundManifest):
     result_hash: str = Field(default="", description="sha256 over every other field.")
 
 
+def es_number(value: float) -> str:
+    """The ECMAScript ``Number.prototype.toString`` form of a finite float, which RFC 8785
+    prescribes: the shortest round-trip digits, no exponent from 1e-6 to 1e21, ``1`` for 1.0.
+
+    :raises ValueError: NaN or an infinity.
+    """
+    if not math.isfinite(value):
+        raise ValueError(f"{value!r} has no JSON form")
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    text = repr(abs(value))  # the shortest round-trip digits, as Python writes them
+    mantissa, _, exponent = text.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    # value = 0.<digits> * 10**point
+    point = len(whole) + int(exponent or 0) - (len(whole + fraction) - len(digits))
+    digits = digits.rstrip("0")
+    size = len(digits)
+    if size <= point <= 21:
+        body = digits + "0" * (point - size)
+    elif 0 < point <= 21:
+        body = f"{digits[:point]}.{digits[point:]}"
+    elif -6 < point <= 0:
+        body = "0." + "0" * -point + digits
+    else:
+        power = point - 1
+        mark = "+" if power >= 0 else "-"
+        head = digits if size == 1 else f"{digits[0]}.{digits[1:]}"
+        body = f"{head}e{mark}{abs(power)}"
+    return sign + body
+
+
+def _raw_line(result: RawResult) -> bytes:
+    """One raw result as RFC 8785 canonical JSON, written directly (keys in UTF-16 order).
+
+    Strings go through orjson, whose minimal escaping is RFC 8785's; numbers through
+    :func:`es_number`. A string orjson refuses takes the reference implementation; a test checks
+    both give the same bytes.
+    """
+    try:
+        text = orjson.dumps
+        label = result.label
+        parts = (
+            b'{"decision":',
+            text(result.decision),
+            b',"is_unsafe":',
+            b"true" if result.is_unsafe else b"false",
+            b',"label":',
+            (b"true" if label else b"false") if isinstance(label, bool) else text(label),
+            b',"latency_ms":',
+            es_number(result.latency_ms).encode(),
+            b',"score":',
+            es_number(result.score).encode(),
+            b',"sector":',
+            b"null" if result.sector is None else text(result.sector),
+            b',"severity":',
+            text(result.severity),
+            b',"trace_id":',
+            text(result.trace_id),
+            b"}",
+        )
+    except orjson.JSONEncodeError:
+        return canonical_json(result.model_dump(mode="json"))
+    return b"".join(parts)
+
+
 def render_raw_results(results: Sequence[RawResult]) -> bytes:
     """Return the canonical JSONL of raw results: sorted by trace id, one canonical line each."""
     ordered = sorted(results, key=lambda result: result.trace_id)
-    return b"".join(canonical_json(r.model_dump(mode="json")) + b"\n" for r in ordered)
+    return b"".join(_raw_line(result) + b"\n" for result in ordered)
 
 
 def parse_raw_results(data: bytes, *, source: str) -> list[RawResult]:
