@@ -404,3 +404,17 @@ def test_latency_is_the_batch_time_per_trace(factory):
     assert result.latency is not None and result.latency.batch_size == 256
     assert result.metrics.latency_p95_ms == pytest.approx(1.0 / 200, rel=1e-9)
     assert np.isfinite(result.latency.throughput_traces_per_s)
+
+
+def test_a_training_manifest_from_a_dataset_that_was_not_ready_blocks_the_result(factory, tmp_path):
+    payload = factory["manifest"].payload()
+    for key in ("manifest_hash", "ready", "kind"):
+        payload.pop(key)
+    payload["dataset_ready"] = False
+    path = type(factory["manifest"]).seal(**payload).write(tmp_path / "training.json")
+    result = run_benchmark(
+        _request(factory, training_manifest=path, split="validation", calibration=None),
+        context=factory["context"],
+    )
+    assert not result.ready
+    assert "BENCH_TRAINING_NOT_READY" in {f.code for f in result.findings}

@@ -511,12 +511,13 @@ def _threshold_findings(
 
 def _base_findings(manifest: CustomerTrainingManifest, traces: Sequence[_Trace]) -> list[Finding]:
     findings = []
-    if not manifest.ready:
+    if not manifest.ready or not manifest.dataset_ready:
+        why = "it holds error findings" if not manifest.ready else "its dataset report was not"
         findings.append(
             Finding(
                 code="BENCH_TRAINING_NOT_READY",
                 severity="error",
-                message="the training manifest is not ready (it holds error findings)",
+                message=f"the training manifest is not ready ({why})",
                 field="training_manifest_hash",
             )
         )
