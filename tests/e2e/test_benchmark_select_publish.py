@@ -6,7 +6,9 @@ hand (the linear lane fitted on the train split, stored by digest, its run EVAL_
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -37,11 +39,14 @@ PACKAGE = "example-retail-banking.conduct-v1"
 FAST = {"classifier": "sgd"}
 
 
-def _cmf(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _cmf(
+    root: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "customer_model_factory", "--home", ".cmf",
          *needs_lane_plugin_option(), *args],
         capture_output=True, text=True, check=False, cwd=root,
+        env=None if env is None else {**os.environ, **env},
     )  # fmt: skip
 
 
@@ -245,3 +250,25 @@ def test_import_of_raw_results_missing_a_trace_is_written_not_ready(root):
     assert imported.returncode == 1, imported.stdout + imported.stderr
     assert "BENCH_RAW_MISSING_TRACE" in imported.stdout
     assert json.loads((root / "imported.json").read_text())["ready"] is False
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("mlflow") is None, reason="the mlflow extra is not installed"
+)
+def test_publish_logs_the_bundle_to_a_local_mlflow_store_once(root):
+    selected = _cmf(
+        root, "select", "--objective", "zero_silent_unsafe_pass", "test-a.json",
+        "-o", "selection-m.json",
+    )  # fmt: skip
+    assert selected.returncode == 0, selected.stdout + selected.stderr
+    uri = (root / "mlruns").as_uri()
+    env = {"MLFLOW_ALLOW_FILE_STORE": "true"}
+    runs = []
+    for _ in range(2):
+        published = _cmf(
+            root, "publish", "--selection", "selection-m.json", "--bundle-id", "mlflow-scorer",
+            "--version", "1.0.0", "--mlflow-uri", uri, "--format", "json", env=env,
+        )  # fmt: skip
+        assert published.returncode == 0, published.stdout + published.stderr
+        runs.append(json.loads(published.stdout)["mlflow_run_id"])
+    assert runs[0] is not None and runs[0] == runs[1]

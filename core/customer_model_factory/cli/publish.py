@@ -25,6 +25,14 @@ def publish(  # noqa: PLR0917 - typer maps each parameter to an option
         Path | None,
         typer.Option("--output", "-o", help="Also write the bundle manifest here.", dir_okay=False),
     ] = None,
+    mlflow_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--mlflow-uri",
+            help="Also log params, metrics and the bundle to this MLflow tracking URI "
+            "(extra mlflow; a file store needs MLFLOW_ALLOW_FILE_STORE=true).",
+        ),
+    ] = None,
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
     """Publish the selected model as (bundle id, version); the same bundle again is a no-op.
@@ -39,7 +47,11 @@ def publish(  # noqa: PLR0917 - typer maps each parameter to an option
 
     refuse_overwrite({"--output": output}, [selection])
     outcome = publish_bundle(
-        selection, bundle_id=bundle_id, version=version, context=run_context(ctx)
+        selection,
+        bundle_id=bundle_id,
+        version=version,
+        context=run_context(ctx),
+        mlflow_uri=mlflow_uri,
     )
     if output is not None:
         outcome.bundle.write(output)
@@ -49,6 +61,7 @@ def publish(  # noqa: PLR0917 - typer maps each parameter to an option
                 {
                     "bundle": outcome.bundle.payload(),
                     "publication": outcome.publication.model_dump(mode="json"),
+                    "mlflow_run_id": outcome.mlflow_run_id,
                 }
             )
         )
@@ -58,3 +71,5 @@ def publish(  # noqa: PLR0917 - typer maps each parameter to an option
             f"PUBLISHED {entry.bundle_id} {entry.version}: {entry.content_digest} "
             f"(run {entry.train_run_id[:16]}, {entry.at})\n"
         )
+        if outcome.mlflow_run_id is not None:
+            emit(f"  mlflow run {outcome.mlflow_run_id}\n")

@@ -9,7 +9,7 @@ the full results stay where they are, verifiable by ``cmf manifest verify --chai
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -100,6 +100,8 @@ class BundleLineage(BaseModel):
     dataset_report_hash: str = Field(description="report_hash of the dataset report.")
     training_manifest_hash: str = Field(description="manifest_hash of the training manifest.")
     selection_hash: str = Field(description="selection_hash of the selection report.")
+    hyperparameters: dict[str, Any] = Field(description="The lane's hyperparameters.")
+    seed: int = Field(description="The training seed.")
 
 
 class BundleEvaluation(BaseModel):

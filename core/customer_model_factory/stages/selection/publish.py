@@ -55,6 +55,7 @@ class PublishOutcome(BaseModel):
 
     bundle: ModelBundle
     publication: Publication
+    mlflow_run_id: str | None = None
 
 
 def _linked(
@@ -145,6 +146,8 @@ def build_model_bundle(
             dataset_report_hash=training.dataset_report_hash,
             training_manifest_hash=training.manifest_hash,
             selection_hash=selection.selection_hash,
+            hyperparameters=training.hyperparameters,
+            seed=training.seed,
         ),
         evaluation=BundleEvaluation(
             benchmark_id=result.benchmark_id,
@@ -174,12 +177,19 @@ def publish_bundle(
     bundle_id: str,
     version: str,
     context: RunContext,
+    mlflow_uri: str | None = None,
 ) -> PublishOutcome:
     """Publish the model a selection chose as ``(bundle_id, version)``; idempotent.
+
+    With ``mlflow_uri``, the bundle is then also logged to MLflow
+    (:func:`~customer_model_factory.stages.selection.mlflow_log.log_bundle_to_mlflow`; also
+    idempotent), after the local registry accepted it.
 
     :raises PublishError: the chosen run's gate receipt is missing or FAIL (exit 1).
     :raises PublishConflictError: other content is published under that version (exit 1).
     :raises LedgerError: a malformed bundle id or version, or an unknown run (exit 2).
+    :raises ConfigError: MLflow is not installed or refused the logging (exit 2; the bundle is
+        published, so running the command again only retries the logging).
     """
     selection = CustomerModelSelectionReport.load(selection_path)
     run_id = selection.selected_train_run_id
@@ -221,4 +231,11 @@ def publish_bundle(
             at=context.now(),
             actor=PUBLISH_ACTOR,
         )
-    return PublishOutcome(bundle=bundle, publication=publication)
+    mlflow_run_id = None
+    if mlflow_uri is not None:
+        from customer_model_factory.stages.selection.mlflow_log import (  # noqa: PLC0415
+            log_bundle_to_mlflow,
+        )
+
+        mlflow_run_id = log_bundle_to_mlflow(bundle, tracking_uri=mlflow_uri)
+    return PublishOutcome(bundle=bundle, publication=publication, mlflow_run_id=mlflow_run_id)
