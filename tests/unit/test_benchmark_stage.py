@@ -418,3 +418,23 @@ def test_a_training_manifest_from_a_dataset_that_was_not_ready_blocks_the_result
     )
     assert not result.ready
     assert "BENCH_TRAINING_NOT_READY" in {f.code for f in result.findings}
+
+
+class _BrokenPackages:
+    CMF_PLUGIN_API = CMF_PLUGIN_API
+
+    @hookimpl
+    def cmf_benchmark_packages(self) -> list[Any]:
+        raise RuntimeError("the package index is unreachable")
+
+
+def test_a_failing_plugin_blocks_the_result_once(factory):
+    from customer_model_factory.testing import registered
+
+    with registered(_BrokenPackages(), factory["context"].plugin_manager, name="broken"):
+        result = run_benchmark(
+            _request(factory, split="validation", calibration=None), context=factory["context"]
+        )
+    failed = [f for f in result.findings if f.code == "PLUGIN_HOOK_FAILED"]
+    assert not result.ready
+    assert len(failed) == 1 and "broken" in failed[0].message

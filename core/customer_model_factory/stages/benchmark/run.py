@@ -570,7 +570,7 @@ def _seal(
             InputLink(kind="raw-results", hash=stored.digest, uri=stored.uri),
             *extra_links,
         ],
-        findings=findings,
+        findings=list(dict.fromkeys(findings)),  # a plugin problem can be reported twice
         benchmark_id=claim.benchmark_id,
         benchmark_version=claim.version,
         training_manifest_hash=manifest.manifest_hash,

@@ -321,7 +321,7 @@ def select_model(
         workspace_id=first.workspace_id,
         tenant_id=first.tenant_id,
         inputs=[c.link for c in ordered],
-        findings=all_findings,
+        findings=list(dict.fromkeys(all_findings)),  # a plugin problem can be reported twice
         selection_id=sid,
         objective_profile=profile.name,
         profile_constraints=tuple(profile.constraints),
