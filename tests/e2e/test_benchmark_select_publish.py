@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from customer_model_factory.context import RunContext
+from customer_model_factory.stages.benchmark.run import BenchmarkRequest, run_benchmark
 from customer_model_factory.stages.dataset import (
     CustomerWorkspace,
     validate_customer_trace_dataset,
@@ -26,6 +27,7 @@ from customer_model_factory.stages.dataset import (
 from ..conftest import validate_against_committed_schema
 from ..stage3_support import (
     WORKSPACE_TOML,
+    ensure_linear_lane,
     example_traces,
     needs_lane_plugin_option,
     seal_training_manifest,
@@ -97,11 +99,26 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert report.ready
     report.write(root / "report.json")
-    package = ("--package", PACKAGE)
-    adhoc = ("--claim-boundary", "Separates the synthetic scenarios; no real-traffic claim.")
-    for name, seed, claim in (("a", 0, package), ("b", 1, package), ("c", 2, adhoc)):
+    _train(root, "a", 0, traces)
+    _benchmark(root, "a", ("--package", PACKAGE))  # through the CLI
+    # Two more runs, benchmarked in-process (the same library call the CLI makes).
+    context = RunContext(home=root / ".cmf")
+    ensure_linear_lane(context.plugin_manager)
+    adhoc = {"claim_boundary": "Separates the synthetic scenarios; no real-traffic claim."}
+    for name, seed, claim in (("b", 1, {"package": PACKAGE}), ("c", 2, adhoc)):
         _train(root, name, seed, traces)
-        _benchmark(root, name, claim)
+        calibration = None
+        for split in ("validation", "test"):
+            request = BenchmarkRequest(
+                training_manifest=root / f"training-{name}.json",
+                traces=root / "traces.jsonl",
+                split=split,
+                calibration=calibration,
+                **claim,
+            )
+            result = run_benchmark(request, context=context)
+            assert result.ready, result.findings
+            calibration = result.write(root / f"{split}-{name}.json")
     return root
 
 
