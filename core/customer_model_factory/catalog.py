@@ -45,13 +45,24 @@ SCHEMA_MODELS: Final[dict[str, str]] = {
     "trace": "customer_model_factory.stages.dataset:CustomerTrace",
     "dataset-report": "customer_model_factory.stages.dataset:CustomerDatasetValidationReport",
     "sector-metadata": "customer_model_factory.stages.sector:SectorMetadata",
+    "benchmark-result": "customer_model_factory.stages.benchmark.models:CustomerBenchmarkResult",
+    "selection-report": (
+        "customer_model_factory.stages.selection.models:CustomerModelSelectionReport"
+    ),
+    "model-bundle": "customer_model_factory.stages.selection.models:ModelBundle",
     "sector-evidence-mapping": "customer_model_factory.plugin_api.contracts:SectorEvidenceMapping",
     "boundary-hashed-denylist": "customer_model_factory.boundary.rules:HashedDenylist",
     "boundary-report": "customer_model_factory.boundary.scanner:BoundaryReport",
 }
 """Schema name → ``"module:Class"`` of every published model."""
 
-MANIFEST_KINDS: Final[tuple[str, ...]] = ("dataset-report", "sector-evidence-mapping")
+MANIFEST_KINDS: Final[tuple[str, ...]] = (
+    "dataset-report",
+    "sector-evidence-mapping",
+    "benchmark-result",
+    "selection-report",
+    "model-bundle",
+)
 """The schema names that are manifest kinds (``kind`` = schema name), in workflow order."""
 
 

@@ -12,7 +12,8 @@ the CLI uses for it, so only the CLI turns errors into output::
     │   ├── CanonicalizationError  a value has no canonical JSON form (NaN, Infinity, non-str key)
     │   ├── ArtefactError          an artefact URI is malformed or unsafe, or names nothing stored
     │   │   └── ArtefactIntegrityError  an artefact's bytes differ from its recorded digest
-    │   └── LedgerError            a run ledger request is illegal (unknown run, illegal transition)
+    │   ├── LedgerError            a run ledger request is illegal (unknown run, illegal transition)
+    │   └── StageInputError        a stage refuses its input (train split, no claim boundary, ...)
     ├── PluginError (exit 2)       a plugin cannot be loaded or declares an incompatible API
     └── BlockedError (exit 1)      the input was checked and a gate blocked it
         ├── PublishError           a run cannot be published (its gate receipt is not PASS)
@@ -48,6 +49,7 @@ __all__ = [
     "PublishConflictError",
     "PublishError",
     "SchemaVersionError",
+    "StageInputError",
 ]
 
 EXIT_OK: Final = 0
@@ -213,6 +215,25 @@ class LedgerError(InputError):
         self.code = code
         self.run_id = run_id
         super().__init__(f"run {run_id}: {message}" if run_id else message)
+
+
+class StageInputError(InputError):
+    """A stage refuses its input for a reason that has a finding code (exit 2): a benchmark on
+    the training split, no claim boundary, a calibration result of another model, ...
+
+    :param code: the finding code (``BENCH_*``, ``SELECT_*``); it starts the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        path: str | Path | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.code = code
+        super().__init__(f"{code}: {message}", path=path, field=field)
 
 
 class PublishError(BlockedError):

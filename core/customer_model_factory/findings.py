@@ -179,6 +179,62 @@ _register(
     "BENCH_METRIC_UNDEFINED",
     "A metric is undefined on these results (no positives, no negatives, empty); it is null.",
 )
+_register(
+    "BENCH_TRAIN_SPLIT_REFUSED",
+    "A benchmark was asked on the train split; it scores validation or test only.",
+)
+_register("BENCH_SPLIT_UNKNOWN", "A benchmark was asked on a split that is not validation or test.")
+_register(
+    "BENCH_CLAIM_BOUNDARY_MISSING",
+    "A benchmark has no claim boundary (give a package or a claim boundary).",
+)
+_register(
+    "BENCH_CLAIM_BOUNDARY_CONFLICT",
+    "A benchmark was given both a package and its own claim boundary.",
+)
+_register("BENCH_PACKAGE_UNKNOWN", "No installed plugin provides the benchmark package named.")
+_register("BENCH_TRACES_MISSING", "No traces were given and no benchmark package supplies them.")
+_register("BENCH_MODEL_MISSING", "The training manifest names no trained model and none was given.")
+_register("BENCH_MODEL_MISMATCH", "The model given is not the one the training manifest records.")
+_register(
+    "BENCH_MODEL_INVALID",
+    "A model index is not {lane, files} of plain file names and digests.",
+)
+_register("BENCH_LANE_UNKNOWN", "No installed lane can load the model (its lane is unknown).")
+_register(
+    "BENCH_LANE_CANNOT_SCORE",
+    "The model's lane is manifest-only: it cannot load a model here.",
+)
+_register("BENCH_MODEL_LOAD_FAILED", "The lane's load() raised on the stored model files.")
+_register(
+    "BENCH_SCORE_INVALID",
+    "The scorer failed, or returned the wrong number of scores or one outside [0, 1].",
+)
+_register(
+    "BENCH_CALIBRATION_MISSING",
+    "A test benchmark needs the validation result whose thresholds decide.",
+)
+_register(
+    "BENCH_CALIBRATION_INVALID",
+    "The calibration result is not a ready, calibrated validation result.",
+)
+_register("BENCH_CALIBRATION_OTHER_MODEL", "The calibration result benchmarked another model.")
+_register("BENCH_TRAINING_NOT_READY", "The training manifest benchmarked is not ready.")
+_register("BENCH_SPLIT_EMPTY", "The split holds no trace, so nothing was measured.")
+_register(
+    "BENCH_THRESHOLD_FAILED",
+    "A benchmark package threshold is not met (error on test, warning on validation).",
+)
+_register("BENCH_RAW_MISSING_TRACE", "Imported raw results lack a trace of the split.")
+_register("BENCH_RAW_DUPLICATE_TRACE", "Imported raw results hold a trace id more than once.")
+_register(
+    "BENCH_RAW_UNKNOWN_TRACE",
+    "Imported raw results hold a trace id that is not in the split.",
+)
+_register(
+    "BENCH_RAW_LABEL_MISMATCH",
+    "An imported raw result's label, class or severity differs from its trace.",
+)
 
 # ---- selection stage ----
 _register(
@@ -187,6 +243,29 @@ _register(
 )
 _register(
     "SELECT_CALIBRATION_WRONG_SPLIT", "Thresholds were to be calibrated on a split not validation."
+)
+_register("SELECT_PROFILE_UNKNOWN", "No installed plugin provides the objective profile named.")
+_register(
+    "SELECT_CUTOFF_UNKNOWN",
+    "A cut-off names a metric the profile does not bound (or is negative).",
+)
+_register("SELECT_NO_CANDIDATE", "Selection was given no benchmark result.")
+_register(
+    "SELECT_NO_ELIGIBLE_CANDIDATE",
+    "No candidate satisfies the objective profile; nothing is selected.",
+)
+_register(
+    "SELECT_BINDING_MISMATCH",
+    "The candidates belong to different customer / workspace / tenant bindings.",
+)
+_register("SELECT_RAW_MISMATCH", "A candidate's raw results do not reproduce its recorded metrics.")
+_register(
+    "SELECT_TOO_FEW_HIGH_RISK",
+    "A candidate holds fewer high-risk unsafe traces than the profile needs.",
+)
+_register(
+    "SELECT_LINK_MISSING",
+    "A selection or result does not link the artefact publishing needs in the store.",
 )
 
 # ---- deployment stage ----

@@ -394,6 +394,7 @@ def test_builtins_provide_the_reference_objective_profiles() -> None:
         "conservative",
         "high_recall",
         "low_latency",
+        "max_recall_at_fpr",
         "zero_silent_unsafe_pass",
     ]
     assert profiles["high_recall"].constraints[0].holds(0.9)

@@ -60,7 +60,10 @@ class _ErrorBoundary(TyperGroup):
         except CMFError as error:
             if is_debug(ctx):
                 traceback.print_exc()
-            typer.echo(f"error: {error}", err=True)
+            # An error that stands for a finding names its code, so scripts can match on it.
+            code = getattr(error, "code", None)
+            suffix = f" [{code}]" if isinstance(code, str) and code not in str(error) else ""
+            typer.echo(f"error: {error}{suffix}", err=True)
             raise typer.Exit(error.exit_code) from None
         except Exception as error:
             if is_debug(ctx):
@@ -170,6 +173,7 @@ def _root(  # noqa: PLR0917 - typer maps each parameter to an option
 
 def _register_groups() -> None:
     # Each group module imports only typer at import time; the library loads inside commands.
+    from customer_model_factory.cli import benchmark as benchmark_cli  # noqa: PLC0415
     from customer_model_factory.cli import (  # noqa: PLC0415
         boundary,
         dataset,
@@ -177,12 +181,17 @@ def _register_groups() -> None:
         plugins,
         schemas,
     )
+    from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
+    from customer_model_factory.cli import select as select_cli  # noqa: PLC0415
 
     app.add_typer(dataset.app, name="dataset")
     app.add_typer(manifest.app, name="manifest")
     app.add_typer(schemas.app, name="schemas")
     app.add_typer(plugins.app, name="plugins")
     app.add_typer(boundary.app, name="boundary")
+    app.add_typer(benchmark_cli.app, name="benchmark")
+    app.command("select")(select_cli.select)
+    app.command("publish")(publish_cli.publish)
 
 
 _register_groups()
