@@ -20,11 +20,13 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from customer_model_factory.boundary.allowlist import DEFAULT_ALLOWLIST, Allowlist, load_allowlist
+from customer_model_factory.boundary.decoding import DEFAULT_DECODE_DEPTH
 from customer_model_factory.boundary.engines import EngineName, Match, Matcher, resolve_engine
 from customer_model_factory.boundary.rules import (
     DEFAULT_HASHED_DENYLIST,
     Rule,
     RuleSet,
+    check_denylist_digests,
     load_hashed_denylist,
     read_plain_denylist,
     rules_from_identifiers,
@@ -81,6 +83,11 @@ class Leak(BaseModel):
     origin: str = Field(description="Where the rule comes from.")
     commits: tuple[str, ...] = Field(default=(), description="Commits holding it (history).")
     match: str | None = Field(default=None, description="Matched text (only --show-matches).")
+    decoding: str | None = Field(
+        default=None,
+        description="The decodings that revealed it, outermost first (base64, "
+        "percent>base64); null when the identifier is there as written.",
+    )
 
 
 class BoundaryReport(BaseModel):
@@ -123,6 +130,8 @@ class VerifyOptions:
     show_matches: bool = False
     exclude: tuple[str, ...] = ()
     today: dt.date | None = None
+    confusables: bool = False
+    max_decode_depth: int = DEFAULT_DECODE_DEPTH
 
 
 def gather_rules(
@@ -134,6 +143,7 @@ def gather_rules(
     path_globs: Sequence[str] = (),
     schema_ids: Sequence[str] = (),
     separator_insensitive: bool = False,
+    denylist_digests: Sequence[str] = (),
 ) -> RuleSet:
     """Merge every rule source into one :class:`RuleSet`, each rule recording its origin.
 
@@ -144,7 +154,9 @@ def gather_rules(
     :param path_globs: extra gitwildmatch globs of paths that must not exist.
     :param schema_ids: extra schema ``$id`` values that must not appear.
     :param separator_insensitive: match plaintext denylist entries separator-insensitively.
-    :raises ConfigError: a rule source is malformed.
+    :param denylist_digests: ``sha256:<hex>`` digests the hashed denylists read must have
+        (``--denylist-digest``), so an edited or replaced file is refused.
+    :raises ConfigError: a rule source is malformed or differs from a pinned digest.
     """
     groups: list[list[Rule]] = [rules_from_identifiers(item) for item in identifiers]
     for path in denylists:
@@ -152,6 +164,7 @@ def gather_rules(
     if hashed_denylists is None:
         default = root / DEFAULT_HASHED_DENYLIST
         hashed_denylists = [default] if default.is_file() else []
+    check_denylist_digests(hashed_denylists, denylist_digests)
     for path in hashed_denylists:
         groups.append(load_hashed_denylist(path).rules(f"hashed-denylist:{path.name}"))
     cli = ProprietaryIdentifiers(
@@ -184,8 +197,10 @@ def collect_pack_identifiers(
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(rules: tuple[Rule, ...], engine: str, max_size: int) -> None:
-    _WORKER["matcher"] = Matcher(rules, engine)
+def _init_worker(
+    rules: tuple[Rule, ...], engine: str, max_size: int, matching: dict[str, Any]
+) -> None:
+    _WORKER["matcher"] = Matcher(rules, engine, **matching)
     _WORKER["max_size"] = max_size
 
 
@@ -308,7 +323,13 @@ class _Pool:
         self.executor.shutdown()
 
 
-def _pool(jobs: int, content_rules: tuple[Rule, ...], engine: str, max_size: int) -> _Pool:
+def _pool(
+    jobs: int,
+    content_rules: tuple[Rule, ...],
+    engine: str,
+    max_size: int,
+    matching: dict[str, Any],
+) -> _Pool:
     import multiprocessing  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
@@ -326,7 +347,7 @@ def _pool(jobs: int, content_rules: tuple[Rule, ...], engine: str, max_size: int
         max_workers=jobs,
         mp_context=multiprocessing.get_context(method),
         initializer=_init_worker,
-        initargs=(content_rules, engine, max_size),
+        initargs=(content_rules, engine, max_size, matching),
     )
     return _Pool(executor, forked=False)
 
@@ -347,7 +368,9 @@ def _scan_fs(
     if jobs > 1 and total >= _PARALLEL_MIN_BYTES and content_rules:
         _WORKER["items"] = items
         try:
-            with _pool(jobs, content_rules, engine, options.max_file_size) as pool:
+            with _pool(
+                jobs, content_rules, engine, options.max_file_size, _matching(options)
+            ) as pool:
                 if pool.forked:
                     pending = pool.executor.map(_scan_fs_range, bounds)
                 else:
@@ -368,6 +391,11 @@ def _scan_fs(
         if progress is not None:
             progress(done, len(items))
     return results, 1
+
+
+def _matching(options: VerifyOptions) -> dict[str, Any]:
+    """The matcher options of a verification (normalisation and decoding)."""
+    return {"confusables": options.confusables, "max_decode_depth": options.max_decode_depth}
 
 
 def _scan_blobs(
@@ -418,16 +446,20 @@ def _path_leaks(
         for match in matcher.scan(document):
             rule = matcher.rules[match.rule]
             name = names[match.line - 1]
+            # A match in a decoded or normalised name has no column in the name as written:
+            # the whole name is redacted then.
+            exact = match.decoding is None and name.isascii()
             leak = Leak(
                 code="BOUNDARY_PATH_LEAK",
                 path=name,
-                col=match.col,
+                col=match.col if exact else 1,
                 rule_id=rule.rule_id,
                 rule_kind=rule.kind,
                 origin=rule.origin,
                 commits=paths[name],
+                decoding=match.decoding,
             )
-            leaks.append((leak, match.text))
+            leaks.append((leak, match.text if exact else name))
     return leaks
 
 
@@ -472,6 +504,8 @@ def _leak_message(leak: Leak, shown: str | None) -> str:
         "BOUNDARY_PATH_GLOB": "path matches a private path glob",
     }[leak.code]
     text = f"{where}: rule {leak.rule_id} ({leak.rule_kind}, from {leak.origin})"
+    if leak.decoding:
+        text += f", revealed by {leak.decoding} decoding"
     if leak.commits:
         text += f" in {len(leak.commits)} commit(s)"
     if shown is not None:
@@ -522,7 +556,7 @@ def verify(
     path_names = {name: commits for name, commits in path_names.items() if name not in excluded}
 
     content_rules = rules.of_kind("literal", "schema_id", "hashed")
-    matcher = Matcher(content_rules, engine) if content_rules else None
+    matcher = Matcher(content_rules, engine, **_matching(options)) if content_rules else None
     _WORKER["matcher"] = matcher
     _WORKER["max_size"] = options.max_file_size
     workers = 1
@@ -555,6 +589,7 @@ def verify(
             rule_kind=rule.kind,
             origin=rule.origin,
             commits=item.commits,
+            decoding=match.decoding,
         )
         candidates.append((leak, match.text))
     candidates.extend(_path_leaks(path_names, rules, matcher))

@@ -115,6 +115,29 @@ def verify_command(  # noqa: PLR0917
             "--separator-insensitive", help="Match --denylist entries ignoring ' -_.' separators."
         ),
     ] = False,
+    denylist_digest: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--denylist-digest",
+            metavar="sha256:HEX",
+            help="Pin the hashed denylist's file digest (repeatable): an edited file is exit 2.",
+        ),
+    ] = None,
+    confusables: Annotated[
+        bool,
+        typer.Option(
+            "--confusables", help="Fold Unicode TR39 confusables (Cyrillic 'а' as Latin 'a')."
+        ),
+    ] = False,
+    max_decode_depth: Annotated[
+        int,
+        typer.Option(
+            "--max-decode-depth",
+            min=0,
+            max=8,
+            help="Nested encodings (percent, escapes, entities, base64) to decode; 0: none.",
+        ),
+    ] = 3,
     allowlist: Annotated[
         Path | None,
         typer.Option(
@@ -187,6 +210,7 @@ def verify_command(  # noqa: PLR0917
         path_globs=path_glob or [],
         schema_ids=schema_id or [],
         separator_insensitive=separator_insensitive,
+        denylist_digests=denylist_digest or [],
     )
     options = VerifyOptions(
         root=root,
@@ -197,6 +221,8 @@ def verify_command(  # noqa: PLR0917
         show_matches=show_matches,
         exclude=tuple(exclude or ()),
         today=judged_on,
+        confusables=confusables,
+        max_decode_depth=max_decode_depth,
     )
     loaded_allowlist = load_allowlist(allowlist) if allowlist is not None else None
     if _progress_enabled(progress):
