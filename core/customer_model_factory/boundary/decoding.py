@@ -12,15 +12,23 @@ names the chain of decodings that made it, outermost first (``base64``, ``percen
 
 from __future__ import annotations
 
-import base64
 import binascii
+import bisect
 import html
+import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
-__all__ = ["DECODINGS", "DEFAULT_DECODE_DEPTH", "MAX_DECODE_DEPTH", "MIN_BASE64", "decoded_layers"]
+__all__ = [
+    "DECODINGS",
+    "DEFAULT_DECODE_DEPTH",
+    "MAX_DECODE_DEPTH",
+    "MIN_BASE64",
+    "base64_candidates",
+    "decoded_layers",
+]
 
 DEFAULT_DECODE_DEPTH: Final = 3
 """Encodings decoded inside each other by default (``--max-decode-depth``)."""
@@ -49,6 +57,14 @@ _BASE64_ALPHABET: Final = frozenset(
 # MIN_BASE64 "a" finds the runs at C speed.
 _BASE64_TABLE: Final = bytes((97 if b in _BASE64_ALPHABET else 32) for b in range(256))
 _BASE64_RUN: Final = re.compile(b"a" * MIN_BASE64 + b"a*")
+_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
+# The characters the first three positions of a base64 group of text can hold (see
+# _base64_runs): derived from bytes 0x20-0x7E, tab, line feed and carriage return.
+_QUAD_SETS: Final = (
+    b"CDIJKLMNOPQRSTUVWXYZabcdef",
+    b"ACDEFGHQSTUVWXgijklmnwyz0123",
+    b"ABEFIJMNQRUVYZcdghklopstwx014589",
+)
 # Bytes of decoded text that count as printable (plus every non-ASCII byte of valid UTF-8).
 _PRINTABLE: Final = bytes([9, 10, 13, *range(32, 127)])
 
@@ -61,7 +77,7 @@ def _escape_one(match: re.Match[bytes]) -> bytes:
     code = int(match.group()[2:], 16)
     try:
         return chr(code).encode("utf-8")
-    except (ValueError, UnicodeEncodeError):  # a lone surrogate or beyond U+10FFFF
+    except (ValueError, OverflowError, UnicodeEncodeError):  # a surrogate, beyond U+10FFFF
         return b" "
 
 
@@ -80,12 +96,10 @@ def _base64_text(run: bytes) -> bytes | None:
     body = run.rstrip(b"=")
     if len(body) % 4 == 1:
         return None
-    padded = body + b"=" * (-len(body) % 4)
     try:
-        if b"-" in body or b"_" in body:
-            decoded = base64.urlsafe_b64decode(padded)
-        else:
-            decoded = base64.b64decode(padded, validate=True)
+        decoded = binascii.a2b_base64(
+            body.translate(_URLSAFE) + b"=" * (-len(body) % 4), strict_mode=True
+        )
         decoded.decode("utf-8")
     except (binascii.Error, ValueError):
         return None
@@ -99,12 +113,25 @@ def _base64_text(run: bytes) -> bytes | None:
 
 def _base64_runs(data: bytes) -> Iterator[tuple[int, int]]:
     """``(start, end)`` of every run of at least :data:`MIN_BASE64` base64 characters that
-    holds both upper- and lower-case letters (base64 of text does; words, paths, hex digests
-    and rulers of dashes do not)."""
+    looks like base64 of text.
+
+    Text is mostly bytes 0x20-0x7E (and tab, line feed, carriage return), so in its base64 the
+    first three characters of each group of four come from small sets (:data:`_QUAD_SETS`: the
+    first is the top six bits of a byte, the second two bits of it and the top nibble of the
+    next, the third a low nibble and two top bits). A word, a path or a hex digest passes that
+    test in well under one group in ten, so only real candidates are decoded. A quarter of the
+    groups may fail it (the bytes of non-ASCII characters).
+    """
     for found in _BASE64_RUN.finditer(data.translate(_BASE64_TABLE)):
         start, end = found.span()
         run = data[start:end]
-        if run.lower() != run and run.upper() != run:
+        groups = len(run) // 4
+        failing = (
+            len(run[0::4].translate(None, _QUAD_SETS[0]))
+            + len(run[1::4].translate(None, _QUAD_SETS[1]))
+            + len(run[2::4].translate(None, _QUAD_SETS[2]))
+        )
+        if failing * 4 <= groups:
             yield start, end
 
 
@@ -175,17 +202,65 @@ def _decode_lines(
     return b"".join(pieces)
 
 
-def decoded_layers(data: bytes, max_depth: int = DEFAULT_DECODE_DEPTH) -> list[tuple[str, bytes]]:
+# A hyperscan expression for four groups of base64 of text in a row (see _base64_runs): one
+# pass over a batch of buffers tells which may hold base64 text.
+_HS_BASE64: Final = (
+    rb"(?:[CDI-Za-f][ACDEFGHQSTUVWXgijklmnwyz0-3][ABEFIJMNQRUVYZcdghklopstwx014589]"
+    rb"[A-Za-z0-9+/_\-]){4}"
+)
+_HS_DATABASE: list[object] = []
+
+
+def _base64_database() -> object | None:
+    if not _HS_DATABASE:
+        try:
+            import hyperscan  # noqa: PLC0415
+        except ImportError:
+            _HS_DATABASE.append(None)
+        else:
+            database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            database.compile(expressions=[_HS_BASE64], ids=[0], flags=[0])
+            _HS_DATABASE.append((database, hyperscan.Scratch(database)))
+    return _HS_DATABASE[0]
+
+
+def base64_candidates(buffers: Sequence[bytes]) -> set[int] | None:
+    """Return the indices of ``buffers`` that may hold base64 text, from one hyperscan pass
+    over them all; ``None`` without hyperscan (each buffer is then searched in Python)."""
+    compiled = _base64_database()
+    if compiled is None:
+        return None
+    database, scratch = compiled  # type: ignore[misc]
+    starts = [0, *itertools.accumulate(len(buffer) + 1 for buffer in buffers)]
+    found: set[int] = set()
+
+    def on_match(_id: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+        found.add(bisect.bisect_right(starts, to - 1) - 1)
+
+    database.scan(b"\x00".join(buffers), match_event_handler=on_match, scratch=scratch)
+    return found
+
+
+def decoded_layers(
+    data: bytes, max_depth: int = DEFAULT_DECODE_DEPTH, *, base64_possible: bool = True
+) -> list[tuple[str, bytes]]:
     """Return ``(label, layer)`` for every decoding of ``data`` that changed some line, nested
-    up to ``max_depth`` encodings deep (outermost decoding first in the label)."""
+    up to ``max_depth`` encodings deep (outermost decoding first in the label).
+
+    :param base64_possible: ``False`` when :func:`base64_candidates` ruled base64 out.
+    """
     if max_depth <= 0:
         return []
-    return list(_layers(data, max_depth, ""))
+    return list(_layers(data, max_depth, "", base64_possible=base64_possible))
 
 
-def _layers(data: bytes, depth: int, prefix: str) -> Iterator[tuple[str, bytes]]:
+def _layers(
+    data: bytes, depth: int, prefix: str, *, base64_possible: bool = True
+) -> Iterator[tuple[str, bytes]]:
     for name, marker, decode in (*_DECODERS, ("base64", None, None)):
         if marker is None:
+            if not base64_possible:
+                continue
             layer = _base64_layer(data)
         elif _QUICK[name] in data:
             layer = _decode_lines(data, marker, decode)

@@ -30,7 +30,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from customer_model_factory.boundary.decoding import DEFAULT_DECODE_DEPTH, decoded_layers
+from customer_model_factory.boundary.decoding import (
+    DEFAULT_DECODE_DEPTH,
+    base64_candidates,
+    decoded_layers,
+)
 from customer_model_factory.boundary.fingerprints import ScreenGroup, WindowScreen, atom_bounds
 from customer_model_factory.boundary.normalise import (
     FOLD_TABLE,
@@ -412,12 +416,18 @@ class Matcher:
 
     def _layers(self, batch: Sequence[bytes]) -> list[_Layer]:
         layers: list[_Layer] = []
+        base64 = base64_candidates(batch) if self.max_decode_depth > 0 else set()
         for number, data in enumerate(batch):
             layers.append(_Layer(number, None, view_bytes(data, confusables=self.confusables)))
             if self.max_decode_depth > 0:
+                decoded = decoded_layers(
+                    data,
+                    self.max_decode_depth,
+                    base64_possible=base64 is None or number in base64,
+                )
                 layers.extend(
-                    _Layer(number, label, view_bytes(decoded, confusables=self.confusables))
-                    for label, decoded in decoded_layers(data, self.max_decode_depth)
+                    _Layer(number, label, view_bytes(text, confusables=self.confusables))
+                    for label, text in decoded
                 )
         return layers
 

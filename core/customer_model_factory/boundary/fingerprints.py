@@ -3,19 +3,19 @@
 A hashed denylist may publish, next to each salted sha256, a 32-bit *fingerprint* of the same
 normalised identifier (its key, :func:`~customer_model_factory.boundary.normalise.identifier_key`)
 so a scan computes sha256 only for the few word windows whose fingerprint is listed. With
-``(base, key)`` derived from the salt (:func:`fingerprint_keys`) and the key's UTF-8 bytes
+``base`` derived from the salt (:func:`fingerprint_base`) and the key's UTF-8 bytes
 ``b_0 … b_{n-1}``::
 
     h = (b_0 + b_1·base + … + b_{n-1}·base^(n-1)) mod 2**64       # polynomial, additive
-    x = (h XOR key) · M1 mod 2**64;  x ^= x >> 32                   # keyed, non-linear finaliser
-    x = x · M2 mod 2**64;            x ^= x >> 29
-    fingerprint = x >> 32
+    x = h · M1 mod 2**64;  x ^= x >> 32                             # non-linear finaliser
+    fingerprint = (x · M2 mod 2**64) >> 32
 
 The polynomial part is what makes screening fast: the ``h`` of *every* window of a buffer falls
 out of one prefix sum (``base`` is odd, so it has an inverse modulo 2**64). It is also linear, so
 the top bits of ``h`` alone (the earlier ``poly64-v1``) let an attacker split a guess into two
 halves searched independently and meet in the middle. The finaliser removes that: every output
-bit depends on all 64 bits of ``h`` through a key XOR, two multiplications and two xor-shifts,
+bit depends on all 64 bits of ``h`` through two multiplications around an xor-shift (which mixes
+the two halves, and is not linear modulo 2**64),
 so the set of ``h`` that give a published fingerprint is an unstructured set of 2**32 values
 among 2**64, and testing a guess means evaluating it whole. What is left to an attacker is the
 cost ratio of evaluating this function instead of sha256 on one short guess: a multiply-add per
@@ -42,7 +42,7 @@ __all__ = [
     "ScreenGroup",
     "WindowScreen",
     "atom_bounds",
-    "fingerprint_keys",
+    "fingerprint_base",
     "keyed_fingerprint",
 ]
 
@@ -66,35 +66,35 @@ _CAPACITY: Final = _SLICE + _OVERLAP
 # the few that pass are compared exactly.
 _TABLE_BITS: Final = 20
 
-_ALNUM_LUT: Final = bytes(1 if b in ALNUM_BYTES else 0 for b in range(256))
-_UPPER_LUT: Final = bytes(1 if 65 <= b <= 90 else 0 for b in range(256))
-_LOWER_LUT: Final = bytes(1 if 97 <= b <= 122 else 0 for b in range(256))
+# Byte classes: 0 not part of a word, 1 digit or non-ASCII, 2 lower-case, 3 upper-case letter.
+_CLASS_LUT: Final = bytes(
+    (3 if 65 <= b <= 90 else 2 if 97 <= b <= 122 else 1 if b in ALNUM_BYTES else 0)
+    for b in range(256)
+)
 _SEPARATOR_LUT: Final = bytes(1 if b in SEPARATOR_BYTES else 0 for b in range(256))
 
 
-def fingerprint_keys(salt: str) -> tuple[int, int]:
-    """Return ``(base, key)`` of a salt's fingerprints: the first and second 8 bytes (big-endian)
-    of sha256 of a fixed domain label, a NUL byte and the salt; the base has its lowest bit set
-    (an odd base is invertible modulo 2**64)."""
+def fingerprint_base(salt: str) -> int:
+    """Return the polynomial base of a salt's fingerprints: the first 8 bytes (big-endian) of
+    sha256 of a fixed domain label (``cmf-boundary-fingerprint``), a NUL byte and the salt,
+    with the lowest bit set (an odd base is invertible modulo 2**64)."""
     digest = hashlib.sha256(_DOMAIN + salt.encode()).digest()
-    return int.from_bytes(digest[:8], "big") | 1, int.from_bytes(digest[8:16], "big")
+    return int.from_bytes(digest[:8], "big") | 1
 
 
-def _finalise(value: int, key: int) -> int:
-    value = ((value ^ key) * _M1) & _MASK
+def _finalise(value: int) -> int:
+    value = (value * _M1) & _MASK
     value ^= value >> 32
-    value = (value * _M2) & _MASK
-    value ^= value >> 29
-    return value >> (64 - FINGERPRINT_BITS)
+    return ((value * _M2) & _MASK) >> (64 - FINGERPRINT_BITS)
 
 
 def keyed_fingerprint(data: bytes, salt: str) -> int:
     """Return the ``polymix64-v1`` fingerprint of ``data`` (an identifier key's UTF-8 bytes)."""
-    base, key = fingerprint_keys(salt)
+    base = fingerprint_base(salt)
     value = 0
     for byte in reversed(data):
         value = (value * base + byte) & _MASK
-    return _finalise(value, key)
+    return _finalise(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,39 +110,36 @@ class ScreenGroup:
 def atom_bounds(np: Any, view: bytes) -> tuple[Any, Any]:
     """Start and end offsets of the words (atoms) of a view: alphanumeric runs, cut where a
     lower-case ASCII letter is followed by an upper-case one."""
-    array = np.frombuffer(view, dtype=np.uint8)
-    alnum = np.frombuffer(view.translate(_ALNUM_LUT), dtype=np.bool_)
-    size = len(array)
-    starts = np.empty(size, dtype=np.bool_)
-    ends = np.empty(size, dtype=np.bool_)
+    classes = np.frombuffer(view.translate(_CLASS_LUT), dtype=np.uint8)
+    size = len(classes)
     if size == 0:
-        return np.flatnonzero(starts), np.flatnonzero(ends)
-    starts[0] = alnum[0]
-    np.greater(alnum[1:], alnum[:-1], out=starts[1:])
-    ends[-1] = alnum[-1]
-    np.greater(alnum[:-1], alnum[1:], out=ends[:-1])
-    if view.translate(None, bytes(range(65, 91))) != view:  # some upper-case letter
-        upper = np.frombuffer(view.translate(_UPPER_LUT), dtype=np.bool_)
-        lower = np.frombuffer(view.translate(_LOWER_LUT), dtype=np.bool_)
-        camel = upper[1:] & lower[:-1]
-        starts[1:] |= camel
-        ends[:-1] |= camel
-    return np.flatnonzero(starts), np.flatnonzero(ends) + 1
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty
+    alnum = classes != 0
+    # A boundary before byte i (1 <= i < size): the word-ness changes, or CamelCase.
+    inner = alnum[1:] != alnum[:-1]
+    inner |= (classes[1:] == 3) & (classes[:-1] == 2)
+    boundary = np.empty(size + 1, dtype=np.bool_)
+    boundary[0] = boundary[size] = True
+    boundary[1:size] = inner
+    starts = np.flatnonzero(boundary[:size] & alnum)
+    ends = np.flatnonzero(boundary[1:] & alnum) + 1
+    return starts, ends
 
 
 class _Tables:
     """Per-group arrays: powers of the base and of its inverse, and the fingerprint bitmap."""
 
     def __init__(self, np: Any, group: ScreenGroup) -> None:
-        base, key = fingerprint_keys(group.salt)
+        base = fingerprint_base(group.salt)
         self.group = group
-        self.key = np.uint64(key)
         self.powers = self._powers(np, base)
         self.inverse_powers = self._powers(np, pow(base, -1, 1 << 64))
+        # Indexed by the top _TABLE_BITS bits of a fingerprint (of the finalised 64-bit value).
         self.bitmap = np.zeros(1 << _TABLE_BITS, dtype=bool)
         listed = np.array(sorted(group.fingerprints), dtype=np.uint64)
-        self.bitmap[listed & np.uint64((1 << _TABLE_BITS) - 1)] = True
-        self.listed = listed
+        self.bitmap[listed >> np.uint64(FINGERPRINT_BITS - _TABLE_BITS)] = True
+        self.listed = frozenset(group.fingerprints)
 
     @staticmethod
     def _powers(np: Any, base: int) -> Any:
@@ -219,22 +216,27 @@ class WindowScreen:
         np.cumsum(sums, out=sums)
         head = sums[starts]
         tail = sums[ends]
-        scale = tables.inverse_powers[starts]
+        # base^-start (to start every window at power 0) times M1, the finaliser's first factor.
+        scale = tables.inverse_powers[starts] * np.uint64(_M1)
         count = len(starts)
-        mask = np.uint64((1 << _TABLE_BITS) - 1)
+        value = np.empty(count, dtype=np.uint64)
+        shifted = np.empty(count, dtype=np.uint64)
+        m2 = np.uint64(_M2)
+        half, top = np.uint64(32), np.uint64(64 - _TABLE_BITS)
+        fingerprint_shift = 64 - FINGERPRINT_BITS
         hits: list[tuple[int, int]] = []
         for width in range(1, min(tables.group.max_atoms, count) + 1):
             n = count - width + 1
-            value = tail[width - 1 :] - head[:n]
-            value *= scale[:n]
-            value ^= tables.key
-            value *= np.uint64(_M1)
-            value ^= value >> np.uint64(32)
-            value *= np.uint64(_M2)
-            value ^= value >> np.uint64(29)
-            value >>= np.uint64(64 - FINGERPRINT_BITS)
-            maybe = np.flatnonzero(tables.bitmap[value & mask])
+            x, t = value[:n], shifted[:n]
+            np.subtract(tail[width - 1 :], head[:n], out=x)
+            np.multiply(x, scale[:n], out=x)
+            np.right_shift(x, half, out=t)
+            np.bitwise_xor(x, t, out=x)
+            np.multiply(x, m2, out=x)
+            np.right_shift(x, top, out=t)
+            maybe = np.flatnonzero(tables.bitmap[t])
             if len(maybe):
-                maybe = maybe[np.isin(value[maybe], tables.listed)]
-                hits.extend((int(i), int(i) + width - 1) for i in maybe)
+                for index, full in zip(maybe.tolist(), x[maybe].tolist(), strict=True):
+                    if full >> fingerprint_shift in tables.listed:
+                        hits.append((index, index + width - 1))
         return hits

@@ -55,6 +55,15 @@ _IGNORABLE_RE: Final = re.compile(
     "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]+"
 )
 _NON_ASCII_RUN: Final = re.compile(r"[^\x00-\x7f]+")
+# UTF-8 prefixes of every Default_Ignorable_Code_Point (and of the fillers NFKC maps to one):
+# U+00AD, U+034F, U+061C, U+115F-1160, U+17B4-17B5, U+180B-180F, U+200B-200F, U+202A-202E,
+# U+2060-206F, U+3164, U+FE00-FE0F, U+FEFF, U+FFA0, U+FFF0-FFF8, and the planes 1 and 14 ones.
+_IGNORABLE_UTF8: Final = re.compile(
+    rb"\xc2\xad|\xcd\x8f|\xd8\x9c|\xe1\x85[\x9f\xa0]|\xe1\x9e[\xb4\xb5]|\xe1\xa0[\x8b-\x8f]"
+    rb"|\xe2\x80[\x8b-\x8f\xaa-\xae]|\xe2\x81[\xa0-\xaf]|\xe3\x85\xa4|\xef\xb8[\x80-\x8f]"
+    rb"|\xef\xbb\xbf|\xef\xbe\xa0|\xef\xbf[\xb0-\xb8]|\xf0\x9b\xb2[\xa0-\xa3]"
+    rb"|\xf0\x9d\x85[\xb3-\xba]|\xf3\xa0[\x80-\xbf]"
+)
 
 FOLD_TABLE: Final = bytes((b + 32 if 65 <= b <= 90 else 46 if b == 47 else b) for b in range(256))
 """``bytes.translate`` table comparing views: ASCII upper-case to lower-case, ``/`` to ``.``."""
@@ -66,7 +75,19 @@ ALNUM_BYTES: Final = frozenset(
 
 
 def _fold_run(match: re.Match[str]) -> str:
-    folded = match.group().casefold()
+    return _fold(match.group())
+
+
+def _fold_confusable_run(match: re.Match[str]) -> str:
+    from customer_model_factory.boundary._confusables import CONFUSABLES  # noqa: PLC0415
+
+    return _fold(match.group().translate(CONFUSABLES))
+
+
+def _fold(run: str) -> str:
+    folded = run.casefold()
+    if folded.isalnum():
+        return folded
     return "".join(
         ch if ch.isalnum() or unicodedata.category(ch)[0] == "M" or ch.isascii() else " "
         for ch in folded
@@ -77,16 +98,19 @@ def fold_text(text: str, *, confusables: bool = False) -> str:
     """Return the view of ``text``: steps 1-4 of the module docstring, ASCII case kept."""
     if text.isascii():
         return text
-    text = _IGNORABLE_RE.sub("", text)
-    text = unicodedata.normalize("NFKC", text)
-    if confusables:
-        from customer_model_factory.boundary._confusables import CONFUSABLES  # noqa: PLC0415
+    return _fold_non_ascii(text, confusables=confusables, ignorables=True)
 
-        text = text.translate(CONFUSABLES)
+
+def _fold_non_ascii(text: str, *, confusables: bool, ignorables: bool) -> str:
+    if ignorables:
+        text = _IGNORABLE_RE.sub("", text)
+    text = unicodedata.normalize("NFKC", text)
     if text.isascii():
         return text
-    text = _IGNORABLE_RE.sub("", text)
-    return _NON_ASCII_RUN.sub(_fold_run, text)
+    if ignorables:
+        # NFKC maps a few fillers (U+3164, U+FFA0) to other ignorable code points.
+        text = _IGNORABLE_RE.sub("", text)
+    return _NON_ASCII_RUN.sub(_fold_confusable_run if confusables else _fold_run, text)
 
 
 def view_bytes(data: bytes, *, confusables: bool = False) -> bytes:
@@ -94,7 +118,11 @@ def view_bytes(data: bytes, *, confusables: bool = False) -> bytes:
     removes a line feed, so a line of the view is the same line of the file."""
     if data.isascii():
         return data
-    return fold_text(data.decode("utf-8", "replace"), confusables=confusables).encode()
+    # Searching the UTF-8 bytes for the lead bytes of ignorable code points is far cheaper than
+    # searching the decoded text.
+    ignorables = _IGNORABLE_UTF8.search(data) is not None
+    text = data.decode("utf-8", "replace")
+    return _fold_non_ascii(text, confusables=confusables, ignorables=ignorables).encode()
 
 
 def identifier_key(

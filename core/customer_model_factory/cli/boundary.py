@@ -292,13 +292,15 @@ def hash_denylist_command(  # noqa: PLR0917 - typer maps each parameter to an op
     ] = False,
     max_tokens: Annotated[
         int | None,
-        typer.Option("--max-tokens", min=1, max=8, help="Token sequences to hash when scanning."),
+        typer.Option(
+            "--max-tokens", min=1, max=12, help="Widest word window to hash when scanning."
+        ),
     ] = None,
     fingerprints: Annotated[
         bool,
         typer.Option(
             "--fingerprints/--no-fingerprints",
-            help="Publish 32-bit fingerprints (poly64-v1), so scans hash few tokens with sha256.",
+            help="Publish 32-bit fingerprints (polymix64-v1): scans hash few windows with sha256.",
         ),
     ] = True,
 ) -> None:
@@ -306,9 +308,14 @@ def hash_denylist_command(  # noqa: PLR0917 - typer maps each parameter to an op
     import secrets  # noqa: PLC0415
 
     from customer_model_factory.boundary import make_hashed_denylist  # noqa: PLC0415
+    from customer_model_factory.boundary.guessability import (  # noqa: PLC0415
+        guessability_warnings,
+    )
     from customer_model_factory.boundary.rules import read_identifier_lines  # noqa: PLC0415
 
     names, labels = read_identifier_lines(identifiers)
+    for warning in guessability_warnings(identifiers, names):
+        typer.echo(warning, err=True)
     denylist = make_hashed_denylist(
         names,
         salt or secrets.token_hex(16),
