@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import urllib.parse
 import uuid
 from functools import partial
 from pathlib import Path
@@ -79,7 +78,7 @@ def _spelling(rng: random.Random, identifier: str) -> str:
         if encoding == "base64":
             return base64.b64encode(f'{{"id": "{identifier}"}}'.encode()).decode()
         if encoding == "percent":
-            return "q=" + urllib.parse.quote(identifier, safe="")
+            return "q=" + "".join(f"%{byte:02X}" for byte in identifier.encode())
         return "".join(f"\\u{ord(ch):04x}" for ch in identifier)
     return identifier
 
