@@ -26,8 +26,9 @@ __all__ = [
     "DEFAULT_DECODE_DEPTH",
     "MAX_DECODE_DEPTH",
     "MIN_BASE64",
-    "base64_candidates",
     "decoded_layers",
+    "marker_database",
+    "marker_hits",
 ]
 
 DEFAULT_DECODE_DEPTH: Final = 3
@@ -135,12 +136,30 @@ def _base64_runs(data: bytes) -> Iterator[tuple[int, int]]:
             yield start, end
 
 
-def _base64_layer(data: bytes) -> bytes | None:
-    """The layer of ``data`` holding, at each line, the text its base64 runs decode to."""
+def _runs_near(data: bytes, hits: Sequence[int]) -> Iterator[tuple[int, int]]:
+    """The base64 runs of the lines holding the given offsets (in order, each line once)."""
+    done = -1
+    for hit in sorted(hits):
+        if hit <= done:
+            continue
+        start = data.rfind(b"\n", 0, hit) + 1
+        end = data.find(b"\n", hit)
+        done = end = len(data) if end < 0 else end
+        for run_start, run_end in _base64_runs(data[start:end]):
+            yield start + run_start, start + run_end
+
+
+def _base64_layer(data: bytes, hits: Sequence[int] | None = None) -> bytes | None:
+    """The layer of ``data`` holding, at each line, the text its base64 runs decode to.
+
+    :param hits: offsets where base64 of text may be (from :func:`base64_candidates`): only
+        their lines are searched. ``None`` searches every line.
+    """
     pieces: list[bytes] = []
     emitted = 0  # the line feeds before this offset are in ``pieces``
     line_end = -1
-    for start, end in _base64_runs(data):
+    runs = _base64_runs(data) if hits is None else _runs_near(data, hits)
+    for start, end in runs:
         text = _base64_text(data[start:end])
         if text is None:
             continue
@@ -176,18 +195,22 @@ def _has_marker(data: bytes) -> bool:
 
 
 def _decode_lines(
-    data: bytes, marker: re.Pattern[bytes], decode: Callable[[bytes], bytes]
+    data: bytes,
+    marker: re.Pattern[bytes],
+    decode: Callable[[bytes], bytes],
+    hits: Sequence[int] | None = None,
 ) -> bytes | None:
-    """The layer of ``data`` decoded by ``decode`` on each line holding ``marker``; ``None``
-    when no line changed."""
+    """The layer of ``data`` decoded by ``decode`` on each line holding ``marker`` (or, given
+    ``hits``, each line holding one of those offsets); ``None`` when no line changed."""
     pieces: list[bytes] = []
     emitted = 0  # the line feeds before this offset are in ``pieces``
     covered = 0  # end of the last line decoded
-    for found in marker.finditer(data):
-        if found.start() < covered:
+    offsets = (found.start() for found in marker.finditer(data)) if hits is None else sorted(hits)
+    for offset in offsets:
+        if offset < covered:
             continue
-        start = data.rfind(b"\n", 0, found.start()) + 1
-        end = data.find(b"\n", found.end())
+        start = data.rfind(b"\n", 0, offset) + 1
+        end = data.find(b"\n", offset)
         covered = end = len(data) if end < 0 else end
         line = data[start:end]
         # Keep the line count: a decoded line break is a space.
@@ -204,66 +227,102 @@ def _decode_lines(
 
 # A hyperscan expression for four groups of base64 of text in a row (see _base64_runs): one
 # pass over a batch of buffers tells which may hold base64 text.
-_HS_BASE64: Final = (
-    rb"(?:[CDI-Za-f][ACDEFGHQSTUVWXgijklmnwyz0-3][ABEFIJMNQRUVYZcdghklopstwx014589]"
-    rb"[A-Za-z0-9+/_\-]){4}"
+# Hyperscan expressions telling where each encoding may be, all in one pass over a batch: a
+# superset of what the Python markers find on those lines (only encodings that can spell a
+# letter or digit: %20 and &amp; fill files and hide nothing).
+_HS_MARKERS: Final = (
+    ("percent", rb"%(?:[2-7][0-9A-Fa-f]|[C-Fc-f][0-9A-Fa-f])"),
+    (
+        "json-escape",
+        rb"\\(?:u00[2-7][0-9A-Fa-f]|u0[1-9A-Fa-f][0-9A-Fa-f]{2}|u[1-9A-Fa-f][0-9A-Fa-f]{3}"
+        rb"|U[0-9A-Fa-f]{8}|x[2-7][0-9A-Fa-f])",
+    ),
+    ("html-entity", None),  # _HS_ENTITY
+    # A base64 run that starts with four groups of base64 of text (see _base64_runs).
+    (
+        "base64",
+        rb"(?:^|[^A-Za-z0-9+/_\-])(?:[CDI-Za-f][ACDEFGHQSTUVWXgijklmnwyz0-3]"
+        rb"[ABEFIJMNQRUVYZcdghklopstwx014589][A-Za-z0-9+/_\-]){4}",
+    ),
+)
+# Numeric entities, and the named ones of accented Latin letters (&eacute; &szlig; &AElig;):
+# the markup escapes (&amp; &lt; &nbsp;) fill HTML and spell nothing.
+_HS_ENTITY: Final = (
+    rb"&#[0-9]|&#[xX][0-9A-Fa-f]|&(?:szlig|eth|ETH|thorn|THORN);|(?:acute|grave|circ|uml|tilde"
+    rb"|ring|cedil|slash|lig|caron|dot|macr|ogon|breve|strok|dblac|midot|hook);"
 )
 _HS_DATABASE: list[object] = []
 
 
-def _base64_database() -> object | None:
+def marker_database() -> object | None:
+    """The compiled hyperscan marker database (compiled once per process; build it before
+    forking workers), or ``None`` without hyperscan."""
     if not _HS_DATABASE:
         try:
             import hyperscan  # noqa: PLC0415
         except ImportError:
             _HS_DATABASE.append(None)
         else:
+            expressions = [
+                expression if expression is not None else _HS_ENTITY
+                for _name, expression in _HS_MARKERS
+            ]
             database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            database.compile(expressions=[_HS_BASE64], ids=[0], flags=[0])
+            database.compile(
+                expressions=expressions, ids=list(range(len(expressions))), flags=[0] * 4
+            )
             _HS_DATABASE.append((database, hyperscan.Scratch(database)))
     return _HS_DATABASE[0]
 
 
-def base64_candidates(buffers: Sequence[bytes]) -> set[int] | None:
-    """Return the indices of ``buffers`` that may hold base64 text, from one hyperscan pass
-    over them all; ``None`` without hyperscan (each buffer is then searched in Python)."""
-    compiled = _base64_database()
+Hits = dict[str, list[int]]
+"""Encoding name → offsets in a buffer where it may be."""
+
+
+def marker_hits(buffers: Sequence[bytes]) -> list[Hits] | None:
+    """Return, for each buffer, where each encoding may be, from one hyperscan pass over them
+    all; ``None`` without hyperscan (each decoder then searches every buffer in Python)."""
+    compiled = marker_database()
     if compiled is None:
         return None
     database, scratch = compiled  # type: ignore[misc]
     starts = [0, *itertools.accumulate(len(buffer) + 1 for buffer in buffers)]
-    found: set[int] = set()
+    found: list[Hits] = [{} for _ in buffers]
+    names = [name for name, _expression in _HS_MARKERS]
 
-    def on_match(_id: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-        found.add(bisect.bisect_right(starts, to - 1) - 1)
+    def on_match(marker: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+        number = bisect.bisect_right(starts, to - 1) - 1
+        found[number].setdefault(names[marker], []).append(to - 1 - starts[number])
 
     database.scan(b"\x00".join(buffers), match_event_handler=on_match, scratch=scratch)
     return found
 
 
 def decoded_layers(
-    data: bytes, max_depth: int = DEFAULT_DECODE_DEPTH, *, base64_possible: bool = True
+    data: bytes, max_depth: int = DEFAULT_DECODE_DEPTH, *, hits: Hits | None = None
 ) -> list[tuple[str, bytes]]:
     """Return ``(label, layer)`` for every decoding of ``data`` that changed some line, nested
     up to ``max_depth`` encodings deep (outermost decoding first in the label).
 
-    :param base64_possible: ``False`` when :func:`base64_candidates` ruled base64 out.
+    :param hits: where :func:`marker_hits` saw each encoding in ``data`` (an encoding it did
+        not see is not looked for); ``None`` searches every line for every encoding.
     """
-    if max_depth <= 0:
+    if max_depth <= 0 or hits == {}:
         return []
-    return list(_layers(data, max_depth, "", base64_possible=base64_possible))
+    return list(_layers(data, max_depth, "", hits))
 
 
 def _layers(
-    data: bytes, depth: int, prefix: str, *, base64_possible: bool = True
+    data: bytes, depth: int, prefix: str, hits: Hits | None = None
 ) -> Iterator[tuple[str, bytes]]:
     for name, marker, decode in (*_DECODERS, ("base64", None, None)):
+        where = None if hits is None else hits.get(name)
+        if hits is not None and not where:
+            continue
         if marker is None:
-            if not base64_possible:
-                continue
-            layer = _base64_layer(data)
-        elif _QUICK[name] in data:
-            layer = _decode_lines(data, marker, decode)
+            layer = _base64_layer(data, where)
+        elif where is not None or _QUICK[name] in data:
+            layer = _decode_lines(data, marker, decode, where)
         else:
             continue
         if layer is None:

@@ -32,8 +32,9 @@ from typing import Any, Final, Literal
 
 from customer_model_factory.boundary.decoding import (
     DEFAULT_DECODE_DEPTH,
-    base64_candidates,
     decoded_layers,
+    marker_database,
+    marker_hits,
 )
 from customer_model_factory.boundary.fingerprints import ScreenGroup, WindowScreen, atom_bounds
 from customer_model_factory.boundary.normalise import (
@@ -205,6 +206,7 @@ class _HashGroup:
     salt_prefix: bytes
     separator_insensitive: bool
     max_atoms: int
+    min_atoms: int
     hashes: dict[bytes, int]
     # Fingerprints of every hash of the group, when all were published; else None.
     screen: frozenset[int] | None
@@ -255,6 +257,8 @@ class Matcher:
                 self._build_ahocorasick()
             else:
                 self._slow = list(self._plain)
+        if max_decode_depth > 0:
+            marker_database()  # compiled here, before any fork, not once per worker
         self._groups = self._build_hash_groups()
         self._screen = self._build_window_screen()
         # Per group without fingerprints: windows already hashed that hit nothing.
@@ -334,6 +338,7 @@ class Matcher:
     def _build_hash_groups(self) -> list[_HashGroup]:
         hashes: dict[tuple[str, bool], dict[str, int]] = {}
         widest: dict[tuple[str, bool], int] = {}
+        narrowest: dict[tuple[str, bool], int] = {}
         prints: dict[tuple[str, bool], set[int] | None] = {}
         for index, rule in enumerate(self.rules):
             if rule.kind != "hashed" or rule.hash is None:
@@ -347,11 +352,13 @@ class Matcher:
             else:
                 screen.add(rule.fingerprint)
             widest[key] = max(widest.get(key, 1), rule.max_tokens)
+            narrowest[key] = min(narrowest.get(key, rule.min_tokens), rule.min_tokens)
         return [
             _HashGroup(
                 salt.encode() + b"\x00",
                 sep,
                 widest[(salt, sep)],
+                min(narrowest[(salt, sep)], widest[(salt, sep)]),
                 {_raw(digest): rule for digest, rule in group.items()},
                 frozenset(prints[(salt, sep)] or ()) if prints[(salt, sep)] is not None else None,
             )
@@ -369,18 +376,19 @@ class Matcher:
                 group.separator_insensitive,
                 group.max_atoms,
                 group.screen or frozenset(),
+                group.min_atoms,
             )
             for group in screened
         )
 
-    def _all_windows(self, view: bytes, max_atoms: int) -> set[bytes]:
+    def _all_windows(self, view: bytes, max_atoms: int, min_atoms: int = 1) -> set[bytes]:
         """Every distinct word window of ``view`` (for groups without fingerprints)."""
         import numpy as np  # noqa: PLC0415
 
         starts, ends = atom_bounds(np, view)
         first, last = starts.tolist(), ends.tolist()
         windows: set[bytes] = set()
-        for width in range(1, max_atoms + 1):
+        for width in range(min_atoms, max_atoms + 1):
             windows.update(map(view.__getitem__, map(slice, first, last[width - 1 :])))
         return windows
 
@@ -394,7 +402,7 @@ class Matcher:
             if group.screen is not None:
                 windows = next(screened_groups)
             else:
-                windows = self._all_windows(joined, group.max_atoms) - clean
+                windows = self._all_windows(joined, group.max_atoms, group.min_atoms) - clean
             if not windows:
                 continue
             ordered = list(windows)
@@ -416,14 +424,12 @@ class Matcher:
 
     def _layers(self, batch: Sequence[bytes]) -> list[_Layer]:
         layers: list[_Layer] = []
-        base64 = base64_candidates(batch) if self.max_decode_depth > 0 else set()
+        hits = marker_hits(batch) if self.max_decode_depth > 0 else None
         for number, data in enumerate(batch):
             layers.append(_Layer(number, None, view_bytes(data, confusables=self.confusables)))
             if self.max_decode_depth > 0:
                 decoded = decoded_layers(
-                    data,
-                    self.max_decode_depth,
-                    base64_possible=base64 is None or number in base64,
+                    data, self.max_decode_depth, hits=None if hits is None else hits[number]
                 )
                 layers.extend(
                     _Layer(number, label, view_bytes(text, confusables=self.confusables))

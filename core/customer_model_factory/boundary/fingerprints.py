@@ -99,12 +99,13 @@ def keyed_fingerprint(data: bytes, salt: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ScreenGroup:
-    """The fingerprints one salt (and one separator setting) listed, and the widest window."""
+    """The fingerprints one salt (and one separator setting) listed, and the window widths."""
 
     salt: str
     separator_insensitive: bool
     max_atoms: int
     fingerprints: frozenset[int]
+    min_atoms: int = 1
 
 
 def atom_bounds(np: Any, view: bytes) -> tuple[Any, Any]:
@@ -154,8 +155,8 @@ class _Tables:
 class WindowScreen:
     """Find the word windows of a view whose fingerprint a group lists, in numpy.
 
-    A *window* is 1 to ``max_atoms`` consecutive atoms (:func:`atom_bounds`) with whatever lies
-    between them; its key is the window folded (:data:`FOLD_TABLE`) and, for a
+    A *window* is ``min_atoms`` to ``max_atoms`` consecutive atoms (:func:`atom_bounds`) with
+    whatever lies between them; its key is the window folded (:data:`FOLD_TABLE`) and, for a
     separator-insensitive group, stripped of separators. :meth:`candidates` returns, per group,
     the distinct windows (raw view bytes) whose key's fingerprint that group lists; the caller
     confirms each with sha256.
@@ -225,7 +226,7 @@ class WindowScreen:
         half, top = np.uint64(32), np.uint64(64 - _TABLE_BITS)
         fingerprint_shift = 64 - FINGERPRINT_BITS
         hits: list[tuple[int, int]] = []
-        for width in range(1, min(tables.group.max_atoms, count) + 1):
+        for width in range(tables.group.min_atoms, min(tables.group.max_atoms, count) + 1):
             n = count - width + 1
             x, t = value[:n], shifted[:n]
             np.subtract(tail[width - 1 :], head[:n], out=x)

@@ -55,15 +55,32 @@ _IGNORABLE_RE: Final = re.compile(
     "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]+"
 )
 _NON_ASCII_RUN: Final = re.compile(r"[^\x00-\x7f]+")
-# UTF-8 prefixes of every Default_Ignorable_Code_Point (and of the fillers NFKC maps to one):
-# U+00AD, U+034F, U+061C, U+115F-1160, U+17B4-17B5, U+180B-180F, U+200B-200F, U+202A-202E,
-# U+2060-206F, U+3164, U+FE00-FE0F, U+FEFF, U+FFA0, U+FFF0-FFF8, and the planes 1 and 14 ones.
-_IGNORABLE_UTF8: Final = re.compile(
-    rb"\xc2\xad|\xcd\x8f|\xd8\x9c|\xe1\x85[\x9f\xa0]|\xe1\x9e[\xb4\xb5]|\xe1\xa0[\x8b-\x8f]"
-    rb"|\xe2\x80[\x8b-\x8f\xaa-\xae]|\xe2\x81[\xa0-\xaf]|\xe3\x85\xa4|\xef\xb8[\x80-\x8f]"
-    rb"|\xef\xbb\xbf|\xef\xbe\xa0|\xef\xbf[\xb0-\xb8]|\xf0\x9b\xb2[\xa0-\xa3]"
-    rb"|\xf0\x9d\x85[\xb3-\xba]|\xf3\xa0[\x80-\xbf]"
+_CHUNK: Final = 2048
+# UTF-8 prefixes of every default-ignorable code point (and of the two fillers NFKC maps to
+# one): a chunk holding none of them skips the search for ignorables.
+_IGNORABLE_LEADS: Final = (
+    b"\xc2\xad",
+    b"\xcd\x8f",
+    b"\xd8\x9c",
+    b"\xe1\x85",
+    b"\xe1\x9e",
+    b"\xe1\xa0",
+    b"\xe2\x80",
+    b"\xe2\x81",
+    b"\xe3\x85\xa4",
+    b"\xef\xb8",
+    b"\xef\xbb\xbf",
+    b"\xef\xbe\xa0",
+    b"\xef\xbf",
+    b"\xf0\x9b\xb2",
+    b"\xf0\x9d\x85",
+    b"\xf3\xa0",
 )
+# Non-ASCII runs recur (accented words, dashes, quotes): each is folded once.
+_RUN_CACHE: dict[str, str] = {}
+_CONFUSABLE_RUN_CACHE: dict[str, str] = {}
+_RUN_CACHE_LIMIT: Final = 200_000
+
 
 FOLD_TABLE: Final = bytes((b + 32 if 65 <= b <= 90 else 46 if b == 47 else b) for b in range(256))
 """``bytes.translate`` table comparing views: ASCII upper-case to lower-case, ``/`` to ``.``."""
@@ -75,13 +92,28 @@ ALNUM_BYTES: Final = frozenset(
 
 
 def _fold_run(match: re.Match[str]) -> str:
-    return _fold(match.group())
+    run = match.group()
+    folded = _RUN_CACHE.get(run)
+    if folded is None:
+        folded = _cache(_RUN_CACHE, run, _fold(run))
+    return folded
 
 
 def _fold_confusable_run(match: re.Match[str]) -> str:
-    from customer_model_factory.boundary._confusables import CONFUSABLES  # noqa: PLC0415
+    run = match.group()
+    folded = _CONFUSABLE_RUN_CACHE.get(run)
+    if folded is None:
+        from customer_model_factory.boundary._confusables import CONFUSABLES  # noqa: PLC0415
 
-    return _fold(match.group().translate(CONFUSABLES))
+        folded = _cache(_CONFUSABLE_RUN_CACHE, run, _fold(run.translate(CONFUSABLES)))
+    return folded
+
+
+def _cache(cache: dict[str, str], run: str, folded: str) -> str:
+    if len(cache) >= _RUN_CACHE_LIMIT:
+        cache.clear()
+    cache[run] = folded
+    return folded
 
 
 def _fold(run: str) -> str:
@@ -107,22 +139,37 @@ def _fold_non_ascii(text: str, *, confusables: bool, ignorables: bool) -> str:
     text = unicodedata.normalize("NFKC", text)
     if text.isascii():
         return text
-    if ignorables:
-        # NFKC maps a few fillers (U+3164, U+FFA0) to other ignorable code points.
+    if ignorables and ("\u3164" in text or "\uffa0" in text):
+        # NFKC maps these two fillers to another ignorable code point (U+1160).
         text = _IGNORABLE_RE.sub("", text)
     return _NON_ASCII_RUN.sub(_fold_confusable_run if confusables else _fold_run, text)
 
 
 def view_bytes(data: bytes, *, confusables: bool = False) -> bytes:
     """Return the UTF-8 view of a buffer (itself when ASCII). Lines are kept: no step adds or
-    removes a line feed, so a line of the view is the same line of the file."""
+    removes a line feed, so a line of the view is the same line of the file.
+
+    Only the chunks (of about 2 KB, cut after a line feed) holding a non-ASCII byte are decoded
+    and folded: most non-ASCII files are ASCII but for a few names or symbols.
+    """
     if data.isascii():
         return data
-    # Searching the UTF-8 bytes for the lead bytes of ignorable code points is far cheaper than
-    # searching the decoded text.
-    ignorables = _IGNORABLE_UTF8.search(data) is not None
-    text = data.decode("utf-8", "replace")
-    return _fold_non_ascii(text, confusables=confusables, ignorables=ignorables).encode()
+    pieces: list[bytes] = []
+    start, size = 0, len(data)
+    while start < size:
+        end = data.find(b"\n", min(start + _CHUNK, size))
+        end = size if end < 0 else end + 1
+        chunk = data[start:end]
+        if chunk.isascii():
+            pieces.append(chunk)
+        else:
+            # A chunk ends at a line feed, so it never splits a UTF-8 sequence.
+            text = chunk.decode("utf-8", "replace")
+            ignorables = any(lead in chunk for lead in _IGNORABLE_LEADS)
+            folded = _fold_non_ascii(text, confusables=confusables, ignorables=ignorables)
+            pieces.append(folded.encode())
+        start = end
+    return b"".join(pieces)
 
 
 def identifier_key(

@@ -168,6 +168,9 @@ class Rule(BaseModel):
     )
     whole_word: bool = Field(default=True, description="Match only at word boundaries.")
     max_tokens: int = Field(default=1, ge=1, description="Words a hashed identifier may span.")
+    min_tokens: int = Field(
+        default=1, ge=1, description="Fewest words a spelling of a hashed identifier spans."
+    )
     fingerprint: int | None = Field(
         default=None, description="Screening fingerprint of a hashed rule, when published."
     )
@@ -368,6 +371,14 @@ class HashedDenylist(BaseModel):
         description="Widest word window a scan hashes: the most words an identifier has, plus "
         "one for a spelling that splits a word (AcmeBank for acmebank).",
     )
+    min_tokens: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_TOKENS_LIMIT,
+        description="Narrowest word window a scan hashes: the fewest words (split at "
+        "punctuation, not at CamelCase) an identifier has; 1 when separator-insensitive, "
+        "since a spelling may then join its words.",
+    )
     hashes: tuple[str, ...] = Field(description="sha256:<hex> of each identifier, sorted.")
     labels: dict[str, str] = Field(
         default_factory=dict, description="Optional hash → public label shown in reports."
@@ -397,6 +408,10 @@ class HashedDenylist(BaseModel):
 
     @model_validator(mode="after")
     def _fingerprints_cover_every_hash(self) -> HashedDenylist:
+        if self.min_tokens > self.max_tokens:
+            raise ValueError("min_tokens is above max_tokens")
+        if self.min_tokens > 1 and self.separator_insensitive:
+            raise ValueError("min_tokens must be 1 when separator-insensitive")
         if not self.fingerprints:
             return self
         limit = 1 << FINGERPRINT_BITS
@@ -420,6 +435,7 @@ class HashedDenylist(BaseModel):
                 salt=self.salt,
                 separator_insensitive=self.separator_insensitive,
                 max_tokens=self.max_tokens,
+                min_tokens=self.min_tokens,
                 fingerprint=self.fingerprints.get(value),
             )
             for value in self.hashes
@@ -451,6 +467,7 @@ def make_hashed_denylist(
     label_map: dict[str, str] = {}
     prints: dict[str, int] = {}
     widest = 1
+    narrowest = MAX_TOKENS_LIMIT
     for index, identifier in enumerate(identifiers):
         if not identifier.strip():
             raise ConfigError(f"identifier {index + 1} is empty")
@@ -462,6 +479,8 @@ def make_hashed_denylist(
         except ValueError as error:
             raise ConfigError(f"identifier {index + 1} {error}") from None
         widest = max(widest, atom_count(identifier))
+        # A strict spelling has at least the words punctuation makes (CamelCase only adds).
+        narrowest = min(narrowest, atom_count(key))
         value = hash_identifier(identifier, salt, separator_insensitive=separator_insensitive)
         hashes.add(value)
         prints[value] = fingerprint_identifier(
@@ -475,7 +494,8 @@ def make_hashed_denylist(
             scheme=HASH_SCHEME,
             salt=salt,
             separator_insensitive=separator_insensitive,
-            max_tokens=max_tokens or min(widest + 1, MAX_TOKENS_LIMIT),
+            max_tokens=(maximum := max_tokens or min(widest + 1, MAX_TOKENS_LIMIT)),
+            min_tokens=1 if separator_insensitive else min(narrowest, maximum),
             hashes=tuple(sorted(hashes)),
             labels=label_map,
             fingerprints=dict(sorted(prints.items())) if fingerprints else {},
