@@ -245,7 +245,9 @@ class Matcher:
         self.max_decode_depth = max_decode_depth
         self._plain = [i for i, r in enumerate(self.rules) if r.kind in ("literal", "schema_id")]
         self._keys = {i: _key(self.rules[i], confusables) for i in self._plain}
-        self._verify = {i: _verify_pattern(self.rules[i], self._keys[i]) for i in self._plain}
+        # Exact patterns are compiled when a prefilter first points at their rule: most rules
+        # of a large denylist never match, and compiling a pattern costs milliseconds.
+        self._verify: dict[int, re.Pattern[bytes]] = {}
         self._hs_db = None
         self._ac = None
         self._ac_ids: list[int] = []
@@ -265,6 +267,13 @@ class Matcher:
         self._clean: list[set[bytes]] = [set() for _ in self._groups]
 
     # ---- plaintext prefilters ----
+
+    def _pattern(self, rule: int) -> re.Pattern[bytes]:
+        """The exact pattern of a plaintext rule (compiled on first use)."""
+        pattern = self._verify.get(rule)
+        if pattern is None:
+            pattern = self._verify[rule] = _verify_pattern(self.rules[rule], self._keys[rule])
+        return pattern
 
     def _build_hyperscan(self) -> None:
         import hyperscan  # noqa: PLC0415
@@ -329,7 +338,7 @@ class Matcher:
             ):
                 add(self._ac_ids[pattern], end)
         for rule in self._slow:
-            for found in self._verify[rule].finditer(joined):
+            for found in self._pattern(rule).finditer(joined):
                 add(rule, found.end())
         return owners
 
@@ -456,7 +465,7 @@ class Matcher:
             for number, rules in self._plain_candidates(joined, starts).items():
                 view = layers[number].view
                 for rule in rules:
-                    for found in self._verify[rule].finditer(view):
+                    for found in self._pattern(rule).finditer(view):
                         per_layer.setdefault(number, []).append((rule, found.start(), found.end()))
         if self._groups:
             hits = self._hashed_hits(joined)

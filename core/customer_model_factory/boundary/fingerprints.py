@@ -222,6 +222,9 @@ class WindowScreen:
         count = len(starts)
         value = np.empty(count, dtype=np.uint64)
         shifted = np.empty(count, dtype=np.uint64)
+        # The bitmap index, written as uint64 into an intp array: take() then needs no copy.
+        index_array = np.empty(count, dtype=np.intp)
+        index_bits = index_array.view(np.uint64)
         m2 = np.uint64(_M2)
         half, top = np.uint64(32), np.uint64(64 - _TABLE_BITS)
         fingerprint_shift = 64 - FINGERPRINT_BITS
@@ -234,8 +237,8 @@ class WindowScreen:
             np.right_shift(x, half, out=t)
             np.bitwise_xor(x, t, out=x)
             np.multiply(x, m2, out=x)
-            np.right_shift(x, top, out=t)
-            maybe = np.flatnonzero(tables.bitmap[t])
+            np.right_shift(x, top, out=index_bits[:n])
+            maybe = np.flatnonzero(tables.bitmap.take(index_array[:n]))
             if len(maybe):
                 for index, full in zip(maybe.tolist(), x[maybe].tolist(), strict=True):
                     if full >> fingerprint_shift in tables.listed:

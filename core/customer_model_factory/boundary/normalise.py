@@ -54,28 +54,9 @@ _IGNORABLE_RE: Final = re.compile(
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
     "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]+"
 )
-_NON_ASCII_RUN: Final = re.compile(r"[^\x00-\x7f]+")
+# A run of non-ASCII characters, with the ASCII letter before it (the base of a combining mark).
+_NON_ASCII_RUN: Final = re.compile(r"[A-Za-z]?[^\x00-\x7f]+")
 _CHUNK: Final = 2048
-# UTF-8 prefixes of every default-ignorable code point (and of the two fillers NFKC maps to
-# one): a chunk holding none of them skips the search for ignorables.
-_IGNORABLE_LEADS: Final = (
-    b"\xc2\xad",
-    b"\xcd\x8f",
-    b"\xd8\x9c",
-    b"\xe1\x85",
-    b"\xe1\x9e",
-    b"\xe1\xa0",
-    b"\xe2\x80",
-    b"\xe2\x81",
-    b"\xe3\x85\xa4",
-    b"\xef\xb8",
-    b"\xef\xbb\xbf",
-    b"\xef\xbe\xa0",
-    b"\xef\xbf",
-    b"\xf0\x9b\xb2",
-    b"\xf0\x9d\x85",
-    b"\xf3\xa0",
-)
 # Non-ASCII runs recur (accented words, dashes, quotes): each is folded once.
 _RUN_CACHE: dict[str, str] = {}
 _CONFUSABLE_RUN_CACHE: dict[str, str] = {}
@@ -95,7 +76,7 @@ def _fold_run(match: re.Match[str]) -> str:
     run = match.group()
     folded = _RUN_CACHE.get(run)
     if folded is None:
-        folded = _cache(_RUN_CACHE, run, _fold(run))
+        folded = _cache(_RUN_CACHE, run, _fold(run, confusables=False))
     return folded
 
 
@@ -103,9 +84,7 @@ def _fold_confusable_run(match: re.Match[str]) -> str:
     run = match.group()
     folded = _CONFUSABLE_RUN_CACHE.get(run)
     if folded is None:
-        from customer_model_factory.boundary._confusables import CONFUSABLES  # noqa: PLC0415
-
-        folded = _cache(_CONFUSABLE_RUN_CACHE, run, _fold(run.translate(CONFUSABLES)))
+        folded = _cache(_CONFUSABLE_RUN_CACHE, run, _fold(run, confusables=True))
     return folded
 
 
@@ -116,32 +95,43 @@ def _cache(cache: dict[str, str], run: str, folded: str) -> str:
     return folded
 
 
-def _fold(run: str) -> str:
-    folded = run.casefold()
-    if folded.isalnum():
-        return folded
-    return "".join(
-        ch if ch.isalnum() or unicodedata.category(ch)[0] == "M" or ch.isascii() else " "
-        for ch in folded
-    )
+def _fold(run: str, *, confusables: bool) -> str:
+    """Fold one run of non-ASCII characters (after NFKC), with the ASCII letter before it when
+    there is one: ignorables removed, confusables mapped, case folded, punctuation a space."""
+    letter, tail = (run[0], run[1:]) if run[0].isascii() else ("", run)
+    stripped = _IGNORABLE_RE.sub("", tail)
+    if stripped != tail:
+        # An ignorable may have kept a combining mark from its base, or be an NFKC output.
+        if letter and stripped and unicodedata.combining(stripped[0]):
+            return _fold(unicodedata.normalize("NFKC", letter + stripped), confusables=confusables)
+        stripped = unicodedata.normalize("NFKC", stripped)
+        stripped = _IGNORABLE_RE.sub("", stripped)
+    if confusables:
+        from customer_model_factory.boundary._confusables import CONFUSABLES  # noqa: PLC0415
+
+        stripped = stripped.translate(CONFUSABLES)
+    folded = stripped.casefold()
+    if not folded.isalnum():
+        folded = "".join(
+            ch if ch.isalnum() or unicodedata.category(ch)[0] == "M" or ch.isascii() else " "
+            for ch in folded
+        )
+    return letter + folded
 
 
 def fold_text(text: str, *, confusables: bool = False) -> str:
     """Return the view of ``text``: steps 1-4 of the module docstring, ASCII case kept."""
     if text.isascii():
         return text
-    return _fold_non_ascii(text, confusables=confusables, ignorables=True)
+    return _fold_non_ascii(text, confusables=confusables)
 
 
-def _fold_non_ascii(text: str, *, confusables: bool, ignorables: bool) -> str:
-    if ignorables:
-        text = _IGNORABLE_RE.sub("", text)
+def _fold_non_ascii(text: str, *, confusables: bool) -> str:
+    # NFKC first, then each non-ASCII run on its own (ignorables are non-ASCII, so they are
+    # inside the runs): the runs recur, and each is folded once from a cache.
     text = unicodedata.normalize("NFKC", text)
     if text.isascii():
         return text
-    if ignorables and ("\u3164" in text or "\uffa0" in text):
-        # NFKC maps these two fillers to another ignorable code point (U+1160).
-        text = _IGNORABLE_RE.sub("", text)
     return _NON_ASCII_RUN.sub(_fold_confusable_run if confusables else _fold_run, text)
 
 
@@ -165,9 +155,7 @@ def view_bytes(data: bytes, *, confusables: bool = False) -> bytes:
         else:
             # A chunk ends at a line feed, so it never splits a UTF-8 sequence.
             text = chunk.decode("utf-8", "replace")
-            ignorables = any(lead in chunk for lead in _IGNORABLE_LEADS)
-            folded = _fold_non_ascii(text, confusables=confusables, ignorables=ignorables)
-            pieces.append(folded.encode())
+            pieces.append(_fold_non_ascii(text, confusables=confusables).encode())
         start = end
     return b"".join(pieces)
 
