@@ -39,7 +39,9 @@ MIN_BASE64: Final = 16
 """Shortest base64 run decoded (12 bytes of text)."""
 DECODINGS: Final = ("percent", "json-escape", "html-entity", "base64")
 
-_PERCENT: Final = re.compile(rb"%[0-9A-Fa-f]{2}")
+# Percent-encoded bytes that can spell a word: printable ASCII and UTF-8 lead bytes (%0A, %09
+# and the like hide no identifier).
+_PERCENT: Final = re.compile(rb"%(?:[2-7][0-9A-Fa-f]|[C-Fc-f][0-9A-Fa-f])")
 # Escapes that can spell a word: printable ASCII (U+0020-U+007F) or beyond Latin-1 controls;
 # the control-character escapes that fill source code ("\x00", "\x1b") hide no identifier.
 _ESCAPE: Final = re.compile(
@@ -254,6 +256,15 @@ _HS_ENTITY: Final = (
 _HS_DATABASE: list[object] = []
 
 
+def marker_expressions() -> list[tuple[str, bytes]]:
+    """``(encoding, hyperscan expression)`` of every marker, for a caller that scans them in
+    its own database."""
+    return [
+        (name, expression if expression is not None else _HS_ENTITY)
+        for name, expression in _HS_MARKERS
+    ]
+
+
 def marker_database() -> object | None:
     """The compiled hyperscan marker database (compiled once per process; build it before
     forking workers), or ``None`` without hyperscan."""
@@ -263,10 +274,7 @@ def marker_database() -> object | None:
         except ImportError:
             _HS_DATABASE.append(None)
         else:
-            expressions = [
-                expression if expression is not None else _HS_ENTITY
-                for _name, expression in _HS_MARKERS
-            ]
+            expressions = [expression for _name, expression in marker_expressions()]
             database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             database.compile(
                 expressions=expressions, ids=list(range(len(expressions))), flags=[0] * 4

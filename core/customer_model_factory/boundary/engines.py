@@ -32,8 +32,10 @@ from typing import Any, Final, Literal
 
 from customer_model_factory.boundary.decoding import (
     DEFAULT_DECODE_DEPTH,
+    Hits,
     decoded_layers,
     marker_database,
+    marker_expressions,
     marker_hits,
 )
 from customer_model_factory.boundary.fingerprints import ScreenGroup, WindowScreen, atom_bounds
@@ -62,6 +64,8 @@ _START: Final = rb"(?:(?<![" + _WORD_CLASS + rb"])|(?<=[a-z])(?=[A-Z]))"
 _END: Final = rb"(?:(?![" + _WORD_CLASS + rb"])|(?<=[a-z])(?=[A-Z]))"
 _SEPARATOR_RUN: Final = rb"[ \t\r\n\-_./]*"
 _BATCH_MATCH_LIMIT: Final = 100_000
+# Hyperscan ids of the encoding markers scanned with the plaintext rules (above any rule index).
+_MARKER_ID: Final = 1 << 30
 _CLEAN_CACHE_LIMIT: Final = 2_000_000
 
 
@@ -281,14 +285,18 @@ class Matcher:
         expressions = [
             _body(self._keys[i], self.rules[i].separator_insensitive) for i in self._plain
         ]
+        ids = list(self._plain)
+        flags = [hyperscan.HS_FLAG_CASELESS] * len(expressions)
+        if self.max_decode_depth > 0:
+            # The encoding markers ride along: one pass over the batch finds both.
+            for number, (_name, expression) in enumerate(marker_expressions()):
+                expressions.append(expression)
+                ids.append(_MARKER_ID + number)
+                flags.append(0)
         database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         # Every match is reported (no SINGLEMATCH): a batch attributes each to its file. No
         # boundary assertions: the exact check confirms every candidate anyway.
-        database.compile(
-            expressions=expressions,
-            ids=list(self._plain),
-            flags=[hyperscan.HS_FLAG_CASELESS] * len(expressions),
-        )
+        database.compile(expressions=expressions, ids=ids, flags=flags)
         self._hs_db = database
         self._hs_scratch = hyperscan.Scratch(database)
 
@@ -308,18 +316,27 @@ class Matcher:
         if patterns:
             self._ac = ahocorasick_rs.BytesAhoCorasick(patterns)
 
-    def _plain_candidates(self, joined: bytes, starts: Sequence[int]) -> dict[int, set[int]]:
-        """Return buffer number → plaintext rules that may occur in it, from one pass over the
-        joined views (a superset of the real ones)."""
+    def _plain_candidates(
+        self, joined: bytes, starts: Sequence[int], *, markers: bool = False
+    ) -> tuple[dict[int, set[int]], list[Hits] | None]:
+        """Return buffer number → plaintext rules that may occur in it (a superset of the real
+        ones), from one pass over the joined views, and with ``markers`` where each encoding
+        may be in each buffer (``None``: the caller finds them itself)."""
         owners: dict[int, set[int]] = {}
+        count = len(starts) - 1
+        hits: list[Hits] | None = None
 
-        def add(rule: int, end: int) -> None:
-            owners.setdefault(bisect.bisect_right(starts, end - 1) - 1, set()).add(rule)
+        def owner(end: int) -> int:
+            return bisect.bisect_right(starts, end - 1) - 1
 
         if self._hs_db is not None:
             ends: list[tuple[int, int]] = []
+            seen: list[tuple[int, int]] = []
 
             def on_match(rule_id: int, _from: int, to: int, _flags: int, _ctx: object) -> bool:
+                if rule_id >= _MARKER_ID:
+                    seen.append((rule_id - _MARKER_ID, to))
+                    return False
                 ends.append((rule_id, to))
                 return len(ends) > _BATCH_MATCH_LIMIT
 
@@ -329,18 +346,25 @@ class Matcher:
                 self._hs_db.scan(joined, match_event_handler=on_match, scratch=self._hs_scratch)
             except hyperscan.ScanTerminated:
                 # A rule matches too often to attribute match by match: verify it everywhere.
-                return {n: {rule for rule, _ in ends} for n in range(len(starts) - 1)}
+                return {n: {rule for rule, _ in ends} for n in range(count)}, None
             for rule, end in ends:
-                add(rule, end)
+                owners.setdefault(owner(end), set()).add(rule)
+            if markers and self.max_decode_depth > 0:
+                names = [name for name, _expression in marker_expressions()]
+                hits = [{} for _ in range(count)]
+                for marker, end in seen:
+                    number = owner(end)
+                    where = hits[number].setdefault(names[marker], [])
+                    where.append(end - 1 - starts[number])
         if self._ac is not None:
             for pattern, _start, end in self._ac.find_matches_as_indexes(
                 joined.lower(), overlapping=True
             ):
-                add(self._ac_ids[pattern], end)
+                owners.setdefault(owner(end), set()).add(self._ac_ids[pattern])
         for rule in self._slow:
             for found in self._pattern(rule).finditer(joined):
-                add(rule, found.end())
-        return owners
+                owners.setdefault(owner(found.end()), set()).add(rule)
+        return owners, hits
 
     # ---- hashed rules ----
 
@@ -431,54 +455,79 @@ class Matcher:
 
     # ---- both ----
 
-    def _layers(self, batch: Sequence[bytes]) -> list[_Layer]:
+    def _decoded(self, views: Sequence[bytes], hits: list[Hits] | None) -> list[_Layer]:
+        """The decoded layers of each view (as views themselves)."""
+        if self.max_decode_depth <= 0:
+            return []
+        if hits is None:
+            hits = marker_hits(views)
         layers: list[_Layer] = []
-        hits = marker_hits(batch) if self.max_decode_depth > 0 else None
-        for number, data in enumerate(batch):
-            layers.append(_Layer(number, None, view_bytes(data, confusables=self.confusables)))
-            if self.max_decode_depth > 0:
-                decoded = decoded_layers(
-                    data, self.max_decode_depth, hits=None if hits is None else hits[number]
-                )
-                layers.extend(
-                    _Layer(number, label, view_bytes(text, confusables=self.confusables))
-                    for label, text in decoded
-                )
+        for number, view in enumerate(views):
+            decoded = decoded_layers(
+                view, self.max_decode_depth, hits=None if hits is None else hits[number]
+            )
+            layers.extend(
+                _Layer(number, label, view_bytes(text, confusables=self.confusables))
+                for label, text in decoded
+            )
         return layers
 
-    def scan_batch(self, batch: Sequence[bytes]) -> list[list[Match]]:
-        """Return the matches of each buffer of ``batch`` (many small files matched as one).
-
-        The views of the batch (and their decodings) are joined once; the plaintext prefilter
-        and the hashed window screen each make one pass over the joined text, and only the
-        buffers they point at are located.
-        """
-        if not batch:
-            return []
-        layers = self._layers(batch)
+    def _match_layers(
+        self,
+        layers: Sequence[_Layer],
+        first: int,
+        per_layer: dict[int, list[tuple[int, int, int]]],
+    ) -> list[Hits] | None:
+        """Match ``layers`` (numbered from ``first``) joined as one text, adding to
+        ``per_layer``; return the encoding markers the plaintext prefilter saw, when it
+        looked (the first layers only)."""
         # A NUL byte between buffers: no separator-insensitive window and no plaintext match
         # runs from one file into the next.
         joined = b"\x00".join(layer.view for layer in layers)
         starts = [0, *itertools.accumulate(len(layer.view) + 1 for layer in layers)]
-        per_layer: dict[int, list[tuple[int, int, int]]] = {}
+        hits: list[Hits] | None = None
         if self._plain:
-            for number, rules in self._plain_candidates(joined, starts).items():
+            owners, hits = self._plain_candidates(joined, starts, markers=first == 0)
+            for number, rules in owners.items():
                 view = layers[number].view
                 for rule in rules:
                     for found in self._pattern(rule).finditer(view):
-                        per_layer.setdefault(number, []).append((rule, found.start(), found.end()))
+                        per_layer.setdefault(first + number, []).append(
+                            (rule, found.start(), found.end())
+                        )
         if self._groups:
-            hits = self._hashed_hits(joined)
-            if hits:
+            windows = self._hashed_hits(joined)
+            if windows:
                 rules_of: dict[bytes, list[int]] = {}
-                for window, rule in hits:
+                for window, rule in windows:
                     rules_of.setdefault(window, []).append(rule)
                 for window, offset in _occurrences(joined, sorted(rules_of)):
                     number = bisect.bisect_right(starts, offset) - 1
                     local = offset - starts[number]
                     for rule in rules_of[window]:
-                        per_layer.setdefault(number, []).append((rule, local, local + len(window)))
-        return self._assemble(batch, layers, per_layer)
+                        per_layer.setdefault(first + number, []).append(
+                            (rule, local, local + len(window))
+                        )
+        return hits
+
+    def scan_batch(self, batch: Sequence[bytes]) -> list[list[Match]]:
+        """Return the matches of each buffer of ``batch`` (many small files matched as one).
+
+        The views of the batch are joined once; the plaintext prefilter (which also finds the
+        encoding markers) and the hashed window screen each make one pass over the joined
+        text, and only the buffers they point at are located. The decoded layers are then
+        matched the same way.
+        """
+        if not batch:
+            return []
+        views = [view_bytes(data, confusables=self.confusables) for data in batch]
+        layers = [_Layer(number, None, view) for number, view in enumerate(views)]
+        per_layer: dict[int, list[tuple[int, int, int]]] = {}
+        hits = self._match_layers(layers, 0, per_layer)
+        decoded = self._decoded(views, hits)
+        if decoded:
+            self._match_layers(decoded, len(layers), per_layer)
+        return self._assemble(batch, [*layers, *decoded], per_layer)
 
     def _assemble(
         self,
