@@ -17,9 +17,11 @@ from customer_model_factory.boundary.normalise import fold_text, identifier_key,
 
 TEXT = st.text(
     alphabet=st.sampled_from(
-        list("aZ9_-./ \n\t%&#;\\=+")
-        + ["\u00e9", "\u00df", "\u200b", "\u00ad", "\u201c", "\uff21", "\u0430", "\u0301"]
-        + ["\ufeff", "\u3164", "\u2014", "\U0001f600", "\u0130"]
+        [
+            *"aZ9_-./ \n\t%&#;\\=+",
+            *("\u00e9", "\u00df", "\u200b", "\u00ad", "\u201c", "\uff21", "\u0430", "\u0301"),
+            *("\ufeff", "\u3164", "\u2014", "\U0001f600", "\u0130"),
+        ]
     ),
     max_size=200,
 )
