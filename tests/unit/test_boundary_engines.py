@@ -277,3 +277,22 @@ def test_a_hyperscan_without_the_literal_compiler_falls_back(monkeypatch) -> Non
     assert engines._literal_database([b"abc"]) is None
     word = _word().encode()
     assert list(engines._occurrences(b"x " + word + b" y", [word])) == [(word, 2)]
+
+
+def test_a_packs_hashed_identifier_meets_every_separator_spelling() -> None:
+    from customer_model_factory.boundary import hash_identifier, rules_from_identifiers
+    from customer_model_factory.contributions import ProprietaryIdentifiers
+
+    code = f"{_word(4)}_uw_{secrets.randbelow(9000) + 1000}"
+    salt = "pack-salt-" + secrets.token_hex(4)
+    contribution = ProprietaryIdentifiers(
+        source="pack",
+        hashed=(hash_identifier(code, salt, separator_insensitive=True),),
+        salt=salt,
+        separator_insensitive=True,
+    )
+    matcher = Matcher(rules_from_identifiers(contribution), "re")
+    upper_dashes = code.upper().replace("_", "-")
+    camel = "".join(part.capitalize() for part in code.split("_"))
+    text = f"{upper_dashes}\n{code.replace('_', '.')}\n{camel}\n{code.replace('_', '/')}\nx{code}\n"
+    assert [m.line for m in matcher.scan(text.encode())] == [1, 2, 3, 4]

@@ -54,8 +54,7 @@ _IGNORABLE_RE: Final = re.compile(
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
     "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]+"
 )
-# A run of non-ASCII characters, with the ASCII letter before it (the base of a combining mark).
-_NON_ASCII_RUN: Final = re.compile(r"[A-Za-z]?[^\x00-\x7f]+")
+_NON_ASCII_RUN: Final = re.compile(r"[^\x00-\x7f]+")
 _CHUNK: Final = 2048
 # Non-ASCII runs recur (accented words, dashes, quotes): each is folded once.
 _RUN_CACHE: dict[str, str] = {}
@@ -72,51 +71,20 @@ ALNUM_BYTES: Final = frozenset(
 """Bytes of a view that are part of a word (every non-ASCII byte of a view is a letter's)."""
 
 
-def _fold_run(match: re.Match[str]) -> str:
-    run = match.group()
-    folded = _RUN_CACHE.get(run)
-    if folded is None:
-        folded = _cache(_RUN_CACHE, run, _fold(run, confusables=False))
-    return folded
-
-
-def _fold_confusable_run(match: re.Match[str]) -> str:
-    run = match.group()
-    folded = _CONFUSABLE_RUN_CACHE.get(run)
-    if folded is None:
-        folded = _cache(_CONFUSABLE_RUN_CACHE, run, _fold(run, confusables=True))
-    return folded
-
-
-def _cache(cache: dict[str, str], run: str, folded: str) -> str:
-    if len(cache) >= _RUN_CACHE_LIMIT:
-        cache.clear()
-    cache[run] = folded
-    return folded
-
-
 def _fold(run: str, *, confusables: bool) -> str:
-    """Fold one run of non-ASCII characters (after NFKC), with the ASCII letter before it when
-    there is one: ignorables removed, confusables mapped, case folded, punctuation a space."""
-    letter, tail = (run[0], run[1:]) if run[0].isascii() else ("", run)
-    stripped = _IGNORABLE_RE.sub("", tail)
-    if stripped != tail:
-        # An ignorable may have kept a combining mark from its base, or be an NFKC output.
-        if letter and stripped and unicodedata.combining(stripped[0]):
-            return _fold(unicodedata.normalize("NFKC", letter + stripped), confusables=confusables)
-        stripped = unicodedata.normalize("NFKC", stripped)
-        stripped = _IGNORABLE_RE.sub("", stripped)
+    """Fold one run of non-ASCII characters (after NFKC): confusables mapped, case folded,
+    punctuation a space."""
     if confusables:
         from customer_model_factory.boundary._confusables import CONFUSABLES  # noqa: PLC0415
 
-        stripped = stripped.translate(CONFUSABLES)
-    folded = stripped.casefold()
-    if not folded.isalnum():
-        folded = "".join(
-            ch if ch.isalnum() or unicodedata.category(ch)[0] == "M" or ch.isascii() else " "
-            for ch in folded
-        )
-    return letter + folded
+        run = run.translate(CONFUSABLES)
+    folded = run.casefold()
+    if folded.isalnum():
+        return folded
+    return "".join(
+        ch if ch.isalnum() or unicodedata.category(ch)[0] == "M" or ch.isascii() else " "
+        for ch in folded
+    )
 
 
 def fold_text(text: str, *, confusables: bool = False) -> str:
@@ -127,12 +95,31 @@ def fold_text(text: str, *, confusables: bool = False) -> str:
 
 
 def _fold_non_ascii(text: str, *, confusables: bool) -> str:
-    # NFKC first, then each non-ASCII run on its own (ignorables are non-ASCII, so they are
-    # inside the runs): the runs recur, and each is folded once from a cache.
-    text = unicodedata.normalize("NFKC", text)
-    if text.isascii():
-        return text
-    return _NON_ASCII_RUN.sub(_fold_confusable_run if confusables else _fold_run, text)
+    normalised = unicodedata.normalize("NFKC", text)
+    if normalised.isascii():
+        return normalised
+    cache = _CONFUSABLE_RUN_CACHE if confusables else _RUN_CACHE
+    ignorable = [False]
+
+    def fold_run(match: re.Match[str]) -> str:
+        run = match.group()
+        folded = cache.get(run)
+        if folded is None:
+            if _IGNORABLE_RE.search(run):
+                ignorable[0] = True
+                return run
+            if len(cache) >= _RUN_CACHE_LIMIT:
+                cache.clear()
+            folded = cache[run] = _fold(run, confusables=confusables)
+        return folded
+
+    folded_text = _NON_ASCII_RUN.sub(fold_run, normalised)
+    if not ignorable[0]:
+        return folded_text
+    # Rare: an ignorable code point. Remove them all first (one may split a letter from its
+    # combining mark), then fold again; NFKC maps two fillers (U+3164, U+FFA0) to another.
+    text = _IGNORABLE_RE.sub("", unicodedata.normalize("NFKC", _IGNORABLE_RE.sub("", text)))
+    return _NON_ASCII_RUN.sub(fold_run, text) if not text.isascii() else text
 
 
 def view_bytes(data: bytes, *, confusables: bool = False) -> bytes:
