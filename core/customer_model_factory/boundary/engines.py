@@ -263,8 +263,10 @@ class Matcher:
                 self._build_ahocorasick()
             else:
                 self._slow = list(self._plain)
-        if max_decode_depth > 0:
-            marker_database()  # compiled here, before any fork, not once per worker
+        if max_decode_depth > 0 and self._hs_db is None:
+            # Markers have their own database when no plaintext one carries them: compiled
+            # here, before any fork, not once per worker.
+            marker_database()
         self._groups = self._build_hash_groups()
         self._screen = self._build_window_screen()
         # Per group without fingerprints: windows already hashed that hit nothing.
