@@ -68,6 +68,18 @@ def test_decoded_layers_keep_line_numbers_and_name_the_chain() -> None:
     assert decoded_layers(data, 0) == []
 
 
+def test_the_number_of_layers_is_bounded(monkeypatch) -> None:
+    word = _word()
+    data = base64.b64encode(base64.b64encode(base64.b64encode(word.encode() * 3))) + b"\n"
+    assert [label for label, _ in decoded_layers(data, 8)] == [
+        "base64",
+        "base64>base64",
+        "base64>base64>base64",
+    ]
+    monkeypatch.setattr(decoding, "MAX_LAYERS", 2)
+    assert len(decoded_layers(data, 8)) == 2
+
+
 def test_decoders_leave_what_spells_nothing_alone() -> None:
     # Control-character escapes, markup entities, %0A, identifiers and paths: no layer.
     data = (

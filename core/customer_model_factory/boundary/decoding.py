@@ -25,6 +25,7 @@ __all__ = [
     "DECODINGS",
     "DEFAULT_DECODE_DEPTH",
     "MAX_DECODE_DEPTH",
+    "MAX_LAYERS",
     "MIN_BASE64",
     "decoded_layers",
     "marker_database",
@@ -35,6 +36,8 @@ DEFAULT_DECODE_DEPTH: Final = 3
 """Encodings decoded inside each other by default (``--max-decode-depth``)."""
 MAX_DECODE_DEPTH: Final = 8
 """The deepest ``--max-decode-depth`` accepted."""
+MAX_LAYERS: Final = 64
+"""The most decoded layers made of one buffer (decodings of decodings included)."""
 MIN_BASE64: Final = 16
 """Shortest base64 run decoded (12 bytes of text)."""
 DECODINGS: Final = ("percent", "json-escape", "html-entity", "base64")
@@ -317,7 +320,9 @@ def decoded_layers(
     """
     if max_depth <= 0 or hits == {}:
         return []
-    return list(_layers(data, max_depth, "", hits))
+    # Each layer may hold several encodings again: bound the tree as well as its depth, so a
+    # crafted file cannot make decoding explode.
+    return list(itertools.islice(_layers(data, max_depth, "", hits), MAX_LAYERS))
 
 
 def _layers(
