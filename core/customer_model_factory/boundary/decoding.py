@@ -90,7 +90,18 @@ def _escape_one(match: re.Match[bytes]) -> bytes:
 _ANY_ESCAPE: Final = re.compile(rb"\\(?:u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2})")
 
 
+# A backslash the unicode_escape codec would warn about (an escape Python does not know).
+_UNKNOWN_ESCAPE: Final = re.compile(rb"\\(?:[^\\'\"abfnrtvx0-7uUN\n]|$)")
+
+
 def _escapes(line: bytes) -> bytes:
+    if line.isascii() and _UNKNOWN_ESCAPE.search(line) is None:
+        # The C codec decodes every escape at once (and \\n, \\t, \\\\ too); a malformed
+        # one falls back to escape by escape.
+        try:
+            return line.decode("unicode_escape").encode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            pass
     return _ANY_ESCAPE.sub(_escape_one, line)
 
 
