@@ -68,6 +68,14 @@ def test_decoded_layers_keep_line_numbers_and_name_the_chain() -> None:
     assert decoded_layers(data, 0) == []
 
 
+def test_latin1_letters_written_as_escapes_are_decoded() -> None:
+    for data in (b"Gro\\u00dfbank\n", b"Gro\\xdfbank\n", b"Gro%C3%9Fbank\n", b"Gro&szlig;bank\n"):
+        hits = marker_hits([data])
+        for found in (None, hits[0] if hits else None):
+            layers = decoded_layers(data, 1, hits=found)
+            assert [layer for _label, layer in layers] == ["Gro\u00dfbank\n".encode()], data
+
+
 def test_the_number_of_layers_is_bounded(monkeypatch) -> None:
     word = _word()
     data = base64.b64encode(base64.b64encode(base64.b64encode(word.encode() * 3))) + b"\n"

@@ -45,10 +45,11 @@ DECODINGS: Final = ("percent", "json-escape", "html-entity", "base64")
 # Percent-encoded bytes that can spell a word: printable ASCII and UTF-8 lead bytes (%0A, %09
 # and the like hide no identifier).
 _PERCENT: Final = re.compile(rb"%(?:[2-7][0-9A-Fa-f]|[C-Fc-f][0-9A-Fa-f])")
-# Escapes that can spell a word: printable ASCII (U+0020-U+007F) or beyond Latin-1 controls;
+# Escapes that can spell a word: printable ASCII (U+0020-U+007F), Latin-1 letters (U+00A0-U+00FF)
+# and beyond;
 # the control-character escapes that fill source code ("\x00", "\x1b") hide no identifier.
 _ESCAPE: Final = re.compile(
-    rb"\\(?:u00[2-7][0-9A-Fa-f]|u(?!00)[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[2-7][0-9A-Fa-f])"
+    rb"\\(?:u00[2-7A-Fa-f][0-9A-Fa-f]|u(?!00)[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[2-7A-Fa-f][0-9A-Fa-f])"
 )
 # Numeric entities, and named ones other than the markup escapes (&amp; &lt; &gt; &quot; &apos;
 # &nbsp;) that fill HTML and spell nothing.
@@ -250,8 +251,8 @@ _HS_MARKERS: Final = (
     ("percent", rb"%(?:[2-7][0-9A-Fa-f]|[C-Fc-f][0-9A-Fa-f])"),
     (
         "json-escape",
-        rb"\\(?:u00[2-7][0-9A-Fa-f]|u0[1-9A-Fa-f][0-9A-Fa-f]{2}|u[1-9A-Fa-f][0-9A-Fa-f]{3}"
-        rb"|U[0-9A-Fa-f]{8}|x[2-7][0-9A-Fa-f])",
+        rb"\\(?:u00[2-7A-Fa-f][0-9A-Fa-f]|u0[1-9A-Fa-f][0-9A-Fa-f]{2}|u[1-9A-Fa-f][0-9A-Fa-f]{3}"
+        rb"|U[0-9A-Fa-f]{8}|x[2-7A-Fa-f][0-9A-Fa-f])",
     ),
     ("html-entity", None),  # _HS_ENTITY
     # A base64 run that starts with four groups of base64 of text (see _base64_runs).
