@@ -1,8 +1,12 @@
 """Boundary verifier against ripgrep over a tree of real text files with planted leaks.
 
 The tree is a copy of the installed site-packages' text files (>= 300 MB; 40 MB with --quick)
-under ``benchmarks/data/boundary/tree`` (git-ignored), with 200 random identifiers each planted
-in a few files. Reference: ``rg -F -i -f RULES -l TREE`` in the same run. Figures:
+under ``benchmarks/data/boundary/tree-*`` (git-ignored), with 200 random identifiers of the
+shapes real customer identifiers have (dotted module paths, e-mail addresses, dashed customer
+codes with a UUID, underscored model names) each planted in two files, spelled as written, in
+upper case, inside a compound (``test_<id>.py``), as directories, or encoded (base64, percent,
+``\\u`` escapes). Reference: ``rg -F -i -f RULES -l TREE`` in the same run. Every matching
+feature is on (decoding to the default depth, normalisation, ``--confusables``). Figures:
 
 * plaintext rules (``--denylist``): recall 100%, wall <= 2x ripgrep;
 * hashed rules (``--hashed-denylist``, no plaintext anywhere): recall 100%, wall <= 5x ripgrep.
@@ -15,12 +19,14 @@ moves both sides of each ratio alike; every pair's ratio is recorded (``pair_rat
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import shutil
 import subprocess
 import sys
 import sysconfig
+import uuid
 from functools import partial
 from pathlib import Path
 
@@ -35,10 +41,46 @@ RULES = 200
 SEED = 20261123
 
 
-def _identifier(rng: random.Random) -> str:
+TREE_VERSION = "shapes-v1"
+
+
+def _word(rng: random.Random, low: int = 4, high: int = 8) -> str:
     # Random consonant words: never a real word, so every hit is a planted one.
     letters = "bcdfghjklmnpqrstvwxz"
-    return "".join(rng.choice(letters) for _ in range(rng.randint(9, 13)))
+    return "".join(rng.choice(letters) for _ in range(rng.randint(low, high)))
+
+
+def _identifier(rng: random.Random, number: int) -> str:
+    """An identifier of one of the four shapes real customer identifiers have."""
+    org = _word(rng)
+    shape = number % 4
+    if shape == 0:  # a pack's module path
+        return f"{org}_priv.{_word(rng)}.{_word(rng)}_v{rng.randint(2, 9)}"
+    if shape == 1:  # a customer contact's e-mail address
+        return f"{_word(rng)}.{_word(rng)}@{org}-{_word(rng, 3, 5)}.example"
+    if shape == 2:  # a dashed customer code with a UUID
+        code = f"{org.upper()}-{_word(rng, 2, 3).upper()}-{rng.randint(1000, 9999)}"
+        return f"{code}-{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+    return f"{org}_{_word(rng)}_{_word(rng)}_model_v{rng.randint(1, 9)}"  # a model name
+
+
+def _spelling(rng: random.Random, identifier: str) -> str:
+    """How a leak of ``identifier`` is written in a planted line."""
+    form = rng.choice(["as-is", "as-is", "upper", "compound", "directories", "encoded"])
+    if form == "upper":
+        return identifier.upper()
+    if form == "compound":
+        return f"tests/test_{identifier}.py"
+    if form == "directories" and "@" not in identifier:
+        return identifier.replace(".", "/") + ".py"
+    if form == "encoded":
+        encoding = rng.choice(["base64", "percent", "escape"])
+        if encoding == "base64":
+            return base64.b64encode(f'{{"id": "{identifier}"}}'.encode()).decode()
+        if encoding == "percent":
+            return "q=" + "".join(f"%{byte:02X}" for byte in identifier.encode())
+        return "".join(f"\\u{ord(ch):04x}" for ch in identifier)
+    return identifier
 
 
 def _sources() -> list[Path]:
@@ -70,10 +112,10 @@ def _is_text_file(path: Path) -> bool:
 
 
 def _build_tree(target_mb: int) -> tuple[Path, Path, Path, dict[str, set[str]]]:
-    tree = DATA / f"tree-{target_mb}"
-    manifest = DATA / f"tree-{target_mb}.json"
-    rules_file = DATA / f"rules-{target_mb}.txt"
-    hashed_file = DATA / f"hashed-{target_mb}.json"
+    tree = DATA / f"tree-{target_mb}-{TREE_VERSION}"
+    manifest = DATA / f"tree-{target_mb}-{TREE_VERSION}.json"
+    rules_file = DATA / f"rules-{target_mb}-{TREE_VERSION}.txt"
+    hashed_file = DATA / f"hashed-{target_mb}-{TREE_VERSION}.json"
     if manifest.exists() and tree.is_dir():
         data = json.loads(manifest.read_text())
         planted = {path: set(ids) for path, ids in data["planted"].items()}
@@ -100,12 +142,12 @@ def _build_tree(target_mb: int) -> tuple[Path, Path, Path, dict[str, set[str]]]:
             files.append(destination)
             total += len(raw)
     rng = random.Random(SEED)
-    identifiers = sorted({_identifier(rng) for _ in range(RULES * 2)})[:RULES]
+    identifiers = sorted({_identifier(rng, number) for number in range(RULES)})
     planted: dict[str, set[str]] = {}
     for identifier in identifiers:
         for victim in rng.sample(files, 2):
             shape = rng.choice(["# {} here\n", "x = '{}'\n", '"{}": 1\n', "see {}.\n"])
-            spelled = rng.choice([identifier, identifier.upper(), identifier.capitalize()])
+            spelled = _spelling(rng, identifier)
             with victim.open("ab") as handle:
                 handle.write(b"\n" + shape.format(spelled).encode())
             planted.setdefault(victim.relative_to(tree).as_posix(), set()).add(identifier)
@@ -154,6 +196,7 @@ def _verify_argv(tree: Path, *rule_args: str, report: Path) -> list[str]:
         "--no-progress",
         "--max-file-size",
         "64000000",
+        "--confusables",
         *rule_args,
         "--format",
         "json",

@@ -27,8 +27,14 @@ def _found(matcher: Matcher, text: str) -> list[tuple[int, int, int, str]]:
 def test_literal_is_case_insensitive_and_whole_word(engine: str) -> None:
     word = _word()
     matcher = Matcher([_literal_rule(word, "t")], engine)
-    text = f"a {word.upper()} b\n{word}x x{word} _{word}\n  ({word}).\n"
-    assert _found(matcher, text) == [(0, 1, 3, word.upper()), (0, 3, 4, word)]
+    # Word boundaries are alphanumeric transitions: '_' separates, CamelCase separates.
+    text = f"a {word.upper()} b\n{word}x x{word} _{word}\n  ({word}).\ntest_{word}V2 {word}2\n"
+    assert _found(matcher, text) == [
+        (0, 1, 3, word.upper()),
+        (0, 2, 2 * len(word) + 6, word),
+        (0, 3, 4, word),
+        (0, 4, 6, word),
+    ]
 
 
 @pytest.mark.parametrize("engine", ENGINE_PARAMS)
@@ -47,8 +53,8 @@ def test_separator_insensitive_spellings_match_one_rule(engine: str) -> None:
     rule = _literal_rule(f"{a}_{b}", "t", separator_insensitive=True)
     matcher = Matcher([rule], engine)
     spellings = [f"{a}_{b}", f"{a}-{b}", f"{a}.{b}", f"{a.capitalize()}{b.capitalize()}", f"{a}{b}"]
-    text = "\n".join(spellings) + f"\n{a}__{b}\n{a}{b}z\n"
-    assert [line for _r, line, _c, _t in _found(matcher, text)] == [1, 2, 3, 4, 5]
+    text = "\n".join(spellings) + f"\n{a}__{b}\n{a}/ {b}\n{a}{b}z\n"
+    assert [line for _r, line, _c, _t in _found(matcher, text)] == [1, 2, 3, 4, 5, 6, 7]
 
 
 @pytest.mark.parametrize("engine", ENGINE_PARAMS)
@@ -59,7 +65,8 @@ def test_non_ascii_text_and_identifiers(engine: str) -> None:
     text = f"é café {word}q\nŸ{word.upper()}É\n"
     found = _found(matcher, text)
     assert (1, 1, 8, f"{word}q") in found
-    assert (0, 2, 1, f"Ÿ{word.upper()}É") in found
+    # The matched text is shown as rules see it: normalised (non-ASCII case-folded).
+    assert (0, 2, 1, f"ÿ{word.upper()}é") in found
 
 
 def _hashed(identifiers: list[str], *, sep: bool = False) -> list[Rule]:
@@ -73,10 +80,11 @@ def test_hashed_single_token_found_whole_word_only() -> None:
     word = _word()
     matcher = Matcher(_hashed([word]), "re")
     text = f"x = '{word.upper()}'\n{word}s {word}_x\n# {word}\n"
-    assert [(line, col) for _r, line, col, _t in _found(matcher, text)] == [(1, 6), (3, 3)]
+    found = [(line, col) for _r, line, col, _t in _found(matcher, text)]
+    assert found == [(1, 6), (2, len(word) + 3), (3, 3)]
 
 
-def test_hashed_multi_token_identifiers_follow_their_lead_token() -> None:
+def test_hashed_multi_word_identifiers_are_found_whole() -> None:
     a, b, c = _word(), _word(), _word()
     module = f"{a}.{b}.{c}"
     name = f"{b} {c}"
@@ -94,26 +102,30 @@ def test_hashed_separator_insensitive_matches_every_spelling() -> None:
     assert [line for _r, line, _c, _t in _found(matcher, text)] == [1, 2, 3, 4, 5]
 
 
-def test_hashed_tokens_are_hashed_once_across_files() -> None:
-    # Without fingerprints every distinct token is hashed: once, whatever the number of files.
+def test_hashed_windows_are_hashed_once_across_files(monkeypatch) -> None:
+    # Without fingerprints every distinct window is hashed: once, whatever the number of files.
+    import hashlib
+    import types
+
+    from customer_model_factory.boundary import engines
+
     word = _word()
     denylist = make_hashed_denylist([word], "salt-once", fingerprints=False)
     matcher = Matcher(denylist.rules("h"), "re")
-    screened: list[int] = []
-    original = matcher._screen
+    calls: list[bytes] = []
 
-    def counting(tokens: set[bytes]) -> list[bytes]:
-        screened.append(len(tokens))
-        return original(tokens)
+    def counting_sha256(data: bytes = b"") -> object:
+        calls.append(data)
+        return hashlib.sha256(data)
 
-    matcher._screen = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(engines, "hashlib", types.SimpleNamespace(sha256=counting_sha256))
     text = f"alpha beta {word} gamma\n".encode()
     assert len(matcher.scan(text)) == 1
-    assert screened == [4]
-    assert len(matcher.scan(text + b"delta\n")) == 1
-    assert screened == [4, 1]
+    first = len(calls)
+    assert first >= 4
     assert len(matcher.scan(text)) == 1
-    assert screened == [4, 1]
+    # Only the window that hit is hashed again; the clean ones are remembered.
+    assert len(calls) == first + 1
 
 
 def test_resolve_engine() -> None:
@@ -220,43 +232,6 @@ def test_one_rule_without_fingerprint_makes_its_group_hash_every_token() -> None
     assert len(found) == 2
 
 
-def test_distinct_tokens_are_the_same_whatever_the_slicing(monkeypatch) -> None:
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-
-    from customer_model_factory.boundary import engines
-
-    @settings(max_examples=200, deadline=None)
-    @given(st.binary(max_size=300), st.integers(min_value=1, max_value=40))
-    def check(data: bytes, slice_size: int) -> None:
-        translated = data.translate(engines._TOKEN_TABLE)
-        monkeypatch.setattr(engines, "_SPLIT_SLICE", slice_size)
-        assert engines._distinct_tokens(translated) == set(translated.split())
-
-    check()
-
-
-def test_split_ascii_partitions_the_tokens() -> None:
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-
-    from customer_model_factory.boundary import engines
-
-    token = st.binary(min_size=1, max_size=12).map(
-        lambda b: b.translate(engines._TOKEN_TABLE).replace(b" ", b"x")
-    )
-
-    @settings(max_examples=200, deadline=None)
-    @given(st.sets(token, max_size=30))
-    def check(tokens: set[bytes]) -> None:
-        ascii_tokens, others = engines._split_ascii(tokens)
-        assert set(ascii_tokens) == {t for t in tokens if t.isascii()}
-        assert set(others) == {t for t in tokens if not t.isascii()}
-        assert len(ascii_tokens) + len(others) == len(tokens)
-
-    check()
-
-
 @pytest.mark.parametrize("missing", [(), ("hyperscan",), ("hyperscan", "ahocorasick_rs")])
 def test_whole_token_occurrences_are_the_same_with_every_library(missing, monkeypatch) -> None:
     import sys
@@ -265,17 +240,21 @@ def test_whole_token_occurrences_are_the_same_with_every_library(missing, monkey
 
     for name in missing:
         monkeypatch.setitem(sys.modules, name, None)  # the import now raises ImportError
+    from customer_model_factory.boundary.normalise import is_boundary
+
     a, b = _word(), _word()
-    translated = f"{a} x{a} {a}x {b} {a}_{b} {b}\n{a}".encode().translate(engines._TOKEN_TABLE)
-    found = sorted(engines._occurrences(translated, [a.encode(), b.encode()]))
-    # Reference: every whole token of the translated text that is one of the two.
+    view = f"{a} x{a} {a}x {b} {a}_{b} {b}\n{a}{b.capitalize()}".encode()
+    found = sorted(engines._occurrences(view, [a.encode(), b.encode()]))
+    # Reference: every occurrence of either that starts and ends at a word boundary.
     expected = sorted(
-        (m.group(), m.start())
-        for m in re.finditer(rb"[^ ]+", translated)
-        if m.group() in (a.encode(), b.encode())
+        (needle, m.start())
+        for needle in (a.encode(), b.encode())
+        for m in re.finditer(re.escape(needle), view, re.IGNORECASE)
+        if is_boundary(view, m.start()) and is_boundary(view, m.end())
     )
+    expected = [(n, o) for n, o in expected if view[o : o + len(n)] == n]
     assert found == expected
-    assert len(expected) == 4
+    assert len(expected) == 6
 
 
 def test_a_hyperscan_without_the_literal_compiler_falls_back(monkeypatch) -> None:
@@ -298,3 +277,22 @@ def test_a_hyperscan_without_the_literal_compiler_falls_back(monkeypatch) -> Non
     assert engines._literal_database([b"abc"]) is None
     word = _word().encode()
     assert list(engines._occurrences(b"x " + word + b" y", [word])) == [(word, 2)]
+
+
+def test_a_packs_hashed_identifier_meets_every_separator_spelling() -> None:
+    from customer_model_factory.boundary import hash_identifier, rules_from_identifiers
+    from customer_model_factory.contributions import ProprietaryIdentifiers
+
+    code = f"{_word(4)}_uw_{secrets.randbelow(9000) + 1000}"
+    salt = "pack-salt-" + secrets.token_hex(4)
+    contribution = ProprietaryIdentifiers(
+        source="pack",
+        hashed=(hash_identifier(code, salt, separator_insensitive=True),),
+        salt=salt,
+        separator_insensitive=True,
+    )
+    matcher = Matcher(rules_from_identifiers(contribution), "re")
+    upper_dashes = code.upper().replace("_", "-")
+    camel = "".join(part.capitalize() for part in code.split("_"))
+    text = f"{upper_dashes}\n{code.replace('_', '.')}\n{camel}\n{code.replace('_', '/')}\nx{code}\n"
+    assert [m.line for m in matcher.scan(text.encode())] == [1, 2, 3, 4]

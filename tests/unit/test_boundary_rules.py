@@ -22,7 +22,9 @@ from customer_model_factory.boundary import (
     read_plain_denylist,
     rules_from_identifiers,
 )
-from customer_model_factory.boundary.rules import identifier_tokens, read_identifier_lines
+from customer_model_factory.boundary.fingerprints import keyed_fingerprint
+from customer_model_factory.boundary.normalise import atom_count
+from customer_model_factory.boundary.rules import read_identifier_lines
 from customer_model_factory.contributions import ProprietaryIdentifiers
 from customer_model_factory.errors import ConfigError, DataFormatError
 
@@ -68,28 +70,48 @@ def test_normalisation_is_idempotent(text: str) -> None:
     assert normalise_identifier(once) == once or unicodedata.normalize("NFKC", once) != once
 
 
-def test_identifier_tokens_split_on_joiners_and_reject_other_punctuation() -> None:
-    assert identifier_tokens("ab-cd.ef@gh") == ["ab", "cd", "ef", "gh"]
-    assert identifier_tokens("snake_case_id") == ["snake_case_id"]
-    for bad in ("a#b", "a..b", "-ab", "ab/"):
-        with pytest.raises(ValueError, match=r"joiner|character"):
-            identifier_tokens(bad)
+def test_atoms_split_at_every_alphanumeric_transition_and_camel_case() -> None:
+    assert atom_count("ab-cd.ef@gh") == 4
+    assert atom_count("snake_case_id") == 3
+    assert atom_count("AcmeBankV2") == 3
+    assert atom_count("ACME-7731-5f3e2a1c") == 3
+    assert atom_count("\u201cacme\u201d") == 1
 
 
-def test_hashed_denylist_holds_no_plaintext_and_records_leads(tmp_path: Path) -> None:
-    one, two = _word(), f"{_word()} {_word()}"
+def test_normalisation_removes_default_ignorables_and_reads_slashes_as_dots() -> None:
+    assert normalise_identifier("ac\u200bme\u00adbank") == "acmebank"
+    assert normalise_identifier("acme/priv/scoring_v3") == "acme.priv.scoring_v3"
+    assert normalise_identifier("Acme/Priv", separator_insensitive=True) == "acmepriv"
+    assert normalise_identifier("\u0430cme") != "acme"
+    assert normalise_identifier("\u0430cme", confusables=True) == "acme"
+
+
+def test_hashed_denylist_holds_no_plaintext_and_no_per_word_hash(tmp_path: Path) -> None:
+    from customer_model_factory.boundary import fingerprint_identifier
+
+    one, words = _word(), [_word(), _word()]
+    two = " ".join(words)
     denylist = make_hashed_denylist([one, two], "salt-" + secrets.token_hex(4), labels=["x", None])
     text = denylist.model_dump_json()
     assert one not in text
-    assert two.split(maxsplit=1)[0] not in text
-    assert denylist.max_tokens == 2
-    assert list(denylist.leads) == [hash_identifier(two, denylist.salt)]
+    assert words[0] not in text
+    # Nothing is published per word: no hash or fingerprint of a word alone.
+    for word in words:
+        assert hash_identifier(word, denylist.salt) not in text
+        assert str(fingerprint_identifier(word, denylist.salt)) not in text
+    assert "leads" not in json.loads(text)
+    assert denylist.max_tokens == 3  # two words, plus one for a split spelling
     assert denylist.labels == {hash_identifier(one, denylist.salt): "x"}
     path = tmp_path / "d.json"
     path.write_text(text)
     assert load_hashed_denylist(path) == denylist
     rules = denylist.rules("hashed-denylist:d.json")
     assert {r.rule_id for r in rules} == {"x", hash_identifier(two, denylist.salt)[:19]}
+    # A file of an earlier release, with per-word leads, is refused.
+    data = json.loads(text) | {"leads": {}}
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="leads"):
+        load_hashed_denylist(path)
 
 
 def test_hashed_denylist_rejects_unsorted_hashes_naming_the_field(tmp_path: Path) -> None:
@@ -110,14 +132,15 @@ def test_hashed_denylist_rejects_unsorted_hashes_naming_the_field(tmp_path: Path
 
 
 def test_make_hashed_denylist_rejects_unmatchable_identifier() -> None:
-    with pytest.raises(ConfigError, match="identifier 2"):
-        make_hashed_denylist([_word(), "a#b"], "saltsalt")
+    for bad in ("-ab", "ab/", "__"):
+        with pytest.raises(ConfigError, match="identifier 2 starts or ends"):
+            make_hashed_denylist([_word(), bad], "saltsalt")
+    assert make_hashed_denylist(["a#b"], "saltsalt").hashes
     with pytest.raises(ConfigError, match="salt"):
         make_hashed_denylist([_word()], "short")
     # Only separators: it would match every underscore of the tree.
     with pytest.raises(ConfigError, match="identifier 2 is empty once separators are ignored"):
         make_hashed_denylist([_word(), "__"], "saltsalt", separator_insensitive=True)
-    assert make_hashed_denylist(["__"], "saltsalt").hashes
 
 
 def test_plain_denylist_reads_labels_globs_and_schema_ids(tmp_path: Path) -> None:
@@ -191,45 +214,36 @@ def test_hashed_denylist_model_is_frozen() -> None:
     assert isinstance(denylist, HashedDenylist)
 
 
-def _poly64(data: bytes, salt: str) -> int:
-    """The poly64-v1 formula as the docs write it, position by position."""
-    base = int.from_bytes(hashlib.sha256(salt.encode()).digest()[:8], "big") | 1
-    total = sum(byte * pow(base, position, 2**64) for position, byte in enumerate(data))
-    return (total % 2**64) >> 32
-
-
-def test_fingerprint_is_the_top_32_bits_of_the_salted_polynomial_hash() -> None:
+def test_fingerprint_is_the_keyed_fingerprint_of_the_normalised_identifier() -> None:
     from customer_model_factory.boundary import fingerprint_identifier
 
     identifier, salt = "\uff21cme Bank", "saltsalt"
-    normalised = unicodedata.normalize("NFKC", identifier).casefold().strip()
-    assert normalised == "acme bank"
-    expected = _poly64(normalised.encode(), salt)
+    expected = keyed_fingerprint(b"acme bank", salt)
     assert fingerprint_identifier(identifier, salt) == expected
     assert 0 <= expected < 2**32
     assert fingerprint_identifier(identifier, "othersalt") != expected
-    joined = _poly64(b"acmebank", salt)
+    joined = keyed_fingerprint(b"acmebank", salt)
     assert fingerprint_identifier(" \uff21CME-Bank", salt, separator_insensitive=True) == joined
-    assert fingerprint_identifier("Ÿé", salt) == _poly64("ÿé".encode(), salt)
+    assert fingerprint_identifier("Ÿé", salt) == keyed_fingerprint("ÿé".encode(), salt)
 
 
-def test_hashed_denylist_fingerprints_cover_every_hash_and_lead(tmp_path: Path) -> None:
+def test_hashed_denylist_fingerprints_cover_every_hash(tmp_path: Path) -> None:
     denylist = make_hashed_denylist([_word(), f"{_word()} {_word()}"], "saltsalt")
-    assert set(denylist.fingerprints) == {*denylist.hashes, *denylist.leads.values()}
+    assert set(denylist.fingerprints) == set(denylist.hashes)
     rules = {rule.hash: rule for rule in denylist.rules("d")}
-    for value, lead in denylist.leads.items():
-        assert rules[value].lead_fingerprint == denylist.fingerprints[lead]
+    for value, fingerprint in denylist.fingerprints.items():
+        assert rules[value].fingerprint == fingerprint
     data = json.loads(denylist.model_dump_json())
     partial = dict(data, fingerprints=dict(list(data["fingerprints"].items())[1:]))
     path = tmp_path / "d.json"
     path.write_text(json.dumps(partial))
-    with pytest.raises(ConfigError, match="must cover every hash and lead"):
+    with pytest.raises(ConfigError, match="must cover every hash"):
         load_hashed_denylist(path)
     first = next(iter(data["fingerprints"]))
     path.write_text(json.dumps(dict(data, fingerprints={**data["fingerprints"], first: 2**32})))
     with pytest.raises(ConfigError, match="32-bit"):
         load_hashed_denylist(path)
-    path.write_text(json.dumps(dict(data, fingerprint_scheme="xxh3-v9")))
+    path.write_text(json.dumps(dict(data, fingerprint_scheme="poly64-v1")))
     with pytest.raises(ConfigError, match="fingerprint_scheme"):
         load_hashed_denylist(path)
     path.write_text(json.dumps(dict(data, fingerprints={})))

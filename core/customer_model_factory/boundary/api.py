@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from customer_model_factory.boundary.allowlist import DEFAULT_ALLOWLIST, Allowlist, load_allowlist
+from customer_model_factory.boundary.decoding import DEFAULT_DECODE_DEPTH, MAX_DECODE_DEPTH
 from customer_model_factory.boundary.engines import EngineName
 from customer_model_factory.boundary.rules import (
     HashedDenylist,
@@ -95,6 +97,19 @@ class BoundaryRequest(BaseModel):
     jobs: int | None = Field(default=None, ge=1, description="Worker processes.")
     show_matches: bool = Field(default=False, description="Keep matched text and real paths.")
     today: dt.date | None = Field(default=None, description="Date allowlist expiry is judged on.")
+    denylist_digests: tuple[str, ...] = Field(
+        default=(),
+        description="sha256 digests the hashed denylists read must have (--denylist-digest).",
+    )
+    confusables: bool = Field(
+        default=False, description="Fold Unicode TR39 confusable characters before matching."
+    )
+    max_decode_depth: int = Field(
+        default=DEFAULT_DECODE_DEPTH,
+        ge=0,
+        le=MAX_DECODE_DEPTH,
+        description="How many nested encodings (percent, escapes, entities, base64) to decode.",
+    )
     allow_shallow: bool = Field(
         default=False, description="Accept a shallow clone for `history` (a warning)."
     )
@@ -155,6 +170,7 @@ def verify_boundary(
         path_globs=request.path_globs,
         schema_ids=request.schema_ids,
         separator_insensitive=request.separator_insensitive,
+        denylist_digests=request.denylist_digests,
     )
     allowlist_path = request.allowlist
     if allowlist_path is None and (top / DEFAULT_ALLOWLIST).is_file():
@@ -175,6 +191,8 @@ def verify_boundary(
         today=request.today,
         max_archive_depth=request.max_archive_depth,
         allow_shallow=request.allow_shallow,
+        confusables=request.confusables,
+        max_decode_depth=request.max_decode_depth,
     )
     return verify(
         rules, options, allowlist=allowlist, extra_findings=plugin_findings, progress=progress
@@ -188,8 +206,12 @@ def hash_denylist_file(
     separator_insensitive: bool = False,
     max_tokens: int | None = None,
     fingerprints: bool = True,
+    warn: Callable[[str], None] | None = None,
 ) -> HashedDenylist:
     """Hash a private identifier list (the plaintext denylist format) into a hashed denylist.
+
+    :param warn: called with one line per guessable identifier (short, a dictionary word, ...),
+        naming its file and line and never the identifier.
 
     :param salt: the salt; ``None`` draws a fresh random one. An empty or short salt is an
         error, never silently replaced.
@@ -200,7 +222,15 @@ def hash_denylist_file(
         raise ConfigError("--salt is empty; omit it for a fresh random salt")
     if salt is not None and len(salt) < MIN_SALT_LENGTH:
         raise ConfigError(f"--salt is shorter than {MIN_SALT_LENGTH} characters")
-    names, labels = read_identifier_lines(identifiers)
+    lines: list[int] = []
+    names, labels = read_identifier_lines(identifiers, line_numbers=lines)
+    if warn is not None:
+        from customer_model_factory.boundary.guessability import (  # noqa: PLC0415
+            guessability_warnings,
+        )
+
+        for warning in guessability_warnings(identifiers, names, lines):
+            warn(warning)
     return make_hashed_denylist(
         names,
         salt if salt is not None else secrets.token_hex(16),

@@ -1,39 +1,55 @@
 """Matching engines: find which rules occur in a buffer, and exactly where.
 
-Plaintext rules go through a compiled multi-literal *prefilter* (hyperscan when importable, else
-ahocorasick-rs, else Python ``re``) that says which rules may occur in a file; a per-rule Python
-regex then confirms each candidate with the exact semantics (case-insensitive, whole-word,
-separator-insensitive) and yields its positions. Every engine therefore reports the same
-matches; they differ only in speed.
+Every buffer is first turned into its *view* (:func:`~.normalise.view_bytes`: one normalisation
+for every rule), and encoded regions of it are decoded into further views
+(:func:`~.decoding.decoded_layers`). Plaintext and hashed rules then look at the same views with
+the same semantics: case-insensitive, matching at word boundaries (alphanumeric transitions and
+CamelCase), and, for a separator-insensitive rule, ignoring any run of separators.
 
-Hashed rules never hold their plaintext. Each batch of files is translated once (one
-``bytes.translate``: token bytes lower-cased, every other byte a space). When every hashed rule
-published a screening fingerprint, the fingerprint of every token is computed in numpy
-(:class:`~customer_model_factory.boundary.fingerprints.TokenScreen`) and only the tokens whose
-fingerprint is listed, and those holding a non-ASCII byte, reach Python, to be normalised and
-hashed with sha256; otherwise the batch is split into its distinct tokens, each normalised and
-hashed once (cached across files). Multi-token identifiers are followed from their lead token's
-hash.
+Plaintext rules go through a compiled multi-literal *prefilter* (hyperscan when importable, else
+ahocorasick-rs, else Python ``re``) that says which rules may occur in a file; a per-rule regex
+then confirms each candidate with the exact semantics and yields its positions. Every engine
+therefore reports the same matches; they differ only in speed.
+
+Hashed rules never hold their plaintext. A hashed identifier is confirmed by hashing a *word
+window* (1 to ``max_tokens`` consecutive words of a view with what lies between them) exactly as
+the identifier was hashed. When every hashed rule of a salt published a screening fingerprint,
+the fingerprint of every window is computed in numpy
+(:class:`~customer_model_factory.boundary.fingerprints.WindowScreen`) and only the windows whose
+fingerprint is listed are hashed with sha256; otherwise every distinct window is hashed.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import operator
 import re
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from customer_model_factory.boundary.fingerprints import ScreenGroup, TokenScreen, fingerprint_base
-from customer_model_factory.boundary.rules import SEPARATORS, Rule, normalise_identifier
+from customer_model_factory.boundary.decoding import (
+    DEFAULT_DECODE_DEPTH,
+    Hits,
+    decoded_layers,
+    marker_database,
+    marker_expressions,
+    marker_hits,
+)
+from customer_model_factory.boundary.fingerprints import ScreenGroup, WindowScreen, atom_bounds
+from customer_model_factory.boundary.normalise import (
+    FOLD_TABLE,
+    SEPARATOR_BYTES,
+    is_boundary,
+    view_bytes,
+)
+from customer_model_factory.boundary.rules import Rule, normalise_identifier
 
 __all__ = [
     "ENGINES",
     "EngineName",
-    "HashedTokens",
     "Match",
     "Matcher",
     "available_engines",
@@ -43,32 +59,27 @@ __all__ = [
 EngineName = Literal["auto", "hyperscan", "ahocorasick", "re"]
 ENGINES: Final = ("hyperscan", "ahocorasick", "re")
 
-_WORD: Final = rb"A-Za-z0-9_\x80-\xff"
-_JOIN_CLASS: Final = r"[ \t\-_.]?"
-_CACHE_LIMIT: Final = 4_000_000
+_WORD_CLASS: Final = rb"A-Za-z0-9\x80-\xff"
+_START: Final = rb"(?:(?<![" + _WORD_CLASS + rb"])|(?<=[a-z])(?=[A-Z]))"
+_END: Final = rb"(?:(?![" + _WORD_CLASS + rb"])|(?<=[a-z])(?=[A-Z]))"
+_SEPARATOR_RUN: Final = rb"[ \t\r\n\-_./]*"
 _BATCH_MATCH_LIMIT: Final = 100_000
-# Tokenise in slices of about this many bytes: each slice's token list is freed before the next
-# is made, so the allocator reuses its memory instead of faulting in fresh pages (a third faster
-# than splitting an 8 MB batch at once).
-_SPLIT_SLICE: Final = 256 * 1024
-# Map every byte to its lower-case ASCII form when it can be part of a token, else to a space,
-# so one translate + split yields the tokens of a buffer.
-_TOKEN_TABLE: Final = bytes(
-    (b + 32 if 65 <= b <= 90 else b)
-    if (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122 or b == 95 or b >= 128)
-    else 32
-    for b in range(256)
-)
+# Hyperscan ids of the encoding markers scanned with the plaintext rules (above any rule index).
+_MARKER_ID: Final = 1 << 30
+_CLEAN_CACHE_LIMIT: Final = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """One occurrence of a rule: 1-based line and column (in characters), and the matched text."""
+    """One occurrence of a rule: 1-based line and column (in characters of the normalised
+    line), the matched text (normalised), and the decoding that revealed it (``None`` when the
+    text was there as written)."""
 
     rule: int
     line: int
     col: int
     text: str
+    decoding: str | None = None
 
 
 def available_engines() -> list[str]:
@@ -103,30 +114,27 @@ def resolve_engine(name: EngineName) -> str:
     return name
 
 
-def _verify_pattern(rule: Rule) -> re.Pattern[str]:
+def _key(rule: Rule, confusables: bool) -> bytes:
     assert rule.text is not None
-    normalised = normalise_identifier(rule.text, separator_insensitive=rule.separator_insensitive)
-    if rule.separator_insensitive:
-        body = _JOIN_CLASS.join(re.escape(ch) for ch in normalised)
-    else:
-        body = re.escape(normalised)
-    if rule.whole_word:
-        if re.match(r"\w", normalised[:1]):
-            body = r"(?<!\w)" + body
-        if re.match(r"\w", normalised[-1:]):
-            body += r"(?!\w)"
-    return re.compile(body, re.IGNORECASE)
+    return normalise_identifier(
+        rule.text, separator_insensitive=rule.separator_insensitive, confusables=confusables
+    ).encode()
 
 
-def _hs_expression(rule: Rule) -> tuple[bytes, bool]:
-    assert rule.text is not None
-    normalised = normalise_identifier(rule.text, separator_insensitive=rule.separator_insensitive)
-    # In UTF-8 mode \\x{...} names a code point, so every character is escaped as one.
-    pieces = [f"\\x{{{ord(ch):x}}}" for ch in normalised]
-    joiner = r"[ \t\-_.]?" if rule.separator_insensitive else ""
-    # No \b assertions: they make compiling 200 literals ~60x slower for a prefilter whose
-    # candidates the exact check confirms anyway.
-    return joiner.join(pieces).encode(), not normalised.isascii()
+def _body(key: bytes, separator_insensitive: bool) -> bytes:
+    """A regex (bytes) of a key: ``.`` also matches ``/``; separator runs between characters."""
+    pieces = [rb"[./]" if byte == 46 else b"\\x%02x" % byte for byte in key]
+    return (_SEPARATOR_RUN if separator_insensitive else b"").join(pieces)
+
+
+def _verify_pattern(rule: Rule, key: bytes) -> re.Pattern[bytes]:
+    body = b"(?i:" + _body(key, rule.separator_insensitive) + b")"
+    if rule.whole_word and key:
+        if re.match(rb"[" + _WORD_CLASS + rb"]", key[:1]):
+            body = _START + body
+        if re.match(rb"[" + _WORD_CLASS + rb"]", key[-1:]):
+            body += _END
+    return re.compile(body)
 
 
 def _literal_database(tokens: Sequence[bytes]) -> Any:
@@ -146,135 +154,75 @@ def _literal_database(tokens: Sequence[bytes]) -> Any:
     return database
 
 
-def _occurrences(haystack: bytes, tokens: Sequence[bytes]) -> Iterator[tuple[bytes, int]]:
-    """Yield ``(token, offset)`` of every whole-token occurrence of ``tokens`` in ``haystack``.
+def _occurrences(haystack: bytes, needles: Sequence[bytes]) -> Iterator[tuple[bytes, int]]:
+    """Yield ``(needle, offset)`` of every occurrence of ``needles`` in ``haystack`` that starts
+    and ends at a word boundary of the view.
 
-    One pass whatever the number of tokens: hyperscan (a pure-literal database, compiled in well
-    under a millisecond) when importable, else Aho-Corasick, else one ``bytes.find`` loop per
-    token.
+    One pass whatever the number of needles: hyperscan (a pure-literal database) when
+    importable, else Aho-Corasick, else one ``bytes.find`` loop per needle.
     """
-    end_limit = len(haystack)
 
     def whole(start: int, end: int) -> bool:
-        return (start == 0 or haystack[start - 1] not in _WORD_BYTES) and (
-            end == end_limit or haystack[end] not in _WORD_BYTES
-        )
+        return is_boundary(haystack, start) and is_boundary(haystack, end)
 
-    database = _literal_database(tokens)
+    database = _literal_database(needles)
     if database is not None:
         ends: list[tuple[int, int]] = []
         database.scan(haystack, match_event_handler=lambda i, _f, to, _fl, _c: ends.append((i, to)))
         for index, end in ends:
-            token = tokens[index]
-            if whole(end - len(token), end):
-                yield token, end - len(token)
+            needle = needles[index]
+            if whole(end - len(needle), end):
+                yield needle, end - len(needle)
         return
     try:
         import ahocorasick_rs  # noqa: PLC0415
     except ImportError:
-        for token in tokens:
-            for offset in _find_whole(haystack, token):
-                yield token, offset
+        for needle in needles:
+            start = haystack.find(needle)
+            while start >= 0:
+                if whole(start, start + len(needle)):
+                    yield needle, start
+                start = haystack.find(needle, start + 1)
         return
-    automaton = ahocorasick_rs.BytesAhoCorasick(list(tokens))
+    automaton = ahocorasick_rs.BytesAhoCorasick(list(needles))
     for index, start, end in automaton.find_matches_as_indexes(haystack, overlapping=True):
         if whole(start, end):
-            yield tokens[index], start
+            yield needles[index], start
 
 
 _DIGEST: Final = operator.methodcaller("digest")
-_DROP_UNDERSCORE: Final = operator.methodcaller("replace", b"_", b"")
-
-
-def _distinct_tokens(translated: bytes) -> set[bytes]:
-    """Return the distinct space-separated tokens of ``translated``, split slice by slice."""
-    if len(translated) <= _SPLIT_SLICE:
-        return set(translated.split())
-    tokens: set[bytes] = set()
-    start, size = 0, len(translated)
-    while start < size:
-        # Cut at a space so no token straddles two slices.
-        end = translated.find(b" ", start + _SPLIT_SLICE)
-        if end < 0:
-            end = size
-        tokens.update(translated[start:end].split())
-        start = end
-    return tokens
-
-
-def _split_ascii(tokens: set[bytes]) -> tuple[list[bytes], list[bytes]]:
-    """Return the ASCII tokens and the others (which need NFKC and case folding).
-
-    One C pass instead of a method call per token: deleting every ASCII byte but the space from
-    the space-joined tokens leaves, between spaces, exactly the non-ASCII bytes of each token,
-    so the non-empty pieces mark the non-ASCII tokens.
-    """
-    ordered = list(tokens)
-    joined = b" ".join(ordered)
-    if joined.isascii():
-        return ordered, []
-    marks = joined.translate(None, _ASCII_BUT_SPACE).split(b" ")
-    others = list(itertools.compress(ordered, marks))
-    return list(itertools.compress(ordered, map(operator.not_, marks))), others
 
 
 def _raw(digest: str) -> bytes:
     return bytes.fromhex(digest.removeprefix("sha256:"))
 
 
-_ASCII_BUT_SPACE: Final = bytes(b for b in range(128) if b != 32)
-_WORD_BYTES: Final = frozenset(b for b in range(256) if _TOKEN_TABLE[b] != 32)
-
-
-def _find_whole(haystack: bytes, token: bytes) -> Iterator[int]:
-    """Yield the offsets of ``token`` in ``haystack`` at token boundaries (``bytes.find``
-    runs in C; a regex with a look-behind would scan byte by byte)."""
-    start = haystack.find(token)
-    end_limit = len(haystack)
-    while start >= 0:
-        end = start + len(token)
-        before_ok = start == 0 or haystack[start - 1] not in _WORD_BYTES
-        after_ok = end == end_limit or haystack[end] not in _WORD_BYTES
-        if before_ok and after_ok:
-            yield start
-        start = haystack.find(token, start + 1)
-
-
-class _LineIndex:
-    """Turn character offsets of a text into 1-based (line, column)."""
-
-    def __init__(self, text: str) -> None:
-        self._starts = [0]
-        self._starts.extend(m.end() for m in re.finditer("\n", text))
-
-    def locate(self, offset: int) -> tuple[int, int]:
-        import bisect  # noqa: PLC0415
-
-        index = bisect.bisect_right(self._starts, offset) - 1
-        return index + 1, offset - self._starts[index] + 1
-
-
-@dataclass(frozen=True, slots=True)
-class HashedTokens:
-    """Tokens of a batch of files that hit a hashed rule, or lead a multi-token one."""
-
-    hits: tuple[tuple[bytes, int], ...]
-    leads: tuple[tuple[bytes, tuple[int, ...]], ...]
+def _locate(view: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and character column of a byte offset of a view."""
+    line_start = view.rfind(b"\n", 0, offset) + 1
+    line = view.count(b"\n", 0, line_start) + 1
+    col = len(view[line_start:offset].decode("utf-8", "replace")) + 1
+    return line, col
 
 
 @dataclass(frozen=True, slots=True)
 class _HashGroup:
-    # sha256 already fed with salt + NUL: each token costs one copy + update.
-    prefix: Any
     salt_prefix: bytes
     separator_insensitive: bool
-    max_tokens: int
+    max_atoms: int
+    min_atoms: int
     hashes: dict[bytes, int]
-    leads: frozenset[bytes]
-    # Fingerprints of every hash and lead of the group, when all were published; else None.
+    # Fingerprints of every hash of the group, when all were published; else None.
     screen: frozenset[int] | None
-    # The polynomial base of the group's fingerprints (from its salt).
-    base: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    """A buffer to match: a file's view, or a decoding of it (``label``) for file ``owner``."""
+
+    owner: int
+    label: str | None
+    view: bytes
 
 
 class Matcher:
@@ -283,13 +231,27 @@ class Matcher:
     :param rules: the ``literal`` / ``schema_id`` (plaintext) and ``hashed`` rules, indexed by
         their position; ``Match.rule`` is that index.
     :param engine: a name from :data:`ENGINES` (``resolve_engine`` picks one).
+    :param confusables: fold TR39 confusable characters to the ASCII letters they imitate.
+    :param max_decode_depth: how many encodings deep to decode (0: no decoding).
     """
 
-    def __init__(self, rules: Sequence[Rule], engine: str) -> None:
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        engine: str,
+        *,
+        confusables: bool = False,
+        max_decode_depth: int = DEFAULT_DECODE_DEPTH,
+    ) -> None:
         self.rules = tuple(rules)
         self.engine = engine
+        self.confusables = confusables
+        self.max_decode_depth = max_decode_depth
         self._plain = [i for i, r in enumerate(self.rules) if r.kind in ("literal", "schema_id")]
-        self._verify = {i: _verify_pattern(self.rules[i]) for i in self._plain}
+        self._keys = {i: _key(self.rules[i], confusables) for i in self._plain}
+        # Exact patterns are compiled when a prefilter first points at their rule: most rules
+        # of a large denylist never match, and compiling a pattern costs milliseconds.
+        self._verify: dict[int, re.Pattern[bytes]] = {}
         self._hs_db = None
         self._ac = None
         self._ac_ids: list[int] = []
@@ -301,27 +263,42 @@ class Matcher:
                 self._build_ahocorasick()
             else:
                 self._slow = list(self._plain)
+        if max_decode_depth > 0 and self._hs_db is None:
+            # Markers have their own database when no plaintext one carries them: compiled
+            # here, before any fork, not once per worker.
+            marker_database()
         self._groups = self._build_hash_groups()
-        self._vector = self._build_token_screen()
-        self._token_cache: dict[bytes, tuple[tuple[int, ...], tuple[int, ...]]] = {}
-        self._clean: set[bytes] = set()
+        self._screen = self._build_window_screen()
+        # Per group without fingerprints: windows already hashed that hit nothing.
+        self._clean: list[set[bytes]] = [set() for _ in self._groups]
 
     # ---- plaintext prefilters ----
+
+    def _pattern(self, rule: int) -> re.Pattern[bytes]:
+        """The exact pattern of a plaintext rule (compiled on first use)."""
+        pattern = self._verify.get(rule)
+        if pattern is None:
+            pattern = self._verify[rule] = _verify_pattern(self.rules[rule], self._keys[rule])
+        return pattern
 
     def _build_hyperscan(self) -> None:
         import hyperscan  # noqa: PLC0415
 
-        expressions, flags = [], []
-        for index in self._plain:
-            expression, utf8 = _hs_expression(self.rules[index])
-            expressions.append(expression)
-            # Every match is reported (no SINGLEMATCH): a batch attributes each to its file.
-            flag = hyperscan.HS_FLAG_CASELESS
-            if utf8:
-                flag |= hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP
-            flags.append(flag)
+        expressions = [
+            _body(self._keys[i], self.rules[i].separator_insensitive) for i in self._plain
+        ]
+        ids = list(self._plain)
+        flags = [hyperscan.HS_FLAG_CASELESS] * len(expressions)
+        if self.max_decode_depth > 0:
+            # The encoding markers ride along: one pass over the batch finds both.
+            for number, (_name, expression) in enumerate(marker_expressions()):
+                expressions.append(expression)
+                ids.append(_MARKER_ID + number)
+                flags.append(0)
         database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        database.compile(expressions=expressions, ids=list(self._plain), flags=flags)
+        # Every match is reported (no SINGLEMATCH): a batch attributes each to its file. No
+        # boundary assertions: the exact check confirms every candidate anyway.
+        database.compile(expressions=expressions, ids=ids, flags=flags)
         self._hs_db = database
         self._hs_scratch = hyperscan.Scratch(database)
 
@@ -330,305 +307,39 @@ class Matcher:
 
         patterns: list[bytes] = []
         for index in self._plain:
-            rule = self.rules[index]
-            assert rule.text is not None
-            normalised = normalise_identifier(rule.text)
-            # bytes.lower() folds ASCII only: other literals, and separator-insensitive ones,
-            # are checked by their own regex.
-            if rule.separator_insensitive or not normalised.isascii():
+            key = self._keys[index]
+            # bytes.lower() folds ASCII only, as views need; '.' also stands for '/', and
+            # separator-insensitive rules need their own regex.
+            if self.rules[index].separator_insensitive or b"." in key:
                 self._slow.append(index)
             else:
-                patterns.append(normalised.encode())
+                patterns.append(key)
                 self._ac_ids.append(index)
         if patterns:
             self._ac = ahocorasick_rs.BytesAhoCorasick(patterns)
 
-    def candidate_rules(self, data: bytes, text: str | None = None) -> set[int]:
-        """Return the plaintext rules that may occur in ``data`` (a superset of the real ones)."""
-        found: set[int] = set()
+    def _plain_candidates(
+        self, joined: bytes, starts: Sequence[int], *, markers: bool = False
+    ) -> tuple[dict[int, set[int]], list[Hits] | None]:
+        """Return buffer number → plaintext rules that may occur in it (a superset of the real
+        ones), from one pass over the joined views, and with ``markers`` where each encoding
+        may be in each buffer (``None``: the caller finds them itself)."""
+        owners: dict[int, set[int]] = {}
+        count = len(starts) - 1
+        hits: list[Hits] | None = None
+
+        def owner(end: int) -> int:
+            return bisect.bisect_right(starts, end - 1) - 1
+
         if self._hs_db is not None:
-
-            def on_match(rule_id: int, _from: int, _to: int, _flags: int, _ctx: object) -> None:
-                found.add(rule_id)
-
-            self._hs_db.scan(data, match_event_handler=on_match, scratch=self._hs_scratch)
-        if self._ac is not None:
-            for pattern_index in set(
-                self._ac.find_matches_as_indexes(data.lower(), overlapping=True)
-            ):
-                found.add(self._ac_ids[pattern_index[0]])
-        if self._slow:
-            if text is None:
-                text = data.decode("utf-8", "replace")
-            found.update(i for i in self._slow if self._verify[i].search(text))
-        return found
-
-    # ---- hashed rules ----
-
-    def _build_hash_groups(self) -> list[_HashGroup]:
-        hashes: dict[tuple[str, bool], dict[str, int]] = {}
-        leads: dict[tuple[str, bool], set[str]] = {}
-        max_tokens: dict[tuple[str, bool], int] = {}
-        prints: dict[tuple[str, bool], set[int] | None] = {}
-        for index, rule in enumerate(self.rules):
-            if rule.kind != "hashed" or rule.hash is None:
-                continue
-            key = (rule.salt, rule.separator_insensitive)
-            hashes.setdefault(key, {}).setdefault(rule.hash, index)
-            leads.setdefault(key, set())
-            screen = prints.setdefault(key, set())
-            if rule.lead is not None:
-                leads[key].add(rule.lead)
-            if (
-                screen is None
-                or rule.fingerprint is None
-                or (rule.lead is not None and rule.lead_fingerprint is None)
-            ):
-                # One rule without a published fingerprint: the whole group is hashed in full.
-                prints[key] = None
-            else:
-                screen.add(rule.fingerprint)
-                if rule.lead_fingerprint is not None:
-                    screen.add(rule.lead_fingerprint)
-            max_tokens[key] = max(max_tokens.get(key, 1), rule.max_tokens)
-        groups = []
-        for key, group in sorted(hashes.items()):
-            salt, sep = key
-            screen = prints[key]
-            groups.append(
-                _HashGroup(
-                    hashlib.sha256(salt.encode() + b"\x00"),
-                    salt.encode() + b"\x00",
-                    sep,
-                    max_tokens[key],
-                    {_raw(digest): rule for digest, rule in group.items()},
-                    frozenset(_raw(digest) for digest in leads[key]),
-                    frozenset(screen) if screen is not None else None,
-                    fingerprint_base(salt),
-                )
-            )
-        return groups
-
-    def _build_token_screen(self) -> TokenScreen | None:
-        """The numpy screen, when every hashed rule published a fingerprint and numpy is here."""
-        if not self._groups or any(group.screen is None for group in self._groups):
-            return None
-        try:
-            return TokenScreen(
-                ScreenGroup(group.base, group.separator_insensitive, group.screen or frozenset())
-                for group in self._groups
-            )
-        except ImportError:  # numpy missing: every distinct token is hashed instead
-            return None
-
-    @staticmethod
-    def _normalise_token(token: bytes, separator_insensitive: bool) -> bytes:
-        if token.isascii():
-            # ASCII tokens are already lower-case; NFKC and casefold leave them unchanged.
-            return token.replace(b"_", b"") if separator_insensitive else token
-        text = unicodedata.normalize("NFKC", token.decode("utf-8", "replace")).casefold().strip()
-        if separator_insensitive:
-            text = "".join(ch for ch in text if ch not in SEPARATORS)
-        return text.encode()
-
-    def _lookup(self, token: bytes) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        hits: list[int] = []
-        leads: list[int] = []
-        for number, group in enumerate(self._groups):
-            normalised = self._normalise_token(token, group.separator_insensitive)
-            hasher = group.prefix.copy()
-            hasher.update(normalised)
-            digest = hasher.digest()
-            rule = group.hashes.get(digest)
-            if rule is not None:
-                hits.append(rule)
-            if digest in group.leads:
-                leads.append(number)
-        return tuple(hits), tuple(leads)
-
-    def _screen(self, tokens: set[bytes]) -> list[bytes]:
-        """Hash each new token once per rule group; return those that hit or lead a rule.
-
-        The hot loop runs in C: ``map`` of sha256 over the normalised tokens, then one set
-        intersection with the rule digests. Tokens that hit nothing join the clean cache.
-        """
-        flagged: set[bytes] = set()
-        ascii_tokens, other_tokens = _split_ascii(tokens)
-        for group in self._groups:
-            wanted = group.hashes.keys() | group.leads
-            fast = (
-                list(map(_DROP_UNDERSCORE, ascii_tokens))
-                if group.separator_insensitive
-                else ascii_tokens
-            )
-            if other_tokens:
-                slow = [self._normalise_token(t, group.separator_insensitive) for t in other_tokens]
-                normalised = fast + slow
-                originals = ascii_tokens + other_tokens
-            else:
-                normalised, originals = fast, ascii_tokens
-            digests = list(
-                map(_DIGEST, map(hashlib.sha256, map(group.salt_prefix.__add__, normalised)))
-            )
-            found = wanted.intersection(digests)
-            if found:
-                # Several spellings may share a digest (separator-insensitive): keep them all.
-                flagged.update(itertools.compress(originals, map(found.__contains__, digests)))
-        if len(self._clean) + len(tokens) > _CACHE_LIMIT:
-            self._clean.clear()
-        self._clean.update(tokens)
-        self._clean.difference_update(flagged)
-        return sorted(flagged)
-
-    def _hashed_token_hits(
-        self, lowered_tokens: bytes
-    ) -> tuple[list[tuple[bytes, int]], list[tuple[bytes, tuple[int, ...]]]]:
-        if self._vector is not None:
-            # Only listed fingerprints and non-ASCII tokens leave numpy.
-            tokens = self._vector.candidates(lowered_tokens)
-        else:
-            tokens = _distinct_tokens(lowered_tokens)
-        tokens -= self._clean
-        known = tokens.intersection(self._token_cache) if self._token_cache else set()
-        fresh = tokens - known if known else tokens
-        for token in self._screen(fresh) if fresh else ():
-            self._token_cache[token] = self._lookup(token)
-            known.add(token)
-        hits: list[tuple[bytes, int]] = []
-        lead_tokens: list[tuple[bytes, tuple[int, ...]]] = []
-        for token in sorted(known):
-            rules, groups = self._token_cache[token]
-            hits.extend((token, rule) for rule in rules)
-            if groups:
-                lead_tokens.append((token, groups))
-        return hits, lead_tokens
-
-    def _span_hits(
-        self, lowered: bytes, lead_tokens: list[tuple[bytes, tuple[int, ...]]]
-    ) -> Iterator[tuple[bytes, int]]:
-        """Hash token sequences (``acme bank``, ``acme.bank.eu``) that start with a lead token."""
-        seen: set[bytes] = set()
-        for token, group_numbers in lead_tokens:
-            widest = max(self._groups[n].max_tokens for n in group_numbers)
-            span_re = re.compile(
-                rb"(?<!["
-                + _WORD
-                + rb"])"
-                + re.escape(token)
-                + rb"(?:[ \t.\-@/:]["
-                + _WORD
-                + rb"]+){1,"
-                + str(max(widest - 1, 1)).encode()
-                + rb"}"
-            )
-            for found in span_re.finditer(lowered):
-                parts = re.split(rb"([ \t.\-@/:])", found.group())
-                # Every prefix of two or more tokens is a candidate identifier.
-                for end in range(3, len(parts) + 1, 2):
-                    candidate = b"".join(parts[:end])
-                    if candidate in seen:
-                        continue
-                    seen.add(candidate)
-                    yield from self._hash_span(candidate, (end + 1) // 2, group_numbers)
-
-    def _hash_span(
-        self, candidate: bytes, token_count: int, group_numbers: tuple[int, ...]
-    ) -> Iterator[tuple[bytes, int]]:
-        for number in group_numbers:
-            group = self._groups[number]
-            if token_count > group.max_tokens:
-                continue
-            normalised = normalise_identifier(
-                candidate.decode("utf-8", "replace"),
-                separator_insensitive=group.separator_insensitive,
-            ).encode()
-            hasher = group.prefix.copy()
-            hasher.update(normalised)
-            rule = group.hashes.get(hasher.digest())
-            if rule is not None:
-                yield candidate, rule
-
-    # ---- both ----
-
-    def scan_batch(self, batch: Sequence[bytes]) -> list[list[Match]]:
-        """Return the matches of each buffer of ``batch`` (many small files scanned as one).
-
-        Hashed rules tokenise the joined batch once; a token that hits is then searched in the
-        joined text and attributed to the files it occurs in, so only those are located.
-        """
-        tokens = HashedTokens((), ())
-        owners: dict[int, HashedTokens] = {}
-        joined = b"\n".join(batch)
-        sizes = [len(data) for data in batch]
-        plain = self._batch_plain_candidates(joined, sizes) if self._plain and batch else None
-        if self._groups and batch:
-            # Translation is byte for byte: offsets in it are offsets in the joined files, and
-            # every non-token byte is a space, so whole tokens are found without lower-casing.
-            translated = joined.translate(_TOKEN_TABLE)
-            hits, leads = self._hashed_token_hits(translated)
-            tokens = HashedTokens(tuple(hits), tuple(leads))
-            if hits or leads:
-                owners = self._attribute(translated, sizes, tokens)
-        empty = HashedTokens((), ())
-        nothing: set[int] = set()
-        if plain is not None or not self._plain:
-            # Only the files a prefilter or a hashed token pointed at can hold a match.
-            found: list[list[Match]] = [[] for _ in batch]
-            for number in sorted(set(owners).union(plain or ())):
-                found[number] = self.scan(
-                    batch[number],
-                    tokens=owners.get(number, empty) if self._groups else None,
-                    plain=plain.get(number, nothing) if plain is not None else None,
-                )
-            return found
-        # The prefilter could not batch: each file is prefiltered on its own.
-        return [
-            self.scan(data, tokens=owners.get(number, empty) if self._groups else None)
-            for number, data in enumerate(batch)
-        ]
-
-    @staticmethod
-    def _attribute(
-        translated: bytes, sizes: Sequence[int], tokens: HashedTokens
-    ) -> dict[int, HashedTokens]:
-        import bisect  # noqa: PLC0415
-        import itertools  # noqa: PLC0415
-
-        starts = [0, *itertools.accumulate(size + 1 for size in sizes)]
-        hits: dict[int, list[tuple[bytes, int]]] = {}
-        leads: dict[int, list[tuple[bytes, tuple[int, ...]]]] = {}
-        wanted = sorted({token for token, _ in tokens.hits} | {token for token, _ in tokens.leads})
-        owners: dict[bytes, set[int]] = {token: set() for token in wanted}
-        for token, offset in _occurrences(translated, wanted):
-            owners[token].add(bisect.bisect_right(starts, offset) - 1)
-        for token, rule in tokens.hits:
-            for number in owners[token]:
-                hits.setdefault(number, []).append((token, rule))
-        for token, groups in tokens.leads:
-            for number in owners[token]:
-                leads.setdefault(number, []).append((token, groups))
-        return {
-            number: HashedTokens(tuple(hits.get(number, ())), tuple(leads.get(number, ())))
-            for number in sorted(set(hits) | set(leads))
-        }
-
-    def _batch_plain_candidates(
-        self, joined: bytes, sizes: Sequence[int]
-    ) -> dict[int, set[int]] | None:
-        """Return file number → plaintext rules that may occur in it, from one pass over the
-        joined batch; ``None`` when the engine cannot batch (each file is then prefiltered)."""
-        import bisect  # noqa: PLC0415
-        import itertools  # noqa: PLC0415
-
-        if self._slow or (self._hs_db is None and self._ac is None):
-            return None
-        starts = [0, *itertools.accumulate(size + 1 for size in sizes)]
-        ends: list[tuple[int, int]] = []
-        if self._hs_db is not None:
+            ends: list[tuple[int, int]] = []
+            seen: list[tuple[int, int]] = []
 
             def on_match(rule_id: int, _from: int, to: int, _flags: int, _ctx: object) -> bool:
+                if rule_id >= _MARKER_ID:
+                    seen.append((rule_id - _MARKER_ID, to))
+                    return False
                 ends.append((rule_id, to))
-                # Stop (and fall back to per-file scans) when a rule matches too often to batch.
                 return len(ends) > _BATCH_MATCH_LIMIT
 
             import hyperscan  # noqa: PLC0415
@@ -636,78 +347,213 @@ class Matcher:
             try:
                 self._hs_db.scan(joined, match_event_handler=on_match, scratch=self._hs_scratch)
             except hyperscan.ScanTerminated:
-                return None
-        else:
-            assert self._ac is not None
+                # A rule matches too often to attribute match by match: verify it everywhere.
+                return {n: {rule for rule, _ in ends} for n in range(count)}, None
+            for rule, end in ends:
+                owners.setdefault(owner(end), set()).add(rule)
+            if markers and self.max_decode_depth > 0:
+                names = [name for name, _expression in marker_expressions()]
+                hits = [{} for _ in range(count)]
+                for marker, end in seen:
+                    number = owner(end)
+                    where = hits[number].setdefault(names[marker], [])
+                    where.append(end - 1 - starts[number])
+        if self._ac is not None:
             for pattern, _start, end in self._ac.find_matches_as_indexes(
                 joined.lower(), overlapping=True
             ):
-                ends.append((self._ac_ids[pattern], end))
-                if len(ends) > _BATCH_MATCH_LIMIT:
-                    break
-        if len(ends) > _BATCH_MATCH_LIMIT:
-            return None
-        owners: dict[int, set[int]] = {}
-        for rule, end in ends:
-            owners.setdefault(bisect.bisect_right(starts, end - 1) - 1, set()).add(rule)
-        return owners
+                owners.setdefault(owner(end), set()).add(self._ac_ids[pattern])
+        for rule in self._slow:
+            for found in self._pattern(rule).finditer(joined):
+                owners.setdefault(owner(found.end()), set()).add(rule)
+        return owners, hits
 
-    def scan(
-        self,
-        data: bytes,
-        *,
-        tokens: HashedTokens | None = None,
-        plain: set[int] | None = None,
-    ) -> list[Match]:
-        """Return every match of every rule in ``data``, sorted by position then rule.
+    # ---- hashed rules ----
 
-        :param tokens: the hashed-rule tokens of a batch holding ``data`` (from
-            :meth:`scan_batch`); ``None`` tokenises ``data`` itself.
-        :param plain: the plaintext rules the batch prefilter attributed to ``data``; ``None``
-            prefilters ``data`` itself.
-        """
-        text: str | None = None
-        matches: list[Match] = []
-        index: _LineIndex | None = None
-        if plain is not None:
-            candidates = plain
-        else:
-            candidates = self.candidate_rules(data) if self._plain else set()
-        if candidates:
-            text = data.decode("utf-8", "replace")
-            index = _LineIndex(text)
-            for rule in sorted(candidates):
-                for found in self._verify[rule].finditer(text):
-                    line, col = index.locate(found.start())
-                    matches.append(Match(rule, line, col, found.group()))
-        if self._groups and (tokens is None or tokens.hits or tokens.leads):
-            if tokens is None:
-                hits, lead_tokens = self._hashed_token_hits(data.translate(_TOKEN_TABLE))
+    def _build_hash_groups(self) -> list[_HashGroup]:
+        hashes: dict[tuple[str, bool], dict[str, int]] = {}
+        widest: dict[tuple[str, bool], int] = {}
+        narrowest: dict[tuple[str, bool], int] = {}
+        prints: dict[tuple[str, bool], set[int] | None] = {}
+        for index, rule in enumerate(self.rules):
+            if rule.kind != "hashed" or rule.hash is None:
+                continue
+            key = (rule.salt, rule.separator_insensitive)
+            hashes.setdefault(key, {}).setdefault(rule.hash, index)
+            screen = prints.setdefault(key, set())
+            if screen is None or rule.fingerprint is None:
+                # One rule without a published fingerprint: the whole group is hashed in full.
+                prints[key] = None
             else:
-                hits, lead_tokens = list(tokens.hits), list(tokens.leads)
-            located: list[tuple[bytes, int]] = list(hits)
-            if lead_tokens:
-                located.extend(self._span_hits(data.lower(), lead_tokens))
-            if located:
-                if text is None:
-                    text = data.decode("utf-8", "replace")
-                    index = _LineIndex(text)
-                assert index is not None
-                matches.extend(self._locate_hashed(data, text, index, located))
-        matches.sort(key=lambda m: (m.line, m.col, m.rule))
-        return matches
+                screen.add(rule.fingerprint)
+            widest[key] = max(widest.get(key, 1), rule.max_tokens)
+            narrowest[key] = min(narrowest.get(key, rule.min_tokens), rule.min_tokens)
+        return [
+            _HashGroup(
+                salt.encode() + b"\x00",
+                sep,
+                widest[(salt, sep)],
+                min(narrowest[(salt, sep)], widest[(salt, sep)]),
+                {_raw(digest): rule for digest, rule in group.items()},
+                frozenset(prints[(salt, sep)] or ()) if prints[(salt, sep)] is not None else None,
+            )
+            for (salt, sep), group in sorted(hashes.items())
+        ]
 
-    @staticmethod
-    def _locate_hashed(
-        data: bytes, text: str, index: _LineIndex, located: list[tuple[bytes, int]]
-    ) -> Iterator[Match]:
-        lowered = data.lower()
-        seen: set[tuple[int, int]] = set()
-        for token, rule in located:
-            for offset in _find_whole(lowered, token):
-                if (offset, rule) in seen:
+    def _build_window_screen(self) -> WindowScreen | None:
+        """The numpy screen of the groups that published fingerprints."""
+        screened = [group for group in self._groups if group.screen is not None]
+        if not screened:
+            return None
+        return WindowScreen(
+            ScreenGroup(
+                group.salt_prefix[:-1].decode(),
+                group.separator_insensitive,
+                group.max_atoms,
+                group.screen or frozenset(),
+                group.min_atoms,
+            )
+            for group in screened
+        )
+
+    def _all_windows(self, view: bytes, max_atoms: int, min_atoms: int = 1) -> set[bytes]:
+        """Every distinct word window of ``view`` (for groups without fingerprints)."""
+        import numpy as np  # noqa: PLC0415
+
+        starts, ends = atom_bounds(np, view)
+        first, last = starts.tolist(), ends.tolist()
+        windows: set[bytes] = set()
+        for width in range(min_atoms, max_atoms + 1):
+            windows.update(map(view.__getitem__, map(slice, first, last[width - 1 :])))
+        return windows
+
+    def _hashed_hits(self, joined: bytes) -> list[tuple[bytes, int]]:
+        """Return ``(window, rule)`` for every distinct window of ``joined`` that a hashed rule
+        confirms with sha256."""
+        screened = self._screen.candidates(joined) if self._screen is not None else []
+        screened_groups = iter(screened)
+        hits: list[tuple[bytes, int]] = []
+        for group, clean in zip(self._groups, self._clean, strict=True):
+            if group.screen is not None:
+                windows = next(screened_groups)
+            else:
+                windows = self._all_windows(joined, group.max_atoms, group.min_atoms) - clean
+            if not windows:
+                continue
+            ordered = list(windows)
+            deleted = SEPARATOR_BYTES if group.separator_insensitive else b""
+            keys = [window.translate(FOLD_TABLE, deleted) for window in ordered]
+            digests = list(map(_DIGEST, map(hashlib.sha256, map(group.salt_prefix.__add__, keys))))
+            for window, digest in zip(ordered, digests, strict=True):
+                rule = group.hashes.get(digest)
+                if rule is not None:
+                    hits.append((window, rule))
+            if group.screen is None:
+                if len(clean) + len(windows) > _CLEAN_CACHE_LIMIT:
+                    clean.clear()
+                clean.update(windows)
+                clean.difference_update(window for window, _ in hits)
+        return hits
+
+    # ---- both ----
+
+    def _decoded(self, views: Sequence[bytes], hits: list[Hits] | None) -> list[_Layer]:
+        """The decoded layers of each view (as views themselves)."""
+        if self.max_decode_depth <= 0:
+            return []
+        if hits is None:
+            hits = marker_hits(views)
+        layers: list[_Layer] = []
+        for number, view in enumerate(views):
+            decoded = decoded_layers(
+                view, self.max_decode_depth, hits=None if hits is None else hits[number]
+            )
+            layers.extend(
+                _Layer(number, label, view_bytes(text, confusables=self.confusables))
+                for label, text in decoded
+            )
+        return layers
+
+    def _match_layers(
+        self,
+        layers: Sequence[_Layer],
+        first: int,
+        per_layer: dict[int, list[tuple[int, int, int]]],
+    ) -> list[Hits] | None:
+        """Match ``layers`` (numbered from ``first``) joined as one text, adding to
+        ``per_layer``; return the encoding markers the plaintext prefilter saw, when it
+        looked (the first layers only)."""
+        # A NUL byte between buffers: no separator-insensitive window and no plaintext match
+        # runs from one file into the next.
+        joined = b"\x00".join(layer.view for layer in layers)
+        starts = [0, *itertools.accumulate(len(layer.view) + 1 for layer in layers)]
+        hits: list[Hits] | None = None
+        if self._plain:
+            owners, hits = self._plain_candidates(joined, starts, markers=first == 0)
+            for number, rules in owners.items():
+                view = layers[number].view
+                for rule in rules:
+                    for found in self._pattern(rule).finditer(view):
+                        per_layer.setdefault(first + number, []).append(
+                            (rule, found.start(), found.end())
+                        )
+        if self._groups:
+            windows = self._hashed_hits(joined)
+            if windows:
+                rules_of: dict[bytes, list[int]] = {}
+                for window, rule in windows:
+                    rules_of.setdefault(window, []).append(rule)
+                for window, offset in _occurrences(joined, sorted(rules_of)):
+                    number = bisect.bisect_right(starts, offset) - 1
+                    local = offset - starts[number]
+                    for rule in rules_of[window]:
+                        per_layer.setdefault(first + number, []).append(
+                            (rule, local, local + len(window))
+                        )
+        return hits
+
+    def scan_batch(self, batch: Sequence[bytes]) -> list[list[Match]]:
+        """Return the matches of each buffer of ``batch`` (many small files matched as one).
+
+        The views of the batch are joined once; the plaintext prefilter (which also finds the
+        encoding markers) and the hashed window screen each make one pass over the joined
+        text, and only the buffers they point at are located. The decoded layers are then
+        matched the same way.
+        """
+        if not batch:
+            return []
+        views = [view_bytes(data, confusables=self.confusables) for data in batch]
+        layers = [_Layer(number, None, view) for number, view in enumerate(views)]
+        per_layer: dict[int, list[tuple[int, int, int]]] = {}
+        hits = self._match_layers(layers, 0, per_layer)
+        decoded = self._decoded(views, hits)
+        if decoded:
+            self._match_layers(decoded, len(layers), per_layer)
+        return self._assemble(batch, [*layers, *decoded], per_layer)
+
+    def _assemble(
+        self,
+        batch: Sequence[bytes],
+        layers: Sequence[_Layer],
+        per_layer: dict[int, list[tuple[int, int, int]]],
+    ) -> list[list[Match]]:
+        found: list[list[Match]] = [[] for _ in batch]
+        # (rule, line) already found in a file as written, or in a shallower decoding.
+        seen: list[set[tuple[int, int]]] = [set() for _ in batch]
+        for number in sorted(per_layer, key=lambda n: (layers[n].owner, n)):
+            layer = layers[number]
+            spans = sorted(set(per_layer[number]), key=lambda span: (span[1], span[0]))
+            for rule, start, end in spans:
+                line, col = _locate(layer.view, start)
+                if layer.label is not None and (rule, line) in seen[layer.owner]:
                     continue
-                seen.add((offset, rule))
-                char_offset = len(data[:offset].decode("utf-8", "replace"))
-                line, col = index.locate(char_offset)
-                yield Match(rule, line, col, text[char_offset : char_offset + len(token)])
+                text = layer.view[start:end].decode("utf-8", "replace")
+                found[layer.owner].append(Match(rule, line, col, text, layer.label))
+            seen[layer.owner].update((m.rule, m.line) for m in found[layer.owner])
+        for matches in found:
+            matches.sort(key=lambda m: (m.line, m.col, m.rule, m.decoding or ""))
+        return found
+
+    def scan(self, data: bytes) -> list[Match]:
+        """Return every match of every rule in ``data``, sorted by position then rule."""
+        return self.scan_batch([data])[0]

@@ -40,6 +40,8 @@ def _leak_line(leak: Leak) -> str:
     text = f"{where}: {leak.code} rule {leak.rule_id} ({leak.rule_kind}, from {leak.origin})"
     if leak.form != "text":
         text += f" read as {leak.form}"
+    if leak.decoding:
+        text += f", revealed by {leak.decoding} decoding"
     if leak.commits:
         shown = ", ".join(commit[:12] for commit in leak.commits[:5])
         more = f" +{len(leak.commits) - 5}" if len(leak.commits) > 5 else ""
@@ -118,6 +120,8 @@ def sarif_document(report: BoundaryReport) -> dict[str, Any]:
     for leak in report.leaks:
         message = f"{FINDING_CODES.get(leak.code, leak.code)} Rule {leak.rule_id} ({leak.rule_kind}"
         message += f", from {leak.origin})."
+        if leak.decoding:
+            message += f" Revealed by {leak.decoding} decoding."
         if leak.match is not None:
             message += f" Match: {leak.match!r}."
         properties: dict[str, Any] = {
@@ -128,6 +132,8 @@ def sarif_document(report: BoundaryReport) -> dict[str, Any]:
         }
         if leak.commits:
             properties["commits"] = list(leak.commits)
+        if leak.decoding:
+            properties["decoding"] = leak.decoding
         results.append(
             {
                 "ruleId": leak.code,

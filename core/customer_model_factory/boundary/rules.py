@@ -10,16 +10,15 @@ Rules come from four sources and are merged into one :class:`RuleSet`, each rule
   enforce a rule without ever containing the identifier;
 * path globs (pack module paths, private schema files) and schema ``$id`` values.
 
-Identifiers are compared after :func:`normalise_identifier` under the fixed hash scheme
+Identifiers are compared after :func:`normalise_identifier` (the one normalisation of
+:mod:`.normalise`, shared by plaintext and hashed rules) under the hash scheme
 ``cmf-boundary-v1``; a rule is shown in reports by its label or a hash prefix, never by its text.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final, Literal
@@ -36,8 +35,13 @@ from pydantic import (
 from customer_model_factory.boundary.fingerprints import (
     FINGERPRINT_BITS,
     FINGERPRINT_SCHEME,
-    fingerprint_base,
-    poly_fingerprint,
+    keyed_fingerprint,
+)
+from customer_model_factory.boundary.normalise import (
+    ALNUM_BYTES,
+    SEPARATORS,
+    atom_count,
+    identifier_key,
 )
 from customer_model_factory.contributions import (
     HASHED_IDENTIFIER_RE,
@@ -55,10 +59,10 @@ __all__ = [
     "Rule",
     "RuleKind",
     "RuleSet",
-    "fingerprint_base",
+    "check_denylist_digests",
+    "denylist_digest",
     "fingerprint_identifier",
     "hash_identifier",
-    "identifier_tokens",
     "load_hashed_denylist",
     "make_hashed_denylist",
     "normalise_identifier",
@@ -73,28 +77,28 @@ HASH_SCHEME: Final = IDENTIFIER_HASH_SCHEME
 DEFAULT_HASHED_DENYLIST: Final = "boundary-denylist.json"
 """File name of the hashed denylist read from the scan root when present."""
 
-SEPARATORS: Final = " \t-_."
-"""Characters a separator-insensitive rule ignores (``acme_bank`` == ``acme-bank`` == ``AcmeBank``).
-"""
+PACK_MAX_TOKENS: Final = 4
+"""Words a pack's hashed identifier may span in the text (a pack does not say)."""
+MAX_TOKENS_LIMIT: Final = 12
+"""The widest word window a hashed denylist may ask scans to hash."""
 
 _DISPLAY_HEX: Final = 12
-# A token is a run of word characters; identifiers join tokens with these single characters.
-_ATOM_RE: Final = re.compile(r"[^\W]+|[\s.\-@/:]", re.UNICODE)
-_JOINERS: Final = frozenset(" \t.-@/:")
 
 RuleKind = Literal["literal", "hashed", "path_glob", "schema_id"]
 
 
-def normalise_identifier(identifier: str, *, separator_insensitive: bool = False) -> str:
+def normalise_identifier(
+    identifier: str, *, separator_insensitive: bool = False, confusables: bool = False
+) -> str:
     """Return the form of ``identifier`` that rules compare and hash (scheme ``cmf-boundary-v1``).
 
-    NFKC-normalised, case-folded and stripped; with ``separator_insensitive`` the characters of
-    :data:`SEPARATORS` are removed too.
+    Default-ignorable code points removed, NFKC, case-folded, non-ASCII punctuation read as a
+    space, ``/`` read as ``.``, stripped (:func:`~.normalise.identifier_key`); with
+    ``separator_insensitive`` the characters of :data:`SEPARATORS` are removed too.
     """
-    normalised = unicodedata.normalize("NFKC", identifier).casefold().strip()
-    if separator_insensitive:
-        normalised = "".join(ch for ch in normalised if ch not in SEPARATORS)
-    return normalised
+    return identifier_key(
+        identifier, separator_insensitive=separator_insensitive, confusables=confusables
+    )
 
 
 def hash_identifier(identifier: str, salt: str, *, separator_insensitive: bool = False) -> str:
@@ -110,38 +114,26 @@ def hash_identifier(identifier: str, salt: str, *, separator_insensitive: bool =
 def fingerprint_identifier(
     identifier: str, salt: str, *, separator_insensitive: bool = False
 ) -> int:
-    """Return the 32-bit screening fingerprint of an identifier (scheme ``poly64-v1``): the top
-    32 bits of a polynomial hash, modulo 2**64, of the normalised identifier (the bytes
-    :func:`hash_identifier` hashes after the salt), whose base is :func:`fingerprint_base` of
-    the salt.
+    """Return the 32-bit screening fingerprint of an identifier (scheme ``polymix64-v1``,
+    :func:`~.fingerprints.keyed_fingerprint` of the bytes :func:`hash_identifier` hashes after
+    the salt).
 
-    A scanner computes the fingerprint of every token of a buffer at once (one prefix sum in
-    numpy) and sha256 only for the few tokens whose fingerprint is listed. Like the hash, it
-    never holds the identifier; it lets a dictionary attack discard a wrong guess before
-    sha256, which a salted hash of a guessable name never resisted anyway.
+    A scanner computes the fingerprint of every word window of a buffer at once (one prefix sum
+    and a finaliser in numpy) and sha256 only for the few windows whose fingerprint is listed.
+    Like the hash, it never holds the identifier.
     """
     normalised = normalise_identifier(identifier, separator_insensitive=separator_insensitive)
-    return poly_fingerprint(normalised.encode(), fingerprint_base(salt))
+    return keyed_fingerprint(normalised.encode(), salt)
 
 
-def identifier_tokens(identifier: str) -> list[str]:
-    """Split an identifier into its word tokens (``acme-bank.eu`` → ``acme``, ``bank``, ``eu``).
-
-    :raises ValueError: the identifier holds a character that is neither a word character nor a
-        single joiner (space, tab, ``.``, ``-``, ``@``, ``/``, ``:``) between two tokens, so
-        token-wise matching could never find it.
-    """
-    text = unicodedata.normalize("NFKC", identifier).strip()
-    pieces = _ATOM_RE.findall(text)
-    if "".join(pieces) != text or not pieces:
-        raise ValueError("contains a character that is neither a word character nor a joiner")
-    tokens = [piece for piece in pieces if piece not in _JOINERS]
-    for first, second in itertools.pairwise(pieces):
-        if first in _JOINERS and second in _JOINERS:
-            raise ValueError("has two joiners in a row")
-    if pieces[0] in _JOINERS or pieces[-1] in _JOINERS:
-        raise ValueError("starts or ends with a joiner")
-    return tokens
+def _check_hashable(key: str) -> None:
+    """:raises ValueError: a hashed rule could never match ``key`` (it must start and end with
+    a letter or digit, where a word window starts and ends)."""
+    if not key:
+        raise ValueError("is empty")
+    raw = key.encode()
+    if raw[0] not in ALNUM_BYTES or raw[-1] not in ALNUM_BYTES:
+        raise ValueError("starts or ends with a character that is not a letter or digit")
 
 
 class Rule(BaseModel):
@@ -166,18 +158,17 @@ class Rule(BaseModel):
     hash: str | None = Field(default=None, description="sha256:<hex> of a hashed rule.")
     salt: str = Field(default="", description="Salt of a hashed rule.")
     separator_insensitive: bool = Field(
-        default=False, description="Ignore spaces, tabs, '-', '_' and '.' when comparing."
+        default=False,
+        description="Ignore runs of spaces, tabs, line breaks, '-', '_', '.' and '/' (and "
+        "CamelCase transitions) when comparing.",
     )
     whole_word: bool = Field(default=True, description="Match only at word boundaries.")
-    max_tokens: int = Field(default=1, ge=1, description="Tokens a hashed identifier may span.")
-    lead: str | None = Field(
-        default=None, description="Hash of the first token of a multi-token hashed identifier."
+    max_tokens: int = Field(default=1, ge=1, description="Words a hashed identifier may span.")
+    min_tokens: int = Field(
+        default=1, ge=1, description="Fewest words a spelling of a hashed identifier spans."
     )
     fingerprint: int | None = Field(
         default=None, description="Screening fingerprint of a hashed rule, when published."
-    )
-    lead_fingerprint: int | None = Field(
-        default=None, description="Screening fingerprint of the lead token, when published."
     )
 
 
@@ -276,9 +267,8 @@ def rules_from_identifiers(contribution: ProprietaryIdentifiers) -> list[Rule]:
                 hash=value,
                 salt=contribution.salt,
                 separator_insensitive=contribution.separator_insensitive,
-                # A pack does not say how many tokens its identifiers span; three covers
-                # module paths and "Org Unit Name" style names.
-                max_tokens=3,
+                # A pack does not say how many words its identifiers span.
+                max_tokens=PACK_MAX_TOKENS,
             )
         )
     rules.extend(
@@ -317,7 +307,7 @@ def _entries(text: str) -> Iterable[tuple[int, str, str | None]]:
             yield number, body, comment.strip() or None
 
 
-_MAX_HASHED_TOKENS: Final = 8
+_MAX_HASHED_TOKENS: Final = MAX_TOKENS_LIMIT
 _GLOB_PIECES_RE: Final = re.compile(r"[*?\[\]!/\\]+")
 
 
@@ -340,7 +330,7 @@ def _hashable(body: str, path: Path, number: int) -> list[str]:
         found = []
         for piece in pieces:
             try:
-                identifier_tokens(piece)
+                _check_hashable(normalise_identifier(piece))
             except ValueError:
                 continue
             found.append(piece)
@@ -364,8 +354,12 @@ def _hashable(body: str, path: Path, number: int) -> list[str]:
     return [body]
 
 
-def read_identifier_lines(path: Path) -> tuple[list[str], list[str | None]]:
+def read_identifier_lines(
+    path: Path, *, line_numbers: list[int] | None = None
+) -> tuple[list[str], list[str | None]]:
     """Read an identifier list to hash, in the format of a plaintext denylist.
+
+    :param line_numbers: when given, the line of each identifier returned is appended to it.
 
     ``identifier  # optional label`` a line; blank lines and lines starting with ``#`` are
     ignored; ``path:`` and ``schema:`` lines become the identifiers :func:`_hashable` says.
@@ -380,12 +374,13 @@ def read_identifier_lines(path: Path) -> tuple[list[str], list[str | None]]:
     for number, body, label in _entries(_read_list(path, "identifier list")):
         for name in _hashable(body, path, number):
             try:
-                tokens = identifier_tokens(name)
+                _check_hashable(normalise_identifier(name))
             except ValueError as error:
                 raise ConfigError(f"identifier {error}", path=path, line=number) from None
-            if len(tokens) > _MAX_HASHED_TOKENS:
+            tokens = atom_count(name)
+            if tokens > _MAX_HASHED_TOKENS:
                 raise ConfigError(
-                    f"identifier spans {len(tokens)} word tokens; a hashed rule spans at most "
+                    f"identifier spans {tokens} words; a hashed rule spans at most "
                     f"{_MAX_HASHED_TOKENS}",
                     path=path,
                     line=number,
@@ -396,6 +391,8 @@ def read_identifier_lines(path: Path) -> tuple[list[str], list[str | None]]:
                 )
             names.append(name)
             labels.append(label)
+            if line_numbers is not None:
+                line_numbers.append(number)
     if not names:
         raise ConfigError("identifier list holds no identifier", path=path)
     return names, labels
@@ -442,8 +439,10 @@ def read_plain_denylist(path: Path, *, separator_insensitive: bool = False) -> l
 class HashedDenylist(BaseModel):
     """A denylist that can be committed publicly: salted hashes of normalised identifiers.
 
-    Hashes follow :func:`hash_identifier`; ``max_tokens`` is how many word tokens the longest
-    identifier spans, so the scanner knows which token sequences to hash.
+    Hashes follow :func:`hash_identifier`; ``max_tokens`` is how many words (alphanumeric runs,
+    split at CamelCase) a spelling of an identifier may span, so the scanner knows which word
+    windows to hash. Nothing is published per word: a multi-word identifier is only ever
+    confirmed whole.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -454,55 +453,63 @@ class HashedDenylist(BaseModel):
         default=False, description="Identifiers were hashed with separators removed."
     )
     max_tokens: int = Field(
-        default=1, ge=1, le=8, description="Longest identifier, in word tokens."
+        default=1,
+        ge=1,
+        le=MAX_TOKENS_LIMIT,
+        description="Widest word window a scan hashes: the most words an identifier has, plus "
+        "one for a spelling that splits a word (AcmeBank for acmebank).",
+    )
+    min_tokens: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_TOKENS_LIMIT,
+        description="Narrowest word window a scan hashes: the fewest words (split at "
+        "punctuation, not at CamelCase) an identifier has; 1 when separator-insensitive, "
+        "since a spelling may then join its words.",
     )
     hashes: tuple[str, ...] = Field(description="sha256:<hex> of each identifier, sorted.")
     labels: dict[str, str] = Field(
         default_factory=dict, description="Optional hash → public label shown in reports."
     )
-    leads: dict[str, str] = Field(
-        default_factory=dict,
-        description="Hash of a multi-token identifier → hash of its first token, so the scanner "
-        "hashes token sequences only after their first token occurred.",
-    )
-    fingerprint_scheme: Literal["poly64-v1"] = Field(
+    fingerprint_scheme: Literal["polymix64-v1"] = Field(
         default=FINGERPRINT_SCHEME,
-        description="How fingerprints are made: poly64-v1 is the top 32 bits of the polynomial "
-        "hash, modulo 2**64, of the normalised identifier's UTF-8 bytes, whose base is the first "
-        "8 bytes (big-endian, lowest bit set) of sha256(salt).",
+        description="How fingerprints are made: polymix64-v1 is a polynomial hash modulo 2**64 "
+        "of the normalised identifier's UTF-8 bytes passed through a keyed non-linear "
+        "finaliser (base and key from sha256 of a domain label and the salt), top 32 bits.",
     )
     fingerprints: dict[str, int] = Field(
         default_factory=dict,
-        description="Hash (of an identifier or a lead) → its 32-bit screening fingerprint "
-        "(fingerprint_identifier), so the scanner computes sha256 only for the tokens whose "
-        "fingerprint is listed. Empty: every distinct token is hashed with sha256. When present "
-        "it must cover every hash and every lead.",
+        description="Hash → its 32-bit screening fingerprint (fingerprint_identifier), so the "
+        "scanner computes sha256 only for the word windows whose fingerprint is listed. Empty: "
+        "every distinct window is hashed with sha256. When present it must cover every hash.",
     )
 
     @field_validator("hashes")
     @classmethod
     def _hashes_are_sorted_sha256(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
+        for number, item in enumerate(value, start=1):
             if not HASHED_IDENTIFIER_RE.match(item):
-                raise ValueError(f"{item[:20]!r} is not sha256:<64 hex digits>")
+                raise ValueError(f"entry {number} is not sha256:<64 hex digits>")
         if list(value) != sorted(set(value)):
             raise ValueError("hashes must be sorted and unique")
         return value
 
     @model_validator(mode="after")
     def _fingerprints_cover_every_hash(self) -> HashedDenylist:
+        if self.min_tokens > self.max_tokens:
+            raise ValueError("min_tokens is above max_tokens")
+        if self.min_tokens > 1 and self.separator_insensitive:
+            raise ValueError("min_tokens must be 1 when separator-insensitive")
         if not self.fingerprints:
             return self
         limit = 1 << FINGERPRINT_BITS
         for key, value in self.fingerprints.items():
             if not 0 <= value < limit:
-                raise ValueError(f"fingerprint of {key[:20]!r} is not a {FINGERPRINT_BITS}-bit int")
-        missing = [h for h in (*self.hashes, *self.leads.values()) if h not in self.fingerprints]
+                raise ValueError(f"fingerprint of {key[:19]} is not a {FINGERPRINT_BITS}-bit int")
+        missing = [h for h in self.hashes if h not in self.fingerprints]
         if missing:
-            # A partial screen would skip the tokens of the uncovered rules: refuse it.
-            raise ValueError(
-                f"fingerprints must cover every hash and lead; {missing[0][:20]!r} has none"
-            )
+            # A partial screen would skip the windows of the uncovered rules: refuse it.
+            raise ValueError(f"fingerprints must cover every hash; {missing[0][:19]} has none")
         return self
 
     def rules(self, origin: str) -> list[Rule]:
@@ -516,11 +523,8 @@ class HashedDenylist(BaseModel):
                 salt=self.salt,
                 separator_insensitive=self.separator_insensitive,
                 max_tokens=self.max_tokens,
-                lead=self.leads.get(value),
+                min_tokens=self.min_tokens,
                 fingerprint=self.fingerprints.get(value),
-                lead_fingerprint=(
-                    self.fingerprints.get(self.leads[value]) if value in self.leads else None
-                ),
             )
             for value in self.hashes
         ]
@@ -538,61 +542,100 @@ def make_hashed_denylist(
     """Hash ``identifiers`` into a :class:`HashedDenylist`.
 
     :param labels: optional public label per identifier (same order), shown in reports.
-    :param max_tokens: token sequences to hash when scanning; default: the longest identifier
-        (at least 2 when separator-insensitive, so ``acme bank`` still meets ``acmebank``).
+    :param max_tokens: widest word window to hash when scanning; default: the most words an
+        identifier has, plus one (so ``AcmeBank`` still meets ``acmebank``), at most
+        :data:`MAX_TOKENS_LIMIT`.
     :param fingerprints: publish each hash's screening fingerprint
-        (:func:`fingerprint_identifier`), which makes scanning several times cheaper.
-    :raises ConfigError: an identifier is empty or cannot be matched token-wise.
+        (:func:`fingerprint_identifier`), which makes scanning many times cheaper.
+    :raises ConfigError: an identifier is empty or could never be matched.
     """
     if labels is not None and len(labels) != len(identifiers):
         raise ConfigError("labels and identifiers differ in length")
     hashes: set[str] = set()
     label_map: dict[str, str] = {}
-    leads: dict[str, str] = {}
     prints: dict[str, int] = {}
-    longest = 1
+    widest = 1
+    narrowest = MAX_TOKENS_LIMIT
     for index, identifier in enumerate(identifiers):
         if not identifier.strip():
             raise ConfigError(f"identifier {index + 1} is empty")
-        if not normalise_identifier(identifier, separator_insensitive=separator_insensitive):
+        key = normalise_identifier(identifier, separator_insensitive=separator_insensitive)
+        if not key:
             raise ConfigError(f"identifier {index + 1} is empty once separators are ignored")
         try:
-            tokens = identifier_tokens(identifier)
+            _check_hashable(key)
         except ValueError as error:
             raise ConfigError(f"identifier {index + 1} {error}") from None
-        longest = max(longest, len(tokens))
+        widest = max(widest, atom_count(identifier))
+        # A strict spelling has at least the words punctuation makes (CamelCase only adds).
+        narrowest = min(narrowest, atom_count(key))
         value = hash_identifier(identifier, salt, separator_insensitive=separator_insensitive)
         hashes.add(value)
         prints[value] = fingerprint_identifier(
             identifier, salt, separator_insensitive=separator_insensitive
         )
-        if len(tokens) > 1:
-            leads[value] = hash_identifier(
-                tokens[0], salt, separator_insensitive=separator_insensitive
-            )
-            prints[leads[value]] = fingerprint_identifier(
-                tokens[0], salt, separator_insensitive=separator_insensitive
-            )
         label = labels[index] if labels is not None else None
         if label:
             label_map[value] = label
-    if separator_insensitive:
-        longest = max(longest, 2)
     try:
         return HashedDenylist(
             scheme=HASH_SCHEME,
             salt=salt,
             separator_insensitive=separator_insensitive,
-            max_tokens=max_tokens or longest,
+            max_tokens=(maximum := max_tokens or min(widest + 1, MAX_TOKENS_LIMIT)),
+            min_tokens=1 if separator_insensitive else min(narrowest, maximum),
             hashes=tuple(sorted(hashes)),
             labels=label_map,
-            leads=leads,
             fingerprints=dict(sorted(prints.items())) if fingerprints else {},
         )
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"invalid hashed denylist: {where}: {first['msg']}") from None
+
+
+def denylist_digest(path: Path) -> str:
+    """Return ``sha256:<hex>`` of a hashed denylist file's bytes (what ``--denylist-digest``
+    pins).
+
+    :raises ConfigError: the file cannot be read.
+    """
+    try:
+        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as error:
+        raise ConfigError(f"cannot read hashed denylist: {error.strerror}", path=path) from None
+
+
+def check_denylist_digests(paths: Sequence[Path], pinned: Sequence[str]) -> None:
+    """Refuse hashed denylists that differ from the digests CI pinned.
+
+    Every file in ``paths`` must have its digest among ``pinned``, and every pinned digest must
+    belong to one of them, so an edited, replaced or missing file is noticed.
+
+    :raises ConfigError: a pinned digest is malformed, a file's digest is not pinned, or a
+        pinned digest matches no file read.
+    """
+    if not pinned:
+        return
+    for value in pinned:
+        if not HASHED_IDENTIFIER_RE.match(value.lower()):
+            raise ConfigError(f"--denylist-digest {value[:80]!r} is not sha256:<64 hex digits>")
+    wanted = {value.lower() for value in pinned}
+    seen: set[str] = set()
+    for path in paths:
+        digest = denylist_digest(path)
+        if digest not in wanted:
+            raise ConfigError(
+                f"hashed denylist digest {digest} is not a pinned --denylist-digest: the file "
+                "was edited or replaced",
+                path=path,
+            )
+        seen.add(digest)
+    missing = sorted(wanted - seen)
+    if missing:
+        raise ConfigError(
+            f"pinned --denylist-digest {missing[0]} matches no hashed denylist that was read"
+        )
 
 
 def load_hashed_denylist(path: Path) -> HashedDenylist:

@@ -36,11 +36,13 @@ from customer_model_factory.boundary.content import (
     legacy_text,
 )
 from customer_model_factory.boundary.content import strip_utf8_bom as _strip_bom
+from customer_model_factory.boundary.decoding import DEFAULT_DECODE_DEPTH
 from customer_model_factory.boundary.engines import EngineName, Match, Matcher, resolve_engine
 from customer_model_factory.boundary.rules import (
     DEFAULT_HASHED_DENYLIST,
     Rule,
     RuleSet,
+    check_denylist_digests,
     load_hashed_denylist,
     read_plain_denylist,
     rules_from_identifiers,
@@ -127,6 +129,11 @@ class Leak(BaseModel):
     origin: str = Field(description="Where the rule comes from.")
     commits: tuple[str, ...] = Field(default=(), description="Commits holding it (history).")
     match: str | None = Field(default=None, description="Matched text (only --show-matches).")
+    decoding: str | None = Field(
+        default=None,
+        description="The decodings that revealed it, outermost first (base64, "
+        "percent>base64); null when the identifier is there as written.",
+    )
 
 
 class BoundaryReport(BaseModel):
@@ -183,6 +190,8 @@ class VerifyOptions:
     today: dt.date | None = None
     max_archive_depth: int = DEFAULT_MAX_ARCHIVE_DEPTH
     allow_shallow: bool = False
+    confusables: bool = False
+    max_decode_depth: int = DEFAULT_DECODE_DEPTH
 
 
 def gather_rules(
@@ -194,6 +203,7 @@ def gather_rules(
     path_globs: Sequence[str] = (),
     schema_ids: Sequence[str] = (),
     separator_insensitive: bool = False,
+    denylist_digests: Sequence[str] = (),
 ) -> RuleSet:
     """Merge every rule source into one :class:`RuleSet`, each rule recording its origin.
 
@@ -204,7 +214,9 @@ def gather_rules(
     :param path_globs: extra gitwildmatch globs of paths that must not exist.
     :param schema_ids: extra schema ``$id`` values that must not appear.
     :param separator_insensitive: match plaintext denylist entries separator-insensitively.
-    :raises ConfigError: a rule source is malformed.
+    :param denylist_digests: ``sha256:<hex>`` digests the hashed denylists read must have
+        (``--denylist-digest``), so an edited or replaced file is refused.
+    :raises ConfigError: a rule source is malformed or differs from a pinned digest.
     """
     groups: list[list[Rule]] = [rules_from_identifiers(item) for item in identifiers]
     for path in denylists:
@@ -218,6 +230,7 @@ def gather_rules(
         os.path.abspath(path) != os.path.abspath(default) for path in files
     ):
         files.append(default)
+    check_denylist_digests(files, denylist_digests)
     for path in files:
         groups.append(load_hashed_denylist(path).rules(f"hashed-denylist:{path.name}"))
     cli = ProprietaryIdentifiers(
@@ -255,8 +268,10 @@ def _limits(max_size: int, depth: int) -> ContentLimits:
     return ContentLimits(max_depth=depth, max_member_size=max_size, max_total=8 * max_size)
 
 
-def _init_worker(rules: tuple[Rule, ...], engine: str, max_size: int, depth: int) -> None:
-    _WORKER["matcher"] = Matcher(rules, engine)
+def _init_worker(
+    rules: tuple[Rule, ...], engine: str, max_size: int, depth: int, matching: dict[str, Any]
+) -> None:
+    _WORKER["matcher"] = Matcher(rules, engine, **matching)
     _WORKER["max_size"] = max_size
     _WORKER["limits"] = _limits(max_size, depth)
 
@@ -424,8 +439,13 @@ class _Pool:
         self.executor.shutdown()
 
 
-def _pool(
-    jobs: int, content_rules: tuple[Rule, ...], engine: str, max_size: int, depth: int
+def _pool(  # noqa: PLR0917
+    jobs: int,
+    content_rules: tuple[Rule, ...],
+    engine: str,
+    max_size: int,
+    depth: int,
+    matching: dict[str, Any],
 ) -> _Pool:
     import multiprocessing  # noqa: PLC0415
     import threading  # noqa: PLC0415
@@ -444,7 +464,7 @@ def _pool(
         max_workers=jobs,
         mp_context=multiprocessing.get_context(method),
         initializer=_init_worker,
-        initargs=(content_rules, engine, max_size, depth),
+        initargs=(content_rules, engine, max_size, depth, matching),
     )
     return _Pool(executor, forked=False)
 
@@ -466,7 +486,12 @@ def _scan_fs(
         _WORKER["items"] = items
         try:
             with _pool(
-                jobs, content_rules, engine, options.max_file_size, options.max_archive_depth
+                jobs,
+                content_rules,
+                engine,
+                options.max_file_size,
+                options.max_archive_depth,
+                _matching(options),
             ) as pool:
                 if pool.forked:
                     pending = pool.executor.map(_scan_fs_range, bounds)
@@ -508,6 +533,11 @@ def _commit_readings(raw: bytes) -> list[bytes]:
 
 def _item_key(item: SourceItem) -> str:
     return item.blob if item.blob and item.data is None else item.path
+
+
+def _matching(options: VerifyOptions) -> dict[str, Any]:
+    """The matcher options of a verification (normalisation and decoding)."""
+    return {"confusables": options.confusables, "max_decode_depth": options.max_decode_depth}
 
 
 def _scan_blobs(
@@ -625,16 +655,21 @@ def _path_leaks(
     if matcher is not None and names:
         for name, offset, match in _scan_names(matcher, names):
             rule = matcher.rules[match.rule]
+            # A match in a decoded or normalised name has no column in the name as written:
+            # the whole name is redacted then.
+            exact = match.decoding is None and name.isascii() and bool(match.text)
             leak = Leak(
                 code="BOUNDARY_PATH_LEAK",
                 path=name,
-                col=offset + 1,
+                col=offset + 1 if exact else 1,
                 rule_id=rule.rule_id,
                 rule_kind=rule.kind,
                 origin=rule.origin,
                 commits=paths[name],
+                decoding=match.decoding,
             )
-            leaks.append((leak, match.text, [(offset, offset + len(match.text))]))
+            spans = [(offset, offset + len(match.text or ""))] if exact else [(0, len(name))]
+            leaks.append((leak, match.text if exact else name, spans))
     return leaks
 
 
@@ -705,6 +740,8 @@ def _leak_message(leak: Leak, shown: str | None) -> str:
     text = f"{where}: rule {leak.rule_id} ({leak.rule_kind}, from {leak.origin})"
     if leak.form != "text":
         text += f", read as {leak.form}"
+    if leak.decoding:
+        text += f", revealed by {leak.decoding} decoding"
     if leak.commits:
         text += f" in {len(leak.commits)} commit(s)"
     if shown is not None:
@@ -787,7 +824,7 @@ def verify(
     content_rules = rules.of_kind("literal", "schema_id", "hashed")
     # Built even without content rules: archives must still be opened so that path globs see
     # their member names.
-    matcher = Matcher(content_rules, engine)
+    matcher = Matcher(content_rules, engine, **_matching(options))
     _WORKER["matcher"] = matcher
     _WORKER["max_size"] = options.max_file_size
     _WORKER["limits"] = _limits(options.max_file_size, options.max_archive_depth)
@@ -819,6 +856,7 @@ def verify(
                     origin=rule.origin,
                     commits=item.commits,
                     form=form,
+                    decoding=match.decoding,
                 )
                 candidates.append((leak, match.text, []))
         for key, suffix in result.member_paths:

@@ -214,6 +214,29 @@ def verify_command(  # noqa: PLR0917
             "--separator-insensitive", help="Match --denylist entries ignoring ' -_.' separators."
         ),
     ] = False,
+    denylist_digest: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--denylist-digest",
+            metavar="sha256:HEX",
+            help="Pin the hashed denylist's file digest (repeatable): an edited file is exit 2.",
+        ),
+    ] = None,
+    confusables: Annotated[
+        bool,
+        typer.Option(
+            "--confusables", help="Fold Unicode TR39 confusables (Cyrillic 'а' as Latin 'a')."
+        ),
+    ] = False,
+    max_decode_depth: Annotated[
+        int,
+        typer.Option(
+            "--max-decode-depth",
+            min=0,
+            max=8,
+            help="Nested encodings (percent, escapes, entities, base64) to decode; 0: none.",
+        ),
+    ] = 3,
     allowlist: Annotated[
         Path | None,
         typer.Option(
@@ -323,6 +346,9 @@ def verify_command(  # noqa: PLR0917
         show_matches=show_matches,
         today=judged_on,
         allow_shallow=allow_shallow,
+        denylist_digests=tuple(denylist_digest or ()),
+        confusables=confusables,
+        max_decode_depth=max_decode_depth,
     )
     context = run_context(ctx)
     manager = context.plugin_manager if plugins else None
@@ -387,13 +413,15 @@ def hash_denylist_command(  # noqa: PLR0917 - typer maps each parameter to an op
     ] = False,
     max_tokens: Annotated[
         int | None,
-        typer.Option("--max-tokens", min=1, max=8, help="Token sequences to hash when scanning."),
+        typer.Option(
+            "--max-tokens", min=1, max=12, help="Widest word window to hash when scanning."
+        ),
     ] = None,
     fingerprints: Annotated[
         bool,
         typer.Option(
             "--fingerprints/--no-fingerprints",
-            help="Publish 32-bit fingerprints (poly64-v1), so scans hash few tokens with sha256.",
+            help="Publish 32-bit fingerprints (polymix64-v1): scans hash few windows with sha256.",
         ),
     ] = True,
 ) -> None:
@@ -404,6 +432,7 @@ def hash_denylist_command(  # noqa: PLR0917 - typer maps each parameter to an op
     denylist = hash_denylist_file(
         identifiers,
         salt=salt,
+        warn=lambda warning: typer.echo(warning, err=True),
         separator_insensitive=separator_insensitive,
         max_tokens=max_tokens,
         fingerprints=fingerprints,
