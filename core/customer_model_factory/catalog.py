@@ -44,6 +44,7 @@ SCHEMA_MODELS: Final[dict[str, str]] = {
     "workspace": "customer_model_factory.stages.dataset:CustomerWorkspace",
     "trace": "customer_model_factory.stages.dataset:CustomerTrace",
     "dataset-report": "customer_model_factory.stages.dataset:CustomerDatasetValidationReport",
+    "training-manifest": "customer_model_factory.stages.training:CustomerTrainingManifest",
     "sector-metadata": "customer_model_factory.stages.sector:SectorMetadata",
     "sector-evidence-mapping": "customer_model_factory.plugin_api.contracts:SectorEvidenceMapping",
     "boundary-hashed-denylist": "customer_model_factory.boundary.rules:HashedDenylist",
@@ -51,7 +52,11 @@ SCHEMA_MODELS: Final[dict[str, str]] = {
 }
 """Schema name → ``"module:Class"`` of every published model."""
 
-MANIFEST_KINDS: Final[tuple[str, ...]] = ("dataset-report", "sector-evidence-mapping")
+MANIFEST_KINDS: Final[tuple[str, ...]] = (
+    "dataset-report",
+    "training-manifest",
+    "sector-evidence-mapping",
+)
 """The schema names that are manifest kinds (``kind`` = schema name), in workflow order."""
 
 
