@@ -667,6 +667,13 @@ def _refuse_overwrite(
         if path is not None:
             inputs.append((f"the {what} file", path))
     inputs.append(("the factory home", context.home))
+    if manifest_path is not None and _inside(manifest_path, context.home):
+        raise TrainingError(
+            f"--output {manifest_path} lies in the factory home {context.home}; write manifests "
+            "elsewhere",
+            code="TRAIN_OUTPUT_OVERWRITES_INPUT",
+            path=manifest_path,
+        )
     for what, other in inputs:
         if manifest_path is not None and same_file(manifest_path, other):
             raise TrainingError(
