@@ -516,7 +516,12 @@ def train_customer_model(
         )
     _check_output_uri(spec, request.output_uri)
     label_map = _label_map(request.workspace, report, request.workspace_file or Path("workspace"))
-    hyperparameters = _resolve_hyperparameters(spec, request.hyperparameters, label_map)
+    try:
+        hyperparameters = _resolve_hyperparameters(spec, request.hyperparameters, label_map)
+    except TrainingError as error:  # name the config file the hyperparameters came from
+        raise TrainingError(
+            error.message, code=error.code, path=request.config_file, field=error.field
+        ) from None
     base = request.base_model
     if not is_immutable_base_model(base):
         findings.append(
