@@ -557,3 +557,49 @@ def test_import_refuses_a_trained_manifest_a_symlink_and_an_output_over_an_input
             context=context,
         )
     assert caught.value.code == "TRAIN_IMPORT_REFUSED"
+
+
+def test_a_blocked_manifest_still_never_overwrites_the_default_traces(tmp_path):
+    rows = training_rows()
+    rows[0]["customer_id"] = "someone-else"
+    report, _ = _report(tmp_path, rows)
+    traces = tmp_path / "traces.jsonl"
+    before = traces.read_bytes()
+    with pytest.raises(TrainingError) as caught:
+        train_to_file(_request(report), traces, context=_context(tmp_path))
+    assert caught.value.code == "TRAIN_OUTPUT_OVERWRITES_INPUT"
+    assert traces.read_bytes() == before
+
+
+def test_traces_that_are_not_regular_files_are_refused_before_reading(tmp_path):
+    report, _ = _report(tmp_path)
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(TrainingError, match="regular files") as caught:
+        train_customer_model(_request(report, traces=fifo), context=_context(tmp_path))
+    assert caught.value.code == "TRAIN_TRACES_UNAVAILABLE"
+
+
+def test_output_uris_with_control_characters_and_oversized_seeds_are_refused(tmp_path):
+    report, _ = _report(tmp_path)
+    with pytest.raises(TrainingError, match="control character"):
+        train_customer_model(
+            _request(report, lane="vertex", output_uri="gs://bucket/\x1b[2Jx"),
+            context=_context(tmp_path),
+        )
+    with pytest.raises(ValueError, match="seed"):
+        _request(report, seed=2**32)
+
+
+def test_an_import_whose_report_link_is_broken_is_refused(tmp_path):
+    pending_path, context, pending = _external(tmp_path)
+    (tmp_path / "report.json").unlink()
+    produced = tmp_path / "model.bin"
+    produced.write_bytes(b"weights")
+    with pytest.raises(TrainingError, match="chain does not verify") as caught:
+        import_trained_model(
+            TrainingImport(pending_path, produced), tmp_path / "d.json", context=context
+        )
+    assert caught.value.code == "TRAIN_IMPORT_REFUSED"
+    with RunLedger(context.home) as ledger:
+        assert ledger.show(pending.train_run_id).state == "QUEUED"

@@ -69,7 +69,9 @@ class TrainingRequest(BaseModel):
     )
     base_model: BaseModelRef = Field(default=NO_BASE_MODEL, description="The base model.")
     objective_profile: str = Field(default=DEFAULT_OBJECTIVE, min_length=1)
-    seed: int = Field(default=0, ge=0, description="Seed of every random choice in training.")
+    seed: int = Field(
+        default=0, ge=0, le=2**32 - 1, description="Seed of every random choice in training."
+    )
     output_uri: str | None = Field(
         default=None,
         description="Where the model goes: required by manifest-only lanes (their URI rules); "

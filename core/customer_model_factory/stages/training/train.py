@@ -92,6 +92,7 @@ _COMMIT_RE: Final = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _VERSION_TAG_RE: Final = re.compile(r"^v?\d+(?:\.\d+){1,3}(?:[-+][0-9A-Za-z.]+)?$")
 _URI_RE: Final = re.compile(r"^([a-z][a-z0-9+.-]*)://([^\s/?#]*)(/[^\s?#]*)?$")
 _MAX_IMPORT_FILES: Final = 10_000
+_LEDGER_FILES: Final = ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm")
 
 
 # ---- checks of the request ----
@@ -122,6 +123,12 @@ def _check_output_uri(spec: TrainingLaneSpec, uri: str | None) -> None:
                 field="output_uri",
             )
         return
+    if any(ord(char) < 0x20 or char == "\x7f" for char in uri):
+        raise TrainingError(
+            "the output URI holds a control character",
+            code="TRAIN_OUTPUT_URI_INVALID",
+            field="output_uri",
+        )
     match = _URI_RE.match(uri) if len(uri) <= 2048 else None
     if match is None:
         raise TrainingError(
@@ -269,12 +276,26 @@ def _traces_source(
 
 def _read_verified_traces(source: Path, expected: str) -> tuple[list[Path], list[bytearray]]:
     """Read the traces' bytes once, check their digest, and return them (parse these bytes)."""
+    with contextlib.suppress(OSError):
+        if not (source.is_dir() or stat.S_ISREG(source.stat().st_mode)):
+            raise TrainingError(
+                "the traces must be regular files (not a FIFO or a device)",
+                code="TRAIN_TRACES_UNAVAILABLE",
+                path=source,
+            )
     try:
         shards = list_jsonl_shards(source)
     except CMFError as error:
         raise TrainingError(
             f"traces: {error.message}", code="TRAIN_TRACES_UNAVAILABLE", path=error.path
         ) from None
+    for shard in shards:
+        if not stat.S_ISREG(shard.stat().st_mode):
+            raise TrainingError(
+                "the traces must be regular files (not a FIFO or a device)",
+                code="TRAIN_TRACES_UNAVAILABLE",
+                path=shard,
+            )
     kept: list[bytearray] = []
     try:
         actual, _ = hash_dataset_files(shards, keep=kept)
@@ -356,9 +377,11 @@ class _Heartbeat:
         )
 
     def _beat(self, home: Path, run_id: str, owner: RunOwner, context: RunContext) -> None:
-        with RunLedger(home) as ledger:
+        # A missed heartbeat only lets the lease run out (the run then reads as interrupted,
+        # the safe side), so a failing write never stops the training.
+        with contextlib.suppress(Exception), RunLedger(home) as ledger:
             while not self._stop.wait(self._interval):
-                with contextlib.suppress(CMFError):
+                with contextlib.suppress(Exception):
                     ledger.heartbeat(run_id, at=context.now(), owner=owner)
 
     def __enter__(self) -> _Heartbeat:
@@ -548,11 +571,15 @@ def train_customer_model(
             )
         )
     expected = report.redacted_copy.sha256 if report.redacted_copy else report.dataset_hash
+    try:
+        named_traces: Path | None = _traces_source(request, report)[0]
+    except TrainingError:
+        named_traces = None  # refused below when it is needed
+    _refuse_overwrite(request, manifest_path, named_traces, context)
     examples: list[TrainingExample] = []
     blocked = any(finding.severity == "error" for finding in findings)
     if not blocked:
         traces, expected = _traces_source(request, report)
-        _refuse_overwrite(request, manifest_path, traces, context)
         shards, blobs = _read_verified_traces(traces, expected)
         examples = _training_examples(shards, blobs, label_map)
         classes = {example.unsafe for example in examples}
@@ -660,21 +687,22 @@ def _run(
 
 
 def _refuse_overwrite(
-    request: TrainingRequest, manifest_path: Path | None, traces: Path, context: RunContext
+    request: TrainingRequest, manifest_path: Path | None, traces: Path | None, context: RunContext
 ) -> None:
     """Refuse a manifest path that is an input, or an export directory that holds one."""
     inputs: list[tuple[str, Path]] = [("the dataset report", request.dataset_report)]
-    if traces.is_dir():
+    if traces is not None and traces.is_dir():
         inputs += [("a trace shard", shard) for shard in sorted(traces.glob("*.jsonl"))]
-    else:
+    elif traces is not None:
         inputs.append(("the traces", traces))
     for what, path in (("workspace", request.workspace_file), ("config", request.config_file)):
         if path is not None:
             inputs.append((f"the {what} file", path))
-    inputs.append(("the factory home", context.home))
-    if manifest_path is not None and _inside(manifest_path, context.home):
+    inputs += [("the run ledger", context.home / name) for name in _LEDGER_FILES]
+    objects = ArtefactStore(context.home).root.parent
+    if manifest_path is not None and _inside(manifest_path, objects):
         raise TrainingError(
-            f"--output {manifest_path} lies in the factory home {context.home}; write manifests "
+            f"--output {manifest_path} lies in the artefact store {objects}; write manifests "
             "elsewhere",
             code="TRAIN_OUTPUT_OVERWRITES_INPUT",
             path=manifest_path,
@@ -689,10 +717,10 @@ def _refuse_overwrite(
             )
         if request.output_uri and request.output_uri.startswith("file:"):
             directory = Path(parse_artefact_uri(request.output_uri).path or "/")
-            if _inside(other, directory) or _inside(directory, context.home):
+            if _inside(other, directory) or _inside(directory, objects):
                 raise TrainingError(
-                    f"--output-uri {directory} holds {what} ({other}) or lies in the factory "
-                    "home; export the model to a directory of its own",
+                    f"--output-uri {directory} holds {what} ({other}) or lies in the artefact "
+                    "store; export the model to a directory of its own",
                     code="TRAIN_OUTPUT_OVERWRITES_INPUT",
                     path=directory,
                 )
@@ -783,7 +811,25 @@ def import_trained_model(
                 code="TRAIN_OUTPUT_OVERWRITES_INPUT",
                 path=output,
             )
+    objects = ArtefactStore(context.home).root.parent
+    if _inside(output, objects) or any(
+        same_file(output, context.home / name) for name in _LEDGER_FILES
+    ):
+        raise TrainingError(
+            f"--output {output} lies in the factory home's store or ledger",
+            code="TRAIN_OUTPUT_OVERWRITES_INPUT",
+            path=output,
+        )
     pending = CustomerTrainingManifest.load(job.training_manifest)
+    from customer_model_factory.catalog import verify_chain  # noqa: PLC0415
+
+    chain = verify_chain([job.training_manifest], home=context.home)
+    if chain.exit_code != 0:
+        raise TrainingError(
+            f"the pending manifest's chain does not verify: {chain.first_problem}",
+            code="TRAIN_IMPORT_REFUSED",
+            path=job.training_manifest,
+        )
     if pending.model is not None or not pending.ready:
         raise TrainingError(
             "only a ready manifest of a manifest-only lane, with no model yet, can import one",
