@@ -92,6 +92,7 @@ _COMMIT_RE: Final = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _VERSION_TAG_RE: Final = re.compile(r"^v?\d+(?:\.\d+){1,3}(?:[-+][0-9A-Za-z.]+)?$")
 _URI_RE: Final = re.compile(r"^([a-z][a-z0-9+.-]*)://([^\s/?#]*)(/[^\s?#]*)?$")
 _MAX_IMPORT_FILES: Final = 10_000
+_SEVERITIES: Final = frozenset({"low", "medium", "high", "critical"})
 _LEDGER_FILES: Final = ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm")
 
 
@@ -321,14 +322,21 @@ def _training_examples(
     """The ``train`` split as :class:`TrainingExample` objects, labels mapped to unsafe/safe."""
     examples: list[TrainingExample] = []
     for shard, blob in zip(shards, blobs, strict=True):
-        for number, line in enumerate(bytes(blob).splitlines(), start=1):
+        for number, line in enumerate(blob.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 row = orjson.loads(line)
             except orjson.JSONDecodeError:
-                continue  # the report counted it; a ready report has none
-            if not isinstance(row, dict) or row.get("split") != "train":
+                row = None  # a ready report has no such line: fail closed, never skip it
+            if not isinstance(row, dict):
+                raise TrainingError(
+                    "not a JSON object, yet the report was ready",
+                    code="TRAIN_DATASET_REPORT_INVALID",
+                    path=shard,
+                    line=number,
+                )
+            if row.get("split") != "train":
                 continue
             label, prompt, response = row.get("label"), row.get("prompt"), row.get("response")
             severity, trace_id = row.get("severity"), row.get("trace_id")
@@ -347,17 +355,25 @@ def _training_examples(
                     line=number,
                     field="label",
                 )
+            if severity not in _SEVERITIES:
+                raise TrainingError(
+                    "a train row's severity is not low, medium, high or critical",
+                    code="TRAIN_DATASET_REPORT_INVALID",
+                    path=shard,
+                    line=number,
+                    field="severity",
+                )
             vertical = row.get("vertical")
+            # Every field was checked above; building without re-validation keeps 200,000 rows
+            # at a fraction of a second.
             examples.append(
-                TrainingExample.model_validate(
-                    {
-                        "trace_id": trace_id,
-                        "prompt": prompt,
-                        "response": response,
-                        "unsafe": label_map[label] == "unsafe",
-                        "severity": severity,
-                        "vertical": vertical if isinstance(vertical, str) else None,
-                    }
+                TrainingExample.model_construct(
+                    trace_id=trace_id,
+                    prompt=prompt,
+                    response=response,
+                    unsafe=label_map[label] == "unsafe",
+                    severity=severity,
+                    vertical=vertical if isinstance(vertical, str) else None,
                 )
             )
     return examples
