@@ -603,3 +603,35 @@ def test_an_import_whose_report_link_is_broken_is_refused(tmp_path):
     assert caught.value.code == "TRAIN_IMPORT_REFUSED"
     with RunLedger(context.home) as ledger:
         assert ledger.show(pending.train_run_id).state == "QUEUED"
+
+
+def test_a_lane_that_raises_fails_the_run_without_a_manifest_and_it_resumes_later(tmp_path):
+    from customer_model_factory.errors import TrainingFailedError
+
+    class Failing:
+        def fit(self, examples, *, hyperparameters, seed):
+            raise RuntimeError("out of GPU memory")
+
+        def load(self, directory):
+            raise AssertionError("never loaded")
+
+    class Pack:
+        CMF_PLUGIN_API = "1.1"
+
+        @hookimpl
+        def cmf_training_lanes(self):
+            return [
+                TrainingLaneSpec(name="failing", requires_private_execution=False, lane=Failing())
+            ]
+
+    report, _ = _report(tmp_path)
+    with registered(Pack(), name="failing-pack") as pm:
+        context = _context(tmp_path, pm)
+        with pytest.raises(TrainingFailedError, match="out of GPU memory") as caught:
+            train_to_file(_request(report, lane="failing"), tmp_path / "m.json", context=context)
+    assert caught.value.code == "TRAIN_LANE_FAILED" and caught.value.exit_code == 1
+    assert not (tmp_path / "m.json").exists()
+    # Once the owning process is gone the run reads as interrupted (never as passed).
+    with RunLedger(context.home, liveness=lambda owner: False) as ledger:
+        runs = ledger.list_runs()
+    assert [(run.state, run.status) for run in runs] == [("RUNNING", "INTERRUPTED")]
