@@ -193,6 +193,11 @@ def test_external_lane_then_import_through_the_cli(workdir):
     assert not (workdir / "done.json").exists()
     code, _, err = _cmf(
         "train", "import", "--training-manifest", "pending.json", "--artefact", "model.bin",
+        "--expect-digest", "md5:abc", "-o", "done.json",
+    )  # fmt: skip
+    assert code == 2 and "--expect-digest must be sha256" in err
+    code, _, err = _cmf(
+        "train", "import", "--training-manifest", "pending.json", "--artefact", "model.bin",
         "--expect-digest", sha256_bytes(b"weights from the cluster"), "-o", "done.json",
     )  # fmt: skip
     assert code == 0, err

@@ -90,6 +90,7 @@ _FLOATING_REVISIONS: Final = frozenset(
 )
 _COMMIT_RE: Final = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _VERSION_TAG_RE: Final = re.compile(r"^v?\d+(?:\.\d+){1,3}(?:[-+][0-9A-Za-z.]+)?$")
+_DIGEST_RE: Final = re.compile(r"^sha256:[0-9a-f]{64}$")
 _URI_RE: Final = re.compile(r"^([a-z][a-z0-9+.-]*)://([^\s/?#]*)(/[^\s?#]*)?$")
 _MAX_IMPORT_FILES: Final = 10_000
 _SEVERITIES: Final = frozenset({"low", "medium", "high", "critical"})
@@ -169,7 +170,9 @@ def _check_output_uri(spec: TrainingLaneSpec, uri: str | None) -> None:
 
 
 def _label_map(
-    workspace: CustomerWorkspace | None, report: CustomerDatasetValidationReport, path: Path
+    workspace: CustomerWorkspace | None,
+    report: CustomerDatasetValidationReport,
+    path: Path | None,
 ) -> dict[str, str]:
     """The label map, checked against the report: same binding, same labels, same class counts."""
     if workspace is not None:
@@ -554,7 +557,7 @@ def train_customer_model(
             field="objective_profile",
         )
     _check_output_uri(spec, request.output_uri)
-    label_map = _label_map(request.workspace, report, request.workspace_file or Path("workspace"))
+    label_map = _label_map(request.workspace, report, request.workspace_file)
     try:
         hyperparameters = _resolve_hyperparameters(spec, request.hyperparameters, label_map)
     except TrainingError as error:  # name the config file the hyperparameters came from
@@ -835,6 +838,12 @@ def import_trained_model(
             f"--output {output} lies in the factory home's store or ledger",
             code="TRAIN_OUTPUT_OVERWRITES_INPUT",
             path=output,
+        )
+    if job.expect_digest is not None and not _DIGEST_RE.match(job.expect_digest):
+        raise TrainingError(
+            "--expect-digest must be sha256:<64 lower-case hex>",
+            code="TRAIN_IMPORT_REFUSED",
+            field="expect_digest",
         )
     pending = CustomerTrainingManifest.load(job.training_manifest)
     from customer_model_factory.catalog import verify_chain  # noqa: PLC0415
