@@ -635,3 +635,30 @@ def test_a_lane_that_raises_fails_the_run_without_a_manifest_and_it_resumes_late
     with RunLedger(context.home, liveness=lambda owner: False) as ledger:
         runs = ledger.list_runs()
     assert [(run.state, run.status) for run in runs] == [("RUNNING", "INTERRUPTED")]
+
+
+def test_a_shard_directory_named_relative_to_the_report_is_found_and_verified(
+    tmp_path, monkeypatch
+):
+    rows = training_rows()
+    data = tmp_path / "data"
+    (data / "shards").mkdir(parents=True)
+    for number, part in enumerate((rows[:17], rows[17:])):
+        (data / "shards" / f"part-{number}.jsonl").write_bytes(
+            b"".join(orjson.dumps(r) + b"\n" for r in part)
+        )
+    write_training_dataset(tmp_path)  # the workspace file
+    ws = CustomerWorkspace.from_toml(tmp_path / "workspace.toml")
+    monkeypatch.chdir(data)
+    report = validate_customer_trace_dataset(
+        Path("shards"), ws, context=RunContext.for_plugin_manager(fresh_plugin_manager())
+    )
+    assert report.source == "shards" and len(report.shards) == 2
+    report.write(data / "report.json")
+    monkeypatch.chdir(tmp_path)
+    manifest = train_customer_model(_request(Path("data/report.json")), context=_context(tmp_path))
+    assert manifest.ready and manifest.dataset_hash == report.dataset_hash
+    assert manifest.training_rows == 30
+    (data / "shards" / "part-1.jsonl").write_bytes(b"")
+    with pytest.raises(TrainingError):
+        train_customer_model(_request(Path("data/report.json")), context=_context(tmp_path))
