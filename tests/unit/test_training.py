@@ -662,3 +662,25 @@ def test_a_shard_directory_named_relative_to_the_report_is_found_and_verified(
     (data / "shards" / "part-1.jsonl").write_bytes(b"")
     with pytest.raises(TrainingError):
         train_customer_model(_request(Path("data/report.json")), context=_context(tmp_path))
+
+
+def test_a_plugin_failing_at_import_time_blocks_the_import(tmp_path):
+    class Broken:
+        CMF_PLUGIN_API = "1.1"
+
+        @hookimpl
+        def cmf_objective_profiles(self):
+            raise RuntimeError("boom")
+
+    pending_path, _, pending = _external(tmp_path)
+    produced = tmp_path / "model.bin"
+    produced.write_bytes(b"weights")
+    with registered(Broken(), name="broken-pack") as pm:
+        context = _context(tmp_path, pm)
+        done = import_trained_model(
+            TrainingImport(pending_path, produced), tmp_path / "d.json", context=context
+        )
+    assert not done.ready and done.model is None
+    assert "PLUGIN_HOOK_FAILED" in [f.code for f in done.findings]
+    with RunLedger(context.home) as ledger:
+        assert ledger.show(pending.train_run_id).state == "QUEUED"

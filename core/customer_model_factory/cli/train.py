@@ -168,7 +168,8 @@ def import_artefact(  # noqa: PLR0917 - typer maps each parameter to an option
 ) -> None:
     """Import a model trained elsewhere into the store by digest; write the completed manifest.
 
-    Exits 0 when imported, 2 when refused (digest mismatch, not a pending manifest-only run,
+    Exits 0 when imported, 1 when a plugin problem blocks it (a manifest with the findings is
+    written, nothing is stored), 2 when refused (digest mismatch, not a pending manifest-only run,
     an artefact that is not regular files).
     """
     from customer_model_factory.cli._app import run_context  # noqa: PLC0415

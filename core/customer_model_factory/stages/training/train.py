@@ -890,6 +890,20 @@ def import_trained_model(
             path=job.training_manifest,
             field="train_run_id",
         )
+    # Fail closed at import time too: a plugin problem of this run blocks the import (exit 1),
+    # and nothing is stored or recorded.
+    findings = list(dict.fromkeys([*pending.findings, *context.plugin_manager.stage_findings()]))
+    if any(finding.severity == "error" for finding in findings):
+        blocked = CustomerTrainingManifest.seal(
+            **pending.model_dump(
+                exclude={"kind", "ready", "findings", "manifest_hash", "schema_version", "inputs"}
+            ),
+            inputs=[_relink(link, job.training_manifest, output) for link in pending.inputs]
+            + [pending.link(_link_uri(job.training_manifest, output))],
+            findings=findings,
+        )
+        blocked.write(output)
+        return blocked
     mode = job.artefact.lstat().st_mode if job.artefact.exists() else 0
     if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
         raise TrainingError(
@@ -949,7 +963,7 @@ def import_trained_model(
         exclude={"kind", "inputs", "ready", "findings", "manifest_hash", "schema_version", "model"}
     )
     completed = CustomerTrainingManifest.seal(
-        **fields, inputs=links, findings=pending.findings, model=model
+        **fields, inputs=links, findings=findings, model=model
     )
     completed.write(output)
     return completed
