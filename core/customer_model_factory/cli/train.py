@@ -15,8 +15,13 @@ if TYPE_CHECKING:
 __all__ = ["app", "render_text"]
 
 app = typer.Typer(
-    help="Train a customer scorer (stage 2: the training manifest), or import one trained "
-    "elsewhere.",
+    help="Train a customer scorer on the train split of a ready dataset report and write the "
+    "training manifest (stage 2), or import a model trained elsewhere (cmf train import).\n\n"
+    "The same request again converges on the same run and the same manifest bytes; an "
+    "interrupted run resumes. Exit codes: 0 ready; 1 blocked (report not ready, base model not "
+    "pinned, no train rows of both classes, a plugin that failed, a lane that raised); 2 refused "
+    "(unknown lane or objective, tampered report, traces changed, bad output URI, an output over "
+    "an input).",
     no_args_is_help=True,
     invoke_without_command=True,
     rich_markup_mode=None,
