@@ -44,6 +44,7 @@ SCHEMA_MODELS: Final[dict[str, str]] = {
     "workspace": "customer_model_factory.stages.dataset:CustomerWorkspace",
     "trace": "customer_model_factory.stages.dataset:CustomerTrace",
     "dataset-report": "customer_model_factory.stages.dataset:CustomerDatasetValidationReport",
+    "training-manifest": "customer_model_factory.stages.training:CustomerTrainingManifest",
     "sector-metadata": "customer_model_factory.stages.sector:SectorMetadata",
     "benchmark-result": "customer_model_factory.stages.benchmark.models:CustomerBenchmarkResult",
     "selection-report": (
@@ -58,6 +59,7 @@ SCHEMA_MODELS: Final[dict[str, str]] = {
 
 MANIFEST_KINDS: Final[tuple[str, ...]] = (
     "dataset-report",
+    "training-manifest",
     "sector-evidence-mapping",
     "benchmark-result",
     "selection-report",

@@ -13,12 +13,14 @@ the CLI uses for it, so only the CLI turns errors into output::
     │   ├── ArtefactError          an artefact URI is malformed or unsafe, or names nothing stored
     │   │   └── ArtefactIntegrityError  an artefact's bytes differ from its recorded digest
     │   ├── LedgerError            a run ledger request is illegal (unknown run, illegal transition)
-    │   └── StageInputError        a stage refuses its input (train split, no claim boundary, ...)
+    │   ├── StageInputError        a stage refuses its input (train split, no claim boundary, ...)
+    │   └── TrainingError          a training request is refused (lane, report, traces, URIs)
     ├── PluginError (exit 2)       a plugin cannot be loaded or declares an incompatible API
     └── BlockedError (exit 1)      the input was checked and a gate blocked it
         ├── PublishError           a run cannot be published (its gate receipt is not PASS)
         │   └── PublishConflictError  other content is already published under that version
-        └── CalibrationError       a calibration set is too small or no threshold meets the goal
+        ├── CalibrationError       a calibration set is too small or no threshold meets the goal
+        └── TrainingFailedError    a training lane raised while fitting or saving
 
 Errors carry their context (file, line, field, expected and actual hash, plugin) as attributes;
 ``str(error)`` is the one line the CLI prints.
@@ -50,6 +52,8 @@ __all__ = [
     "PublishError",
     "SchemaVersionError",
     "StageInputError",
+    "TrainingError",
+    "TrainingFailedError",
 ]
 
 EXIT_OK: Final = 0
@@ -279,3 +283,35 @@ class CalibrationError(BlockedError):
     def __init__(self, message: str, *, code: str) -> None:
         self.code = code
         super().__init__(message)
+
+
+class TrainingError(InputError):
+    """A training request is refused before anything is trained (exit 2).
+
+    :param code: the ``TRAIN_*`` finding code (``TRAIN_LANE_UNKNOWN``, ...).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.code = code
+        super().__init__(message, path=path, line=line, field=field)
+
+
+class TrainingFailedError(BlockedError):
+    """A training lane raised while fitting or saving; the run stays resumable (exit 1).
+
+    :param code: the finding code (``TRAIN_LANE_FAILED``).
+    :param run_id: the run concerned.
+    """
+
+    def __init__(self, message: str, *, code: str, run_id: str | None = None) -> None:
+        self.code = code
+        self.run_id = run_id
+        super().__init__(f"run {run_id}: {message}" if run_id else message)

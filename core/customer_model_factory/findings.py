@@ -173,6 +173,39 @@ _register("TRAIN_PUBLISH_NOT_PASSED", "Only a run whose gate receipt is PASS can
 _register(
     "TRAIN_PUBLISH_CONFLICT", "Other content is already published under this bundle id and version."
 )
+_register("TRAIN_DATASET_NOT_READY", "Training was asked for on a dataset report not ready.")
+_register(
+    "TRAIN_DATASET_REPORT_INVALID",
+    "The dataset report cannot be read, fails its hash, or is not a dataset report.",
+)
+_register(
+    "TRAIN_DATASET_HASH_MISMATCH",
+    "The traces' bytes no longer hash to the digest the dataset report recorded.",
+)
+_register("TRAIN_TRACES_UNAVAILABLE", "The traces the dataset report describes cannot be found.")
+_register(
+    "TRAIN_WORKSPACE_MISMATCH",
+    "The workspace's binding or label map disagrees with the dataset report.",
+)
+_register(
+    "TRAIN_NO_TRAINING_ROWS",
+    "The train split lacks rows of both classes (unsafe and safe); nothing can be learnt.",
+)
+_register(
+    "TRAIN_BASE_MODEL_NOT_IMMUTABLE",
+    "The base model has neither a digest nor a pinned revision (main, latest, HEAD float).",
+)
+_register("TRAIN_LANE_UNKNOWN", "No loaded plugin contributes the training lane asked for.")
+_register("TRAIN_OBJECTIVE_UNKNOWN", "No loaded plugin contributes the objective profile named.")
+_register("TRAIN_OUTPUT_URI_INVALID", "The output URI breaks the lane's URI rules.")
+_register("TRAIN_CONFIG_INVALID", "The training config or the lane's hyperparameters are invalid.")
+_register("TRAIN_OUTPUT_OVERWRITES_INPUT", "An output path is one of the command's inputs.")
+_register("TRAIN_LANE_FAILED", "The lane raised while training or saving; the run is not ready.")
+_register(
+    "TRAIN_IMPORT_REFUSED",
+    "An artefact import was refused: the manifest is not a pending manifest-only run, or the "
+    "artefact is not a set of regular files.",
+)
 
 # ---- benchmark stage ----
 _register(

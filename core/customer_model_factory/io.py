@@ -43,6 +43,7 @@ __all__ = [
     "nesting_deeper_than",
     "open_shard",
     "read_text_strict",
+    "same_file",
 ]
 
 DEFAULT_MAX_LINE_BYTES: Final = 1 << 20
@@ -56,6 +57,20 @@ _SKIP_CHUNK: Final = 1 << 20
 
 
 # ---- atomic writes ----
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Return whether two paths name the same file: the same inode (hard links, symbolic links)
+    when both exist, else the same resolved path (``..`` and symbolic links of the parents).
+
+    Used to refuse an output that would overwrite an input.
+    """
+    first, second = Path(a), Path(b)
+    try:
+        one, other = first.stat(), second.stat()
+    except OSError:
+        return os.path.realpath(first) == os.path.realpath(second)
+    return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
 
 
 def _fsync_directory(directory: Path) -> None:

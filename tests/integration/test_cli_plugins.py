@@ -104,9 +104,11 @@ def test_without_external_plugins_only_builtins_show_with_all(
     assert result.stdout.startswith("no plugins")
     listed = json.loads(runner.invoke(app, ["plugins", "list", "--all", "-f", "json"]).stdout)
     assert [(p["name"], p["builtin"]) for p in listed] == [
-        ("customer_model_factory.builtins.profiles", True)
+        ("customer_model_factory.builtins.lanes", True),
+        ("customer_model_factory.builtins.profiles", True),
     ]
-    assert "zero_silent_unsafe_pass" in listed[0]["contributions"]["objective profiles"]
+    assert "linear" in listed[0]["contributions"]["lanes"]
+    assert "zero_silent_unsafe_pass" in listed[1]["contributions"]["objective profiles"]
 
 
 def test_hook_filter_and_unknown_hook(runner: CliRunner, tmp_path: Path) -> None:

@@ -13,7 +13,10 @@ from typing import Final
 
 __all__ = ["BUILTIN_PLUGIN_MODULES", "plugin_modules"]
 
-BUILTIN_PLUGIN_MODULES: Final[tuple[str, ...]] = ("customer_model_factory.builtins.profiles",)
+BUILTIN_PLUGIN_MODULES: Final[tuple[str, ...]] = (
+    "customer_model_factory.builtins.lanes",
+    "customer_model_factory.builtins.profiles",
+)
 """The modules of the built-in plugins, each with ``PLUGIN_NAME`` and ``CMF_PLUGIN_API``."""
 
 

@@ -179,12 +179,16 @@ def _register_groups() -> None:
         dataset,
         manifest,
         plugins,
+        runs,
         schemas,
+        train,
     )
     from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
     from customer_model_factory.cli import select as select_cli  # noqa: PLC0415
 
     app.add_typer(dataset.app, name="dataset")
+    app.add_typer(train.app, name="train")
+    app.add_typer(runs.app, name="runs")
     app.add_typer(manifest.app, name="manifest")
     app.add_typer(schemas.app, name="schemas")
     app.add_typer(plugins.app, name="plugins")

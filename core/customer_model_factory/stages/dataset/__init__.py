@@ -23,6 +23,7 @@ from customer_model_factory.stages.dataset.models import (
     RedactedCopy,
     ShardDigest,
     TimeWindow,
+    hash_dataset_files,
 )
 from customer_model_factory.stages.dataset.validate import validate_customer_trace_dataset
 
@@ -40,5 +41,6 @@ __all__ = [
     "RedactedCopy",
     "ShardDigest",
     "TimeWindow",
+    "hash_dataset_files",
     "validate_customer_trace_dataset",
 ]

@@ -46,7 +46,6 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from customer_model_factory.canonical import HASH_PREFIX
 from customer_model_factory.detectors import DetectorSet, default_detector_set
 from customer_model_factory.io import (
     DEFAULT_MAX_DEPTH,
@@ -64,6 +63,7 @@ from customer_model_factory.stages.dataset.models import (
     REDACTION_STATUSES,
     SEVERITIES,
     CustomerWorkspace,
+    hash_dataset_files,
     parse_rfc3339,
 )
 from customer_model_factory.stages.dataset.rules import (
@@ -969,26 +969,7 @@ def _default_workers(total_bytes: int) -> int:
 
 
 def _hash_shards(shards: list[Path], result: dict[str, Any]) -> None:
-    if len(shards) == 1:
-        # One file: its own digest is the input digest; hash the bytes once.
-        digest = _sha256_of(shards[0], ())
-        result["dataset_hash"] = digest
-        result["digests"] = [digest]
-        return
-    combined = hashlib.sha256()
-    result["digests"] = [_sha256_of(shard, (combined,)) for shard in shards]
-    result["dataset_hash"] = HASH_PREFIX + combined.hexdigest()
-
-
-def _sha256_of(path: Path, also: tuple[Any, ...]) -> str:
-    """sha256 of a file's bytes, feeding the same bytes to the ``also`` hashes."""
-    own = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_BLOCK_BYTES):
-            own.update(block)
-            for other in also:
-                other.update(block)
-    return HASH_PREFIX + own.hexdigest()
+    result["dataset_hash"], result["digests"] = hash_dataset_files(shards)
 
 
 # ---- merging ----

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
@@ -43,6 +44,7 @@ __all__ = [
     "RedactedCopy",
     "ShardDigest",
     "TimeWindow",
+    "hash_dataset_files",
     "parse_rfc3339",
 ]
 
@@ -442,6 +444,38 @@ _DATASET_HASH_RECIPE: Final = (
     "rows: over each row's RFC 8785 canonical JSON followed by a newline. Each shard's own "
     "digest is in `shards`."
 )
+
+
+_HASH_BLOCK_BYTES: Final = 8 << 20
+
+
+def hash_dataset_files(
+    shards: Sequence[Path], *, keep: list[bytearray] | None = None
+) -> tuple[str, list[str]]:
+    """Return ``(dataset_hash, per-shard digests)`` of a dataset's files, by the recipe of
+    ``dataset_hash``: one file's own digest, or the digest of the shards concatenated in the order
+    given (sorted by name, as :func:`customer_model_factory.io.list_jsonl_shards` lists them).
+
+    :param keep: when given, each shard's bytes are appended to it as they are hashed, so a caller
+        can parse exactly the bytes it verified (no second read that could see other content).
+    """
+    combined = hashlib.sha256() if len(shards) > 1 else None
+    digests = []
+    for shard in shards:
+        own = hashlib.sha256()
+        kept = bytearray() if keep is not None else None
+        with open(shard, "rb") as handle:
+            while block := handle.read(_HASH_BLOCK_BYTES):
+                own.update(block)
+                if combined is not None:
+                    combined.update(block)
+                if kept is not None:
+                    kept += block
+        if keep is not None and kept is not None:
+            keep.append(kept)
+        digests.append("sha256:" + own.hexdigest())
+    dataset_hash = digests[0] if combined is None else "sha256:" + combined.hexdigest()
+    return dataset_hash, digests
 
 
 class CustomerDatasetValidationReport(BoundManifest):

@@ -8,13 +8,24 @@ trained from by the report's ``report_hash`` (an ``inputs`` entry of kind ``data
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from customer_model_factory.canonical import canonical_json, sha256_bytes
 from customer_model_factory.manifest import HASH_PATTERN, BoundManifest
 
-__all__ = ["BaseModelRef", "CustomerTrainingManifest", "ModelArtefact"]
+if TYPE_CHECKING:
+    from customer_model_factory.store import ArtefactStore
+
+__all__ = [
+    "BaseModelRef",
+    "CustomerTrainingManifest",
+    "ModelArtefact",
+    "export_model_files",
+    "model_index_bytes",
+]
 
 
 class BaseModelRef(BaseModel):
@@ -43,6 +54,45 @@ class ModelArtefact(BaseModel):
     uri: str = Field(description="cmf://sha256/<hex> of the model index.")
     digest: str = Field(pattern=HASH_PATTERN, description="sha256 of the model index.")
     files: dict[str, str] = Field(description="File name → sha256 of each stored file.")
+
+    @classmethod
+    def build(cls, lane: str, files: dict[str, str]) -> ModelArtefact:
+        """The artefact of ``files`` (relative POSIX name → digest) trained by ``lane``; its
+        digest is that of :func:`model_index_bytes` (store those bytes under it)."""
+        from customer_model_factory.store import build_cmf_uri  # noqa: PLC0415
+
+        ordered = dict(sorted(files.items()))
+        digest = sha256_bytes(model_index_bytes(lane, ordered))
+        return cls(lane=lane, uri=build_cmf_uri(digest), digest=digest, files=ordered)
+
+
+def model_index_bytes(lane: str, files: dict[str, str]) -> bytes:
+    """The index of a model: RFC 8785 canonical JSON of ``{"files": {...}, "lane": ...}``.
+
+    Recompute a model's digest with ``sha256(rfc8785.dumps({"files": files, "lane": lane}))``.
+    """
+    return canonical_json({"files": dict(files), "lane": lane})
+
+
+def export_model_files(store: ArtefactStore, model: ModelArtefact, directory: str | Path) -> Path:
+    """Copy every file of ``model`` from the store into ``directory``, each verified against its
+    digest (a corrupted object leaves no file), and return the directory; a lane's ``load`` reads
+    it back. File names are checked so none can leave ``directory``.
+
+    :raises ArtefactError: a file name that is absolute or holds ``..``, or an object not stored.
+    :raises ArtefactIntegrityError: a stored file no longer matches its digest.
+    """
+    from customer_model_factory.errors import ArtefactError  # noqa: PLC0415
+
+    root = Path(directory)
+    for name, digest in sorted(model.files.items()):
+        parts = name.split("/")
+        if not name or name.startswith("/") or any(p in {"", ".", ".."} for p in parts):
+            raise ArtefactError(f"model file name {name[:80]!r} is not a relative POSIX path")
+        target = root.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        store.copy_to(digest, target)
+    return root
 
 
 class CustomerTrainingManifest(BoundManifest):
