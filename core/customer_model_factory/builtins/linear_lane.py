@@ -263,15 +263,22 @@ def _chars_text(prompts: Sequence[str], responses: Sequence[str], lower: bool) -
 def _feature_matrix(
     prompts: Sequence[str], responses: Sequence[str], config: LinearLaneConfig
 ) -> Any:
+    """The full feature matrix, built a batch of rows at a time to bound intermediate memory."""
     from scipy import sparse  # noqa: PLC0415
 
     vectorizer = _word_vectorizer(config)
-    blocks = [vectorizer.transform(prompts), vectorizer.transform(responses)]
-    if config.uses_chars:
-        blocks.append(
-            char_ngram_features(_chars_text(prompts, responses, config.lowercase), config)
-        )
-    return sparse.hstack(blocks, format="csr", dtype=np.float64)
+    chunks = []
+    for start in range(0, len(prompts), _BATCH):
+        batch_prompts = list(prompts[start : start + _BATCH])
+        batch_responses = list(responses[start : start + _BATCH])
+        blocks = [vectorizer.transform(batch_prompts), vectorizer.transform(batch_responses)]
+        if config.uses_chars:
+            texts = _chars_text(batch_prompts, batch_responses, config.lowercase)
+            blocks.append(char_ngram_features(texts, config))
+        chunks.append(sparse.hstack(blocks, format="csr", dtype=np.float64))
+    if not chunks:
+        return sparse.csr_matrix((0, config.n_features), dtype=np.float64)
+    return sparse.vstack(chunks, format="csr", dtype=np.float64)
 
 
 # ---- the model ----
