@@ -88,7 +88,7 @@ def test_an_unknown_run_is_one_line_and_exit_2(workdir):
     assert _cmf(*_TRAIN, "-o", "training.json")[0] == 0
     code, _, err = _cmf("runs", "show", "f" * 64)
     assert code == 2
-    assert err == f"error: run {'f' * 64}: no such run in the ledger\n"
+    assert err == f"error: run {'f' * 64}: no such run in the ledger [TRAIN_RUN_UNKNOWN]\n"
 
 
 @pytest.mark.parametrize(
