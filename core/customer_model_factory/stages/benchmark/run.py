@@ -50,7 +50,7 @@ from customer_model_factory.stages.benchmark.models import (
     parse_raw_results,
     render_raw_results,
 )
-from customer_model_factory.stages.selection.calibration import (
+from customer_model_factory.stages.benchmark.calibration import (
     CalibratedThresholds,
     ThresholdObjective,
     calibrate_thresholds,

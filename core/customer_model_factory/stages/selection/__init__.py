@@ -1,8 +1,8 @@
-"""Stage 3b: calibrate thresholds on the validation split, select a model, publish its bundle.
+"""Stage 3b: select a model from benchmark results and publish its bundle.
 
 The models live in :mod:`.models`, the selection in :mod:`.select`, publishing in
-:mod:`.publish`; nothing is imported here, so the benchmark stage can use :mod:`.calibration`
-without importing the selection models that are built on its own.
+:mod:`.publish`; thresholds are calibrated upstream, by the benchmark stage
+(:mod:`customer_model_factory.stages.benchmark.calibration`).
 """
 
 __all__: list[str] = []

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from customer_model_factory.errors import CalibrationError
 from customer_model_factory.findings import FINDING_CODES
 from customer_model_factory.stages.benchmark.metrics import RawResult
-from customer_model_factory.stages.selection.calibration import (
+from customer_model_factory.stages.benchmark.calibration import (
     DEFAULT_MIN_CALIBRATION_SIZE,
     DEFAULT_MIN_CLASS_COUNT,
     CalibratedThresholds,
