@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from customer_model_factory.errors import CalibrationError
 from customer_model_factory.findings import FINDING_CODES
-from customer_model_factory.stages.benchmark.metrics import RawResult
 from customer_model_factory.stages.benchmark.calibration import (
     DEFAULT_MIN_CALIBRATION_SIZE,
     DEFAULT_MIN_CLASS_COUNT,
@@ -23,6 +22,7 @@ from customer_model_factory.stages.benchmark.calibration import (
     conformal_band,
     objective_threshold,
 )
+from customer_model_factory.stages.benchmark.metrics import RawResult
 
 
 def _results(scores, unsafe) -> list[RawResult]:

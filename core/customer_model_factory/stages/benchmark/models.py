@@ -24,8 +24,8 @@ from customer_model_factory.canonical import canonical_json
 from customer_model_factory.errors import DataFormatError
 from customer_model_factory.manifest import HASH_PATTERN, BoundManifest
 from customer_model_factory.plugin_api.contracts import MetricConstraint
-from customer_model_factory.stages.benchmark.metrics import BenchmarkMetrics, RawResult
 from customer_model_factory.stages.benchmark.calibration import CalibratedThresholds
+from customer_model_factory.stages.benchmark.metrics import BenchmarkMetrics, RawResult
 
 __all__ = [
     "BENCHMARK_SPLITS",

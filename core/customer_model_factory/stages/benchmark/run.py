@@ -35,6 +35,11 @@ from customer_model_factory.findings import Finding
 from customer_model_factory.io import JsonlReader
 from customer_model_factory.manifest import InputLink, read_manifest_payload
 from customer_model_factory.plugin_api.contracts import MetricConstraint, TrainedScorer
+from customer_model_factory.stages.benchmark.calibration import (
+    CalibratedThresholds,
+    ThresholdObjective,
+    calibrate_thresholds,
+)
 from customer_model_factory.stages.benchmark.metrics import (
     SEVERITIES,
     BenchmarkMetrics,
@@ -49,11 +54,6 @@ from customer_model_factory.stages.benchmark.models import (
     ScoringLatency,
     parse_raw_results,
     render_raw_results,
-)
-from customer_model_factory.stages.benchmark.calibration import (
-    CalibratedThresholds,
-    ThresholdObjective,
-    calibrate_thresholds,
 )
 from customer_model_factory.stages.training.models import CustomerTrainingManifest, ModelArtefact
 from customer_model_factory.store import (
