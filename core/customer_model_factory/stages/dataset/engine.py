@@ -427,10 +427,7 @@ def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
     """
     text = f"{prompt}\x00{response}"
     if not text.isascii():
-        prompt_key = normalise(prompt).encode()
-        return (
-            len(prompt_key).to_bytes(4, "big") + prompt_key + b"\x00" + normalise(response).encode()
-        )
+        return _delimited(normalise(prompt).encode(), normalise(response).encode())
     # ASCII: NFKC is the identity and case-folding is lower-casing.
     if spaced or prompt[0] == " " or prompt[-1] == " " or response[0] == " " or response[-1] == " ":
         # One byte translation folds case and maps every whitespace character to a space, then
@@ -438,11 +435,19 @@ def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
         # separator.
         prompt_key = b" ".join(prompt.encode().translate(_ASCII_FOLD).split())
         response_key = b" ".join(response.encode().translate(_ASCII_FOLD).split())
-        return len(prompt_key).to_bytes(4, "big") + prompt_key + b"\x00" + response_key
+        return _delimited(prompt_key, response_key)
     # Not spaced: the raw line holds no whitespace but single spaces (a tab, newline or other
     # control character in a JSON string is always escaped, and escapes mark a line spaced),
-    # so only the case is left to fold (the length does not change).
-    return len(prompt).to_bytes(4, "big") + text.encode().lower()
+    # so only the case is left to fold. The prompt is not blank, so its key is not empty.
+    if "\x00" in prompt:
+        return _delimited(prompt.lower().encode(), response.lower().encode())
+    return text.encode().lower()
+
+
+def _delimited(prompt_key: bytes, response_key: bytes) -> bytes:
+    if prompt_key and b"\x00" not in prompt_key:
+        return prompt_key + b"\x00" + response_key
+    return len(prompt_key).to_bytes(8, "big") + prompt_key + b"\x00" + response_key
 
 
 # ---- reading byte ranges ----
