@@ -14,7 +14,11 @@ the report is byte-identical to checking every row with :meth:`~.rules.RowRules.
   and cached, so a typical row costs one tuple and one dict lookup for all of them.
 - Secrets and personal data are found with one multi-pattern scan over whole blocks of raw bytes
   (:mod:`~customer_model_factory.detectors`); only rows with a candidate are decoded field by
-  field.
+  field. A line holding a ``\\uXXXX`` or ``\\/`` escape is always a candidate: an escape can
+  hide any character of a secret from the raw bytes.
+- A repeated key is ruled out for a whole block with one count of its quotes against the keys
+  and strings its rows decoded into (:func:`_repeated_keys`); only rows that may repeat one are
+  parsed exactly (:meth:`~.rules.RowRules.duplicate_keys`).
 - Memory grows with the number of distinct rows, never with the text: each row leaves a 16-byte
   digest of its leakage key (XXH3-128, or blake2b without ``xxhash``) and its trace id
   (uniqueness; ids longer than 64 characters are kept as a 16-byte blake2b digest).
