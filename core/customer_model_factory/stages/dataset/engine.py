@@ -397,7 +397,7 @@ class _RowChecker(RowRules):
             return 0
         # The row's keys plus string values (its quotes prove no key repeats: _may_repeat): the
         # categorical ones, then trace_id, prompt, response, observed_at, one reference each.
-        tokens = entry.present + entry.strings + (12 if event is None else 14)
+        tokens = entry.tokens + (12 if event is None else 14)
         metadata = row.metadata
         if metadata is not None:
             inner = _shape(metadata, self.max_depth - 1)

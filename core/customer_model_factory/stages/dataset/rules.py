@@ -158,6 +158,7 @@ class Verdict:
         "split_index",
         "strings",
         "templates",
+        "tokens",
         "window",
     )
 
@@ -196,6 +197,8 @@ class Verdict:
         self.present = present
         #: How many of them are strings.
         self.strings = strings
+        #: Both together: what the row's quotes count for them (see the engine).
+        self.tokens = present + strings
 
 
 class RowRules:
