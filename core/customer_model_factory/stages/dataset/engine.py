@@ -14,7 +14,11 @@ the report is byte-identical to checking every row with :meth:`~.rules.RowRules.
   and cached, so a typical row costs one tuple and one dict lookup for all of them.
 - Secrets and personal data are found with one multi-pattern scan over whole blocks of raw bytes
   (:mod:`~customer_model_factory.detectors`); only rows with a candidate are decoded field by
-  field.
+  field. A line holding a ``\\uXXXX`` or ``\\/`` escape is always a candidate: an escape can
+  hide any character of a secret from the raw bytes.
+- A repeated key is ruled out for a whole block with one count of its quotes against the keys
+  and strings its rows decoded into (:func:`_repeated_keys`); only rows that may repeat one are
+  parsed exactly (:meth:`~.rules.RowRules.duplicate_keys`).
 - Memory grows with the number of distinct rows, never with the text: each row leaves a 16-byte
   digest of its leakage key (XXH3-128, or blake2b without ``xxhash``) and its trace id
   (uniqueness; ids longer than 64 characters are kept as a 16-byte blake2b digest).
@@ -393,7 +397,7 @@ class _RowChecker(RowRules):
             return 0
         # The row's keys plus string values (its quotes prove no key repeats: _may_repeat): the
         # categorical ones, then trace_id, prompt, response, observed_at, one reference each.
-        tokens = entry.present + entry.strings + (12 if event is None else 14)
+        tokens = entry.tokens + (12 if event is None else 14)
         metadata = row.metadata
         if metadata is not None:
             inner = _shape(metadata, self.max_depth - 1)
@@ -427,10 +431,7 @@ def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
     """
     text = f"{prompt}\x00{response}"
     if not text.isascii():
-        prompt_key = normalise(prompt).encode()
-        return (
-            len(prompt_key).to_bytes(4, "big") + prompt_key + b"\x00" + normalise(response).encode()
-        )
+        return _delimited(normalise(prompt).encode(), normalise(response).encode())
     # ASCII: NFKC is the identity and case-folding is lower-casing.
     if spaced or prompt[0] == " " or prompt[-1] == " " or response[0] == " " or response[-1] == " ":
         # One byte translation folds case and maps every whitespace character to a space, then
@@ -438,11 +439,19 @@ def _fold(prompt: str, response: str, *, spaced: bool) -> bytes:
         # separator.
         prompt_key = b" ".join(prompt.encode().translate(_ASCII_FOLD).split())
         response_key = b" ".join(response.encode().translate(_ASCII_FOLD).split())
-        return len(prompt_key).to_bytes(4, "big") + prompt_key + b"\x00" + response_key
+        return _delimited(prompt_key, response_key)
     # Not spaced: the raw line holds no whitespace but single spaces (a tab, newline or other
     # control character in a JSON string is always escaped, and escapes mark a line spaced),
-    # so only the case is left to fold (the length does not change).
-    return len(prompt).to_bytes(4, "big") + text.encode().lower()
+    # so only the case is left to fold. The prompt is not blank, so its key is not empty.
+    if "\x00" in prompt:
+        return _delimited(prompt.lower().encode(), response.lower().encode())
+    return text.encode().lower()
+
+
+def _delimited(prompt_key: bytes, response_key: bytes) -> bytes:
+    if prompt_key and b"\x00" not in prompt_key:
+        return prompt_key + b"\x00" + response_key
+    return len(prompt_key).to_bytes(8, "big") + prompt_key + b"\x00" + response_key
 
 
 # ---- reading byte ranges ----

@@ -158,6 +158,7 @@ class Verdict:
         "split_index",
         "strings",
         "templates",
+        "tokens",
         "window",
     )
 
@@ -196,6 +197,8 @@ class Verdict:
         self.present = present
         #: How many of them are strings.
         self.strings = strings
+        #: Both together: what the row's quotes count for them (see the engine).
+        self.tokens = present + strings
 
 
 class RowRules:
@@ -937,13 +940,13 @@ class RowRules:
                 line,
             )
             return
-        shown = self.shown(sector)
         own_id = row.get("trace_id")
         for finding in validate_sector_trace_metadata(
             row, sector_id=sector, pm=self.settings.sector_pm, location=None
         ):
             message = finding.message
-            if shown != sector:
+            if sector in message:  # a message that repeats the sector repeats it safely
+                shown = self.shown(sector)
                 message = message.replace(repr(sector), f"'{shown}'").replace(sector, shown)
             self.add(
                 finding.code,
@@ -1097,12 +1100,19 @@ def normalise(text: str) -> str:
 
 
 def leakage_key(prompt: str, response: str) -> bytes:
-    """Two rows with the same key hold the same prompt and response once normalised: the
-    byte length of the normalised prompt (4 bytes, big-endian), the normalised prompt, NUL, the
-    normalised response (UTF-8). The length keeps a NUL inside a text from passing for the
-    separator (``a\\0b`` + ``c`` and ``a`` + ``b\\0c`` differ)."""
+    """Two rows with the same key hold the same prompt and response once normalised.
+
+    The key is the normalised prompt, NUL, the normalised response (UTF-8) when the normalised
+    prompt is not empty and holds no NUL (the first NUL is then the separator); otherwise it is
+    the normalised prompt's byte length (8 bytes, big-endian: its first byte is NUL, which the
+    first form never starts with), the prompt, NUL and the response. So no character inside a
+    text can pass for the separator (``a\\0b`` + ``c`` and ``a`` + ``b\\0c`` differ).
+    """
     prompt_key = normalise(prompt).encode()
-    return len(prompt_key).to_bytes(4, "big") + prompt_key + b"\x00" + normalise(response).encode()
+    response_key = normalise(response).encode()
+    if prompt_key and b"\x00" not in prompt_key:
+        return prompt_key + b"\x00" + response_key
+    return len(prompt_key).to_bytes(8, "big") + prompt_key + b"\x00" + response_key
 
 
 # ---- cross-row and whole-dataset rules: their findings ----
