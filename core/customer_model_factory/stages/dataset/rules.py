@@ -29,6 +29,7 @@ contract test ``tests/unit/test_dataset_engine_contract.py`` would otherwise cat
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import re
@@ -201,7 +202,7 @@ class Verdict:
         self.tokens = present + strings
 
 
-class RowRules:
+class RowRules(abc.ABC):
     """Every row rule, applied to one row at a time; the engine implements the four hooks."""
 
     def __init__(self, settings: _Settings, *, keep_redacted: bool = True) -> None:
@@ -246,6 +247,7 @@ class RowRules:
 
     # -- the hooks the engine implements --
 
+    @abc.abstractmethod
     def add(  # noqa: PLR0917 - positional on purpose: called per finding in the hot loop
         self,
         code: str,
@@ -256,12 +258,12 @@ class RowRules:
         line: int,
     ) -> None:
         """Report a finding on a row."""
-        raise NotImplementedError  # pragma: no cover - the engine's checker implements it
 
+    @abc.abstractmethod
     def record_trace_id(self, trace_id: str, line: int) -> None:
         """Record a valid trace id (repeats are found once every row is in)."""
-        raise NotImplementedError  # pragma: no cover
 
+    @abc.abstractmethod
     def record_leakage(  # noqa: PLR0917
         self,
         prompt: str,
@@ -274,11 +276,10 @@ class RowRules:
         """Record the :func:`leakage_key` of a row in a known split (``blank_tid``: the row's
         trace id when it is blank, to name the row; ``spaced``: the raw row may hold whitespace
         other than single spaces, a hint for a faster key)."""
-        raise NotImplementedError  # pragma: no cover
 
+    @abc.abstractmethod
     def record_event_time(self, seconds: float, verdict: Verdict, line: int) -> None:
         """Record the event time of a row in a training or evaluation split (temporal order)."""
-        raise NotImplementedError  # pragma: no cover
 
     def verdict(self, row: Mapping[str, Any], sig: tuple[Any, ...]) -> Verdict:
         """The signature verdict of a row (``sig``: its :data:`SIG_FIELDS` values); the engine
