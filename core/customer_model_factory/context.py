@@ -56,14 +56,12 @@ class RunContext:
     :param clock: returns the current time as an aware datetime; builders take times from here,
         never from ``now()`` themselves, so tests and re-runs are deterministic.
     :param output: how results are rendered.
-    :param plugins_enabled: build a plugin manager at all (``False``: stages run without packs).
     """
 
     switches: PluginSwitches = field(default_factory=PluginSwitches)
     home: Path = DEFAULT_HOME
     clock: Callable[[], dt.datetime] = utc_now
     output: OutputSettings = field(default_factory=OutputSettings)
-    plugins_enabled: bool = True
     _plugin_manager: CMFPluginManager | None = field(default=None, repr=False)
 
     @classmethod
@@ -102,12 +100,7 @@ class RunContext:
         if self._plugin_manager is None:
             from customer_model_factory.plugins.manager import create_plugin_manager  # noqa: PLC0415
 
-            if self.plugins_enabled:
-                self._plugin_manager = create_plugin_manager(self.switches)
-            else:
-                self._plugin_manager = create_plugin_manager(
-                    PluginSwitches(entry_points=False, builtins=True)
-                )
+            self._plugin_manager = create_plugin_manager(self.switches)
         return self._plugin_manager
 
     def now(self) -> str:

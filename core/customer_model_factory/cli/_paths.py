@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from customer_model_factory.errors import InputError
+from customer_model_factory.io import same_file
 
 __all__ = ["printable", "refuse_overwrite"]
-
-
-def _same(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def refuse_overwrite(outputs: dict[str, Path | None], inputs: list[Path | None]) -> None:
@@ -25,11 +16,11 @@ def refuse_overwrite(outputs: dict[str, Path | None], inputs: list[Path | None])
     given = [(name, path) for name, path in outputs.items() if path is not None]
     for name, output in given:
         for source in inputs:
-            if source is not None and _same(output, source):
+            if source is not None and same_file(output, source):
                 raise InputError(f"{name} {output} is also an input; write it elsewhere")
     for index, (name, output) in enumerate(given):
         for other_name, other in given[index + 1 :]:
-            if _same(output, other):
+            if same_file(output, other):
                 raise InputError(f"{name} and {other_name} name the same file {output}")
 
 

@@ -102,17 +102,6 @@ def _pre_push_updates() -> tuple[object, ...]:
     return ()
 
 
-def _refuse_overwriting(output: Path | None, inputs: list[Path | None]) -> None:
-    from customer_model_factory.errors import InputError  # noqa: PLC0415
-
-    if output is None:
-        return
-    target = output.resolve()
-    for source in inputs:
-        if source is not None and source.resolve() == target:
-            raise InputError("the output file is also an input; write it elsewhere", path=output)
-
-
 @app.command("verify")
 def verify_command(  # noqa: PLR0917
     ctx: typer.Context,
@@ -305,6 +294,7 @@ def verify_command(  # noqa: PLR0917
     from customer_model_factory.boundary import BoundaryRequest, verify_boundary  # noqa: PLC0415
     from customer_model_factory.boundary.reporters import render_report  # noqa: PLC0415
     from customer_model_factory.cli._app import run_context  # noqa: PLC0415
+    from customer_model_factory.cli._paths import refuse_overwrite  # noqa: PLC0415
     from customer_model_factory.errors import InputError  # noqa: PLC0415
 
     scope = _scope(
@@ -315,8 +305,8 @@ def verify_command(  # noqa: PLR0917
         commit_msg=commit_msg,
         push=bool(push) or pre_push,
     )
-    _refuse_overwriting(
-        output, [*(denylist or ()), *(hashed_denylist or ()), allowlist, commit_msg]
+    refuse_overwrite(
+        {"--output": output}, [*(denylist or ()), *(hashed_denylist or ()), allowlist, commit_msg]
     )
     try:
         judged_on = dt.date.fromisoformat(today) if today else None
@@ -427,8 +417,9 @@ def hash_denylist_command(  # noqa: PLR0917 - typer maps each parameter to an op
 ) -> None:
     """Hash a plaintext identifier list into a denylist the public repo can commit."""
     from customer_model_factory.boundary import hash_denylist_file  # noqa: PLC0415
+    from customer_model_factory.cli._paths import refuse_overwrite  # noqa: PLC0415
 
-    _refuse_overwriting(output, [identifiers])
+    refuse_overwrite({"--output": output}, [identifiers])
     denylist = hash_denylist_file(
         identifiers,
         salt=salt,
