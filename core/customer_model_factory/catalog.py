@@ -50,8 +50,20 @@ SCHEMA_MODELS: Final[dict[str, str]] = {
     "selection-report": (
         "customer_model_factory.stages.selection.models:CustomerModelSelectionReport"
     ),
+    # The reference's file name for the selection report's schema (the same model).
+    "selection": "customer_model_factory.stages.selection.models:CustomerModelSelectionReport",
     "model-bundle": "customer_model_factory.stages.selection.models:ModelBundle",
+    "deployment": "customer_model_factory.stages.deployment.models:CustomerDeploymentManifest",
     "sector-evidence-mapping": "customer_model_factory.plugin_api.contracts:SectorEvidenceMapping",
+    "evidence-pack": "customer_model_factory.stages.evidence.models:CustomerEvidencePackManifest",
+    "runtime-package": "customer_model_factory.stages.runtime.models:CustomerRuntimePackage",
+    "decision-record": "customer_model_factory.stages.runtime.models:DecisionRecord",
+    "monitoring": "customer_model_factory.stages.monitoring.models:CustomerMonitoringManifest",
+    "monitoring-review": "customer_model_factory.stages.monitoring.models:ReviewRecord",
+    "monitoring-incident": "customer_model_factory.stages.monitoring.models:IncidentRecord",
+    "risk-register": "customer_model_factory.stages.risk.models:CustomerRiskRegister",
+    "enterprise-readiness": "customer_model_factory.stages.release.models:EnterpriseReadiness",
+    "release-gate": "customer_model_factory.stages.release.models:CustomerReleaseGateManifest",
     "boundary-hashed-denylist": "customer_model_factory.boundary.rules:HashedDenylist",
     "boundary-report": "customer_model_factory.boundary.scanner:BoundaryReport",
 }
@@ -64,6 +76,12 @@ MANIFEST_KINDS: Final[tuple[str, ...]] = (
     "benchmark-result",
     "selection-report",
     "model-bundle",
+    "deployment",
+    "evidence-pack",
+    "runtime-package",
+    "monitoring",
+    "risk-register",
+    "release-gate",
 )
 """The schema names that are manifest kinds (``kind`` = schema name), in workflow order."""
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Final, Literal, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from customer_model_factory.canonical import canonical_json
 from customer_model_factory.errors import DataFormatError
@@ -31,6 +31,8 @@ __all__ = [
     "BENCHMARK_SPLITS",
     "CustomerBenchmarkResult",
     "DecisionThresholds",
+    "Histogram",
+    "ReferenceHistograms",
     "ScoringLatency",
     "es_number",
     "parse_raw_results",
@@ -77,6 +79,39 @@ class ScoringLatency(BaseModel):
     )
 
 
+class Histogram(BaseModel):
+    """Counts of values in bins cut at ``edges``: bin 0 is ``(-inf, edges[0])``, bin *i* is
+    ``[edges[i-1], edges[i])`` and the last bin is ``[edges[-1], +inf)``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    edges: tuple[float, ...] = Field(min_length=1, description="Increasing cut points.")
+    counts: tuple[int, ...] = Field(description="len(edges) + 1 counts, one per bin.")
+    total: int = Field(ge=0, description="The number of values counted (sum of counts).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if any(b <= a for a, b in zip(self.edges, self.edges[1:], strict=False)):
+            raise ValueError("histogram edges must increase strictly")
+        if len(self.counts) != len(self.edges) + 1:
+            raise ValueError("a histogram has one more count than edges")
+        if any(count < 0 for count in self.counts) or sum(self.counts) != self.total:
+            raise ValueError("histogram counts must be non-negative and sum to total")
+        return self
+
+
+class ReferenceHistograms(BaseModel):
+    """The reference distributions drift is measured against (PSI)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    score: Histogram = Field(description="Scores of the split, in ten equal bins of [0, 1].")
+    input_chars: Histogram = Field(
+        description="Characters of prompt + response, cut at the split's deciles."
+    )
+    source_split: str = Field(description="The split the histograms were counted on.")
+
+
 class CustomerBenchmarkResult(BoundManifest):
     """Stage 3a's manifest: one model's metrics on one split, computed from stored raw results."""
 
@@ -117,6 +152,11 @@ class CustomerBenchmarkResult(BoundManifest):
     )
     latency: ScoringLatency | None = Field(
         default=None, description="Scoring time (null for imported raw results)."
+    )
+    reference_histograms: ReferenceHistograms | None = Field(
+        default=None,
+        description="Score and input-length histograms of the scored split: the reference a "
+        "runtime package carries so monitoring never re-reads the benchmark data.",
     )
     result_hash: str = Field(default="", description="sha256 over every other field.")
 

@@ -1,0 +1,6 @@
+"""Stage 6: the customer-reviewable evidence pack (build, export, verify).
+
+The models live in :mod:`.models`.
+"""
+
+__all__: list[str] = []

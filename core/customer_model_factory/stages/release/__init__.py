@@ -1,0 +1,6 @@
+"""Stage 10: the release gate.
+
+The models live in :mod:`.models`.
+"""
+
+__all__: list[str] = []
