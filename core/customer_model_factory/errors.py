@@ -16,6 +16,7 @@ the CLI uses for it, so only the CLI turns errors into output::
     │   ├── StageInputError        a stage refuses its input (train split, no claim boundary, ...)
     │   └── TrainingError          a training request is refused (lane, report, traces, URIs)
     ├── PluginError (exit 2)       a plugin cannot be loaded or declares an incompatible API
+    ├── PipelineStageError         a pipeline step failed: the step's error, with its exit code
     └── BlockedError (exit 1)      the input was checked and a gate blocked it
         ├── PublishError           a run cannot be published (its gate receipt is not PASS)
         │   └── PublishConflictError  other content is already published under that version
@@ -47,6 +48,7 @@ __all__ = [
     "InputError",
     "LedgerError",
     "ManifestIntegrityError",
+    "PipelineStageError",
     "PluginError",
     "PublishConflictError",
     "PublishError",
@@ -315,3 +317,18 @@ class TrainingFailedError(BlockedError):
         self.code = code
         self.run_id = run_id
         super().__init__(f"run {run_id}: {message}" if run_id else message)
+
+
+class PipelineStageError(CMFError):
+    """A step of ``cmf pipeline run`` raised: the step's error, named, with the same exit code.
+
+    :param step: the step that failed (``dataset``, ``train``, ...).
+    :param error: the error it raised.
+    """
+
+    def __init__(self, step: str, error: CMFError) -> None:
+        self.step = step
+        self.error = error
+        self.exit_code = error.exit_code  # type: ignore[misc]
+        self.code = getattr(error, "code", None)
+        super().__init__(f"step {step}: {error}")

@@ -51,6 +51,8 @@ STAGE_PREFIXES: Final = (
     "PLUGIN_",
     "BOUNDARY_",
     "MANIFEST_",
+    "PIPELINE_",
+    "FIXTURE_",
 )
 _CODE_RE: Final = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 
@@ -375,6 +377,16 @@ _register(
 _register("BOUNDARY_FILE_UNREADABLE", "A file could not be read, so its content is unverified.")
 _register("BOUNDARY_ALLOWLIST_EXPIRED", "A boundary allowlist entry is past its expiry date.")
 _register("BOUNDARY_ALLOWLIST_UNUSED", "A boundary allowlist entry matched nothing.")
+
+
+# ---- pipeline and fixture ----
+_register(
+    "PIPELINE_TIMINGS_NOT_MEASURED",
+    "A reproducible pipeline run did not time scoring: every latency is recorded as 0.",
+)
+_register(
+    "PIPELINE_STEP_BLOCKED", "A pipeline step was checked and blocked; later steps did not run."
+)
 
 
 FINDING_CODES: Final[Mapping[str, str]] = MappingProxyType(_CODES)

@@ -29,6 +29,14 @@ the same content again is a no-op, other content under a taken version is refuse
 ``train_started``, ``train_resumed``, ``train_completed``, ``eval_pass``, ``eval_fail``,
 ``bundle_published``, ``publish_conflict``, ``illegal_transition``) are counted per run from
 append-only rows.
+
+**Pipeline runs** (``cmf pipeline run``) are recorded beside the training runs, append-only too:
+a pipeline run is named by its configuration (:func:`pipeline_run_id`); each step appends
+``STARTED`` then ``DONE`` / ``REUSED`` / ``BLOCKED`` / ``FAILED`` events holding the step's key
+(the hash of its inputs and its configuration table) and its outputs' digests, so a later run
+reuses a step whose key and outputs are unchanged. Run-scoped **pipeline counters**
+(``traces_validated``, ``runs_trained``, ``passes``, ``failures``, ``bundles_published``) are
+appended once per step and key, in the same transaction as the step's ``DONE`` event.
 """
 
 from __future__ import annotations
@@ -59,8 +67,12 @@ from customer_model_factory.findings import Finding
 __all__ = [
     "LEDGER_FILE",
     "LEDGER_SCHEMA_VERSION",
+    "PIPELINE_COUNTERS",
+    "PIPELINE_STEP_STATES",
     "RUN_STATES",
     "GateReceipt",
+    "PipelineRunStatus",
+    "PipelineStepEvent",
     "Publication",
     "RunDetail",
     "RunEvent",
@@ -71,6 +83,7 @@ __all__ = [
     "TrainRunRequest",
     "build_gate_receipt",
     "owner_is_alive",
+    "pipeline_run_id",
     "train_run_id",
 ]
 
@@ -171,6 +184,55 @@ CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}
 BEGIN SELECT RAISE(ABORT, '{table} rows are append-only'); END;
 """
     for table in _APPEND_ONLY
+)
+PIPELINE_STEP_STATES: Final[tuple[str, ...]] = ("STARTED", "DONE", "REUSED", "BLOCKED", "FAILED")
+"""What a pipeline step event records: started, finished (ran or reused), blocked, failed."""
+PIPELINE_COUNTERS: Final[tuple[str, ...]] = (
+    "bundles_published",
+    "failures",
+    "passes",
+    "runs_trained",
+    "traces_validated",
+)
+"""The run-scoped counters of a pipeline run."""
+_PIPELINE_TABLES: Final = ("pipeline_runs", "pipeline_events", "pipeline_counters")
+# Added after the first ledger schema: created (idempotently) in any ledger that lacks them.
+_PIPELINE_SCHEMA: Final = f"""
+CREATE TABLE IF NOT EXISTS pipeline_runs (
+    pipeline_id TEXT PRIMARY KEY CHECK (length(pipeline_id) = 64),
+    config_json TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pipeline_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipeline_id TEXT NOT NULL REFERENCES pipeline_runs (pipeline_id),
+    step TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ({", ".join(repr(s) for s in PIPELINE_STEP_STATES)})),
+    step_key TEXT NOT NULL,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    detail_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pipeline_events_by_key ON pipeline_events (step, step_key, seq);
+CREATE INDEX IF NOT EXISTS pipeline_events_by_run ON pipeline_events (pipeline_id, seq);
+CREATE TABLE IF NOT EXISTS pipeline_counters (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipeline_id TEXT NOT NULL REFERENCES pipeline_runs (pipeline_id),
+    step TEXT NOT NULL,
+    step_key TEXT NOT NULL,
+    name TEXT NOT NULL CHECK (name IN ({", ".join(repr(s) for s in PIPELINE_COUNTERS)})),
+    amount INTEGER NOT NULL CHECK (amount >= 0),
+    at TEXT NOT NULL
+);
+""" + "".join(
+    f"""
+CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} rows are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} rows are append-only'); END;
+"""
+    for table in _PIPELINE_TABLES
 )
 _SEED_TRANSITIONS: Final = (
     "INSERT INTO transitions (from_state, to_state) SELECT * FROM (VALUES "
@@ -453,6 +515,36 @@ class RunDetail(_Frozen):
         )
 
 
+def pipeline_run_id(config: Mapping[str, Any], place: str) -> str:
+    """The id of a pipeline run: 64 hex digits of sha256 over the canonical JSON of its
+    configuration and ``place`` (the directory the configuration's paths are relative to)."""
+    return content_hash({"config": dict(config), "place": place}).removeprefix("sha256:")
+
+
+class PipelineStepEvent(_Frozen):
+    """One event of one pipeline step."""
+
+    seq: int
+    pipeline_id: str
+    step: str
+    state: str = Field(description="STARTED, DONE, REUSED, BLOCKED or FAILED.")
+    step_key: str = Field(description="Hash of the step's inputs and configuration table.")
+    at: str
+    actor: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class PipelineRunStatus(_Frozen):
+    """What the ledger knows about one pipeline run (``cmf pipeline status``)."""
+
+    pipeline_id: str
+    created_at: str
+    created_by: str
+    steps: dict[str, PipelineStepEvent] = Field(description="step -> its latest event.")
+    counters: dict[str, int] = Field(description="Run-scoped counters, every name present.")
+    events: int = Field(description="Events recorded for the run.")
+
+
 class RunLedger:
     """The run ledger of a factory home; open it with ``with RunLedger(home) as ledger:``.
 
@@ -513,6 +605,12 @@ class RunLedger:
                 raise SchemaVersionError(
                     path=self.path, found=str(version), supported=(str(LEDGER_SCHEMA_VERSION),)
                 )
+            present = db.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                ("pipeline_counters",),
+            ).fetchone()[0]
+            if not present:
+                db.executescript(f"BEGIN IMMEDIATE;{_PIPELINE_SCHEMA}COMMIT;")
         except sqlite3.DatabaseError as error:
             if db is not None:
                 db.close()
@@ -1013,3 +1111,118 @@ class RunLedger:
             at=at,
             actor=actor,
         )
+
+    # ---- pipeline runs ----
+
+    def begin_pipeline(
+        self, pipeline_id: str, *, config: Mapping[str, Any], at: str, actor: str
+    ) -> None:
+        """Register a pipeline run (idempotent: the same id again is the same run)."""
+        _check_utc(at, "at")
+        _check_actor(actor)
+        if not _RUN_ID_RE.match(pipeline_id or ""):
+            raise LedgerError("a pipeline id is 64 hex digits", code="TRAIN_LEDGER_INVALID_INPUT")
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO pipeline_runs (pipeline_id, config_json, created_at,"
+                " created_by) VALUES (?, ?, ?, ?)",
+                (pipeline_id, _dumps(dict(config)), at, actor),
+            )
+
+    def record_pipeline_step(
+        self,
+        pipeline_id: str,
+        step: str,
+        state: str,
+        *,
+        step_key: str,
+        at: str,
+        actor: str,
+        detail: Mapping[str, Any] | None = None,
+        counters: Mapping[str, int] | None = None,
+    ) -> None:
+        """Append one step event; a ``DONE`` or ``REUSED`` event also appends the step's
+        counters, once per (pipeline run, step, key), in the same transaction."""
+        _check_utc(at, "at")
+        _check_actor(actor)
+        if state not in PIPELINE_STEP_STATES:
+            raise LedgerError(f"unknown step state {state!r}", code="TRAIN_LEDGER_INVALID_INPUT")
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO pipeline_events (pipeline_id, step, state, step_key, at, actor,"
+                " detail_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (pipeline_id, step, state, step_key, at, actor, _dumps(dict(detail or {}))),
+            )
+            if state in {"DONE", "REUSED"} and counters:
+                counted = db.execute(
+                    "SELECT 1 FROM pipeline_counters WHERE pipeline_id = ? AND step = ?"
+                    " AND step_key = ? LIMIT 1",
+                    (pipeline_id, step, step_key),
+                ).fetchone()
+                if counted is None:
+                    for name, amount in sorted(counters.items()):
+                        db.execute(
+                            "INSERT INTO pipeline_counters (pipeline_id, step, step_key, name,"
+                            " amount, at) VALUES (?, ?, ?, ?, ?, ?)",
+                            (pipeline_id, step, step_key, name, int(amount), at),
+                        )
+
+    def completed_step(self, step: str, step_key: str) -> PipelineStepEvent | None:
+        """The latest ``DONE`` or ``REUSED`` event of ``step`` with this key, in any pipeline
+        run of this home (its outputs may be reused once their digests are checked)."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT seq, pipeline_id, step, state, step_key, at, actor, detail_json"
+                " FROM pipeline_events WHERE step = ? AND step_key = ?"
+                " AND state IN ('DONE', 'REUSED') ORDER BY seq DESC LIMIT 1",
+                (step, step_key),
+            ).fetchone()
+        return None if row is None else _pipeline_event(row)
+
+    def pipeline_status(self, pipeline_id: str) -> PipelineRunStatus | None:
+        """Every step's latest event and the counters of a pipeline run (``None``: unknown)."""
+        with self._read() as db:
+            head = db.execute(
+                "SELECT created_at, created_by FROM pipeline_runs WHERE pipeline_id = ?",
+                (pipeline_id,),
+            ).fetchone()
+            if head is None:
+                return None
+            rows = db.execute(
+                "SELECT seq, pipeline_id, step, state, step_key, at, actor, detail_json"
+                " FROM pipeline_events WHERE pipeline_id = ? ORDER BY seq",
+                (pipeline_id,),
+            ).fetchall()
+            sums = dict(
+                db.execute(
+                    "SELECT name, sum(amount) FROM pipeline_counters WHERE pipeline_id = ?"
+                    " GROUP BY name",
+                    (pipeline_id,),
+                ).fetchall()
+            )
+        steps = {}
+        for row in rows:
+            event = _pipeline_event(row)
+            steps[event.step] = event
+        return PipelineRunStatus(
+            pipeline_id=pipeline_id,
+            created_at=head[0],
+            created_by=head[1],
+            steps=steps,
+            counters={name: int(sums.get(name, 0)) for name in PIPELINE_COUNTERS},
+            events=len(rows),
+        )
+
+
+def _pipeline_event(row: tuple[Any, ...]) -> PipelineStepEvent:
+    seq, pipeline_id, step, state, key, at, actor, detail = row
+    return PipelineStepEvent(
+        seq=seq,
+        pipeline_id=pipeline_id,
+        step=step,
+        state=state,
+        step_key=key,
+        at=at,
+        actor=actor,
+        detail=orjson.loads(detail),
+    )

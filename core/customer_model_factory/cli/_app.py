@@ -183,6 +183,8 @@ def _register_groups() -> None:
         schemas,
         train,
     )
+    from customer_model_factory.cli import fixture as fixture_cli  # noqa: PLC0415
+    from customer_model_factory.cli import pipeline as pipeline_cli  # noqa: PLC0415
     from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
     from customer_model_factory.cli import select as select_cli  # noqa: PLC0415
 
@@ -196,6 +198,8 @@ def _register_groups() -> None:
     app.add_typer(benchmark_cli.app, name="benchmark")
     app.command("select")(select_cli.select)
     app.command("publish")(publish_cli.publish)
+    app.add_typer(pipeline_cli.app, name="pipeline")
+    app.add_typer(fixture_cli.app, name="fixture")
 
 
 _register_groups()
