@@ -265,7 +265,8 @@ def load_pipeline_config(path: str | Path) -> tuple[PipelineConfig, str]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        line = getattr(error, "lineno", None)
+        found = re.search(r"\(at line (\d+), column \d+\)", str(error))
+        line = int(found.group(1)) if found else None
         message = str(error).split(" (at line")[0]
         raise ConfigError(f"invalid TOML: {message}", path=target, line=line) from None
     try:
