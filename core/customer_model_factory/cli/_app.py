@@ -50,7 +50,17 @@ def is_debug(ctx: typer.Context | None = None) -> bool:
 
 
 class _ErrorBoundary(TyperGroup):
-    """Turn library errors into one line on stderr and their exit code (tracebacks on --debug)."""
+    """Turn library errors into one line on stderr and their exit code (tracebacks on --debug).
+
+    Built once the whole command tree exists, it also gives every command plain help
+    (:func:`customer_model_factory.cli._help.plainify`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from customer_model_factory.cli._help import plainify  # noqa: PLC0415
+
+        plainify(self)
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
