@@ -156,6 +156,76 @@ bundle_id = "fixture-scorer"
 version = "1.0.0"
 """
 
+_LATER_CONFIG: Final = """
+[deploy]
+deployment_id = "fixture-deployment"
+environment = "staging"
+audit_log_uri = "decision_log.jsonl"
+evidence_pack_uri = "evidence_export"
+rollback_package_uri = "rollback_package.json"
+retention_days = 365
+telemetry_mode = "customer_controlled"
+package_uri = "runtime_package.json"
+package_version = "1.0.0"
+
+[evidence]
+audit_log = "audit_log.jsonl"
+rollback_package = "rollback_package.json"
+telemetry = "telemetry.json"
+classification = "confidential"
+export_uri = "evidence_export"
+package_id = "fixture-evidence"
+
+[runtime]
+runtime_id = "fixture-runtime"
+runtime_mode = "offline_private"
+
+[score]
+split = "test"
+
+[monitor]
+reviews = "reviews.jsonl"
+incidents = "incidents.jsonl"
+monitoring_id = "fixture-monitoring"
+
+[risk]
+risks = "risks.toml"
+register_id = "fixture-risks"
+
+[release]
+release_id = "release-fixture-20260518"
+enterprise_readiness = "enterprise_readiness.json"
+domain_evidence = ["domain_evidence"]
+"""
+_RISKS: Final = """\
+# The fixture's risk decisions: one accepted risk linked to the current evidence and monitoring.
+[[risks]]
+risk_id = "R-1"
+status = "accepted"
+severity = "medium"
+owner = "trust-and-safety"
+accepted_at = "2026-05-18T09:00:00Z"
+expires_at = "2027-05-18T00:00:00Z"
+compensating_controls = ["human review of every escalated decision"]
+rationale = "synthetic data: accepted while the fixture documents the chain"
+
+[risks.linked_artifact_hashes]
+evidence-pack = "{evidence_hash}"
+monitoring = "{monitoring_hash}"
+
+[[risks]]
+risk_id = "R-2"
+status = "mitigated"
+severity = "low"
+owner = "ml-platform"
+accepted_at = ""
+expires_at = ""
+compensating_controls = []
+rationale = "latency is not measured in the reproducible fixture; monitored in production"
+
+[risks.linked_artifact_hashes]
+"""
+
 
 class FixtureOutcome(BaseModel):
     """What :func:`generate_fixture` wrote."""
@@ -169,9 +239,15 @@ class FixtureOutcome(BaseModel):
     exit_code: int
 
 
-def _later_inputs(directory: Path) -> dict[str, bytes]:
-    """The inputs stages 8 to 10 read: reviews, incidents, risks, enterprise readiness."""
+def _later_inputs() -> dict[str, bytes]:
+    """The inputs stages 4 to 10 read besides the chain: the audit log, rollback package and
+    telemetry files the evidence pack binds, reviews, incidents, enterprise readiness."""
     return {
+        "audit_log.jsonl": b"",
+        "rollback_package.json": _json(
+            {"bundle_id": "fixture-scorer", "version": "0.9.0", "note": "the previous release"}
+        ),
+        "telemetry.json": _json({"mode": "customer_controlled", "exporter": "none"}),
         "reviews.jsonl": _jsonl(
             [
                 {
@@ -185,6 +261,29 @@ def _later_inputs(directory: Path) -> dict[str, bytes]:
         "incidents.jsonl": b"",
         "enterprise_readiness.json": _json({"ready": True, "blocking_debt_ids": []}),
     }
+
+
+def _write_domain_records(target: Path) -> None:
+    """One passing record (and its evidence file) for every core release domain."""
+    from customer_model_factory.stages.release.build import write_domain_record  # noqa: PLC0415
+    from customer_model_factory.stages.release.domains import core_domains  # noqa: PLC0415
+
+    directory = target / "domain_evidence"
+    for name, domain in sorted(core_domains().items()):
+        evidence = directory / "evidence" / f"{name}.txt"
+        evidence.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(evidence, f"fixture evidence of the {name} domain\n".encode())
+        write_domain_record(
+            directory / f"{name}.json",
+            domain=name,
+            environment="staging",
+            uris={
+                uri: f"https://evidence.invalid/fixture/{name}/{uri}"
+                for uri in domain.required_uris
+            },
+            checks=dict.fromkeys(domain.required_checks, True),
+            evidence_file=evidence,
+        )
 
 
 def generate_fixture(
@@ -204,29 +303,40 @@ def generate_fixture(
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise InputError(f"--output-dir {target} exists and is not empty; give a new directory")
     target.mkdir(parents=True, exist_ok=True)
-    if stop_after is None:
-        missing = next(
-            (s for s in STEPS if isinstance(s, LaterStep) and s._load()[1] is None), None
-        )
-        if missing is not None:
-            stop_after = STEPS[STEPS.index(missing) - 1].name
+    missing = next((s for s in STEPS if isinstance(s, LaterStep) and s._load()[1] is None), None)
+    if stop_after is None and missing is not None:
+        stop_after = STEPS[STEPS.index(missing) - 1].name
+    later = missing is None and stop_after in (None, "risk", "release")
+    config = _CONFIG.format(
+        as_of=FIXTURE_AS_OF, stop_after=f'stop_after = "{stop_after}"' if stop_after else ""
+    ) + (_LATER_CONFIG if missing is None else "")
     files = {
         "traces.jsonl": _jsonl(fixture_traces()),
         "workspace.toml": _WORKSPACE.encode("utf-8"),
-        "factory.toml": _CONFIG.format(
-            as_of=FIXTURE_AS_OF,
-            stop_after=f'stop_after = "{stop_after}"' if stop_after else "",
-        ).encode("utf-8"),
-        **_later_inputs(target),
+        "factory.toml": config.encode("utf-8"),
+        **_later_inputs(),
     }
     for name, data in sorted(files.items()):
         atomic_write_bytes(target / name, data)
+    if missing is None:
+        _write_domain_records(target)
     output = context.output if context is not None else OutputSettings()
     run_context = RunContext(
         switches=PluginSwitches(entry_points=False),
         home=Path(os.path.abspath(target / ".cmf")),
         output=output,
     )
+    if later:
+        # The accepted risk links the evidence and monitoring it was decided against: run up to
+        # monitoring, write the risk decisions with those hashes, then run the whole chain (the
+        # steps already done are reused by hash).
+        first = run_pipeline(target / "factory.toml", context=run_context, stop_after="monitor")
+        hashes = {r.step: r.output_hash for r in first.steps}
+        if first.exit_code == 0:
+            risks = _RISKS.format(
+                evidence_hash=hashes["evidence"], monitoring_hash=hashes["monitor"]
+            )
+            atomic_write_bytes(target / "risks.toml", risks.encode("utf-8"))
     outcome = run_pipeline(target / "factory.toml", context=run_context)
     home = target / ".cmf"
     for name in ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,14 +22,6 @@ pytestmark = pytest.mark.slow
 # The installed plugins load (the fixture's data names no sector, so none records anything); CI
 # keeps the progress display off.
 _ENV = {"CI": "1"}
-_INPUTS = (
-    "traces.jsonl",
-    "workspace.toml",
-    "factory.toml",
-    "reviews.jsonl",
-    "incidents.jsonl",
-    "enterprise_readiness.json",
-)
 _SCHEMAS = {
     "dataset-report": "dataset-report",
     "training-manifest": "training-manifest",
@@ -116,6 +107,8 @@ def test_every_manifest_of_the_fixture_validates_against_its_committed_schema(
             seen.add(kind)
     assert {"dataset-report", "training-manifest", "benchmark-result", "selection-report"} <= seen
     assert "model-bundle" in seen
+    if (fixture_dir / "release_gate.json").exists():
+        assert seen == set(_SCHEMAS)
 
 
 def test_the_fixture_record_says_timings_were_not_measured(fixture_dir: Path) -> None:
@@ -127,6 +120,12 @@ def test_the_fixture_record_says_timings_were_not_measured(fixture_dir: Path) ->
         assert result["latency"]["throughput_traces_per_s"] is None
         assert result["latency"]["total_seconds"] == 0
         assert result["metrics"]["latency_p95_ms"] == 0
+    log = fixture_dir / "decision_log.jsonl"
+    if log.exists():
+        decisions = [json.loads(line) for line in log.read_text().splitlines()]
+        assert len(decisions) == 200
+        assert {d["latency_ms"] for d in decisions} == {0}
+        assert {d["decided_at"] for d in decisions} == {record["as_of"]}
 
 
 def test_a_non_empty_output_directory_is_refused(fixture_dir: Path) -> None:
@@ -138,9 +137,16 @@ def test_a_non_empty_output_directory_is_refused(fixture_dir: Path) -> None:
 
 
 def _copy_inputs(fixture_dir: Path, target: Path) -> None:
-    target.mkdir(parents=True)
-    for name in _INPUTS:
-        shutil.copyfile(fixture_dir / name, target / name)
+    """Copy the fixture's inputs (every file but the run's outputs, its record and store)."""
+    record = json.loads((fixture_dir / "pipeline_run.json").read_text())
+    outputs = {"pipeline_run.json"}
+    for step in record["steps"]:
+        outputs |= {entry["path"] for entry in step["outputs"].values()}
+    for name, data in _tree(fixture_dir).items():
+        if name in outputs or name.startswith(".cmf/"):
+            continue
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_bytes(data)
 
 
 def _kill_at(root: Path, step: str) -> None:
@@ -168,6 +174,7 @@ def test_a_run_killed_at_each_step_finishes_with_the_bytes_of_an_uninterrupted_r
     record = json.loads((fixture_dir / "pipeline_run.json").read_text())
     steps = [step["step"] for step in record["steps"]]
     assert steps[:5] == ["dataset", "train", "benchmark", "select", "publish"]
+    assert not (root / "dataset_report.json").exists()
     for step in steps:
         _kill_at(root, step)
         status = _cmf("pipeline", "status", "factory.toml", "-f", "json", cwd=root)
@@ -181,7 +188,10 @@ def test_a_run_killed_at_each_step_finishes_with_the_bytes_of_an_uninterrupted_r
         if name.startswith(".cmf/"):
             continue
         assert resumed.get(name) == data, f"{name} differs after the interrupted run"
-    assert "release_hash" in record  # the release hash, when stage 10 runs, is in the record
+    resumed_record = json.loads((root / "pipeline_run.json").read_text())
+    assert resumed_record["release_hash"] == record["release_hash"]
+    if "release" in steps:
+        assert record["release_hash"] is not None and record["promotion_allowed"] is True
 
 
 def test_a_tampered_or_missing_output_is_made_again_not_reused(
@@ -209,17 +219,22 @@ def test_a_tampered_or_missing_output_is_made_again_not_reused(
     assert counters["passes"] == 1 and counters["bundles_published"] == 1
 
 
-def test_a_changed_input_reruns_its_step_and_those_after_it(
+def test_a_changed_table_reruns_its_step_and_reuses_those_before_it(
     fixture_dir: Path, tmp_path: Path
 ) -> None:
     root = tmp_path / "changed"
     _copy_inputs(fixture_dir, root)
     assert _cmf("pipeline", "run", "factory.toml", cwd=root).returncode == 0
     config = (root / "factory.toml").read_text()
-    (root / "factory.toml").write_text(config.replace('version = "1.0.0"', 'version = "1.0.1"'))
+    if "[risk]" in config:  # the whole chain: change the register's id
+        changed, earlier = "risk", ("dataset", "train", "select", "evidence", "monitor")
+        config = config.replace('register_id = "fixture-risks"', 'register_id = "fixture-r2"')
+    else:
+        changed, earlier = "publish", ("dataset", "train", "benchmark", "select")
+        config = config.replace('version = "1.0.0"', 'version = "1.0.1"', 1)
+    (root / "factory.toml").write_text(config)
     again = _cmf("pipeline", "run", "factory.toml", "-f", "json", cwd=root)
     assert again.returncode == 0, again.stdout + again.stderr
     how = {s["step"]: s["how"] for s in json.loads(again.stdout)["steps"]}
-    assert [how[s] for s in ("dataset", "train", "benchmark", "select")] == ["reused"] * 4
-    assert how["publish"] == "ran"
-    assert json.loads((root / "model_bundle.json").read_text())["version"] == "1.0.1"
+    assert [how[s] for s in earlier] == ["reused"] * len(earlier)
+    assert how[changed] == "ran"

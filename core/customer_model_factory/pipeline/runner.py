@@ -230,8 +230,8 @@ class _Hooks:
     before_step: Callable[[str], None] | None = None
 
 
-def _chosen_steps(config: PipelineConfig) -> list[Step]:
-    last = config.pipeline.stop_after or STEP_NAMES[-1]
+def _chosen_steps(config: PipelineConfig, stop_after: str | None = None) -> list[Step]:
+    last = stop_after or config.pipeline.stop_after or STEP_NAMES[-1]
     chosen = []
     for step in STEPS:
         chosen.append(step)
@@ -246,6 +246,7 @@ def run_pipeline(
     context: RunContext,
     on_step: Callable[[str, str], None] | None = None,
     before_step: Callable[[str], None] | None = None,
+    stop_after: str | None = None,
 ) -> PipelineOutcome:
     """Run every configured step of ``factory.toml`` in order; reuse the ones already done.
 
@@ -253,6 +254,7 @@ def run_pipeline(
         ``reused``, ``blocked``, ``failed``): the CLI's progress display.
     :param before_step: called with the step's name after its start is recorded and before it
         runs (a test hook: ``cmf pipeline run`` pauses there when asked).
+    :param stop_after: run up to this step only (instead of the configuration's ``stop_after``).
     :raises ConfigError: an invalid configuration (exit 2), before anything runs.
     :raises PipelineStageError: a step refused its input (it carries that error's exit code).
     """
@@ -260,7 +262,9 @@ def run_pipeline(
     config, text = load_pipeline_config(path)
     base = Path(os.path.abspath(path)).parent
     config_sha = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-    steps = _chosen_steps(config)
+    if stop_after is not None and stop_after not in STEP_NAMES:
+        raise ConfigError(f"unknown step {stop_after!r} (steps: {', '.join(STEP_NAMES)})")
+    steps = _chosen_steps(config, stop_after)
     for step in steps:
         step.check(config, path, text)
     outer = replace_home(context)
@@ -539,7 +543,9 @@ def _finish(
                 field=blocked,
             )
         )
-    release = next((r for r in reports if r.step == "release" and r.status == "ready"), None)
+    release = next(
+        (r for r in reports if r.step == "release" and r.status in ("ready", "blocked")), None
+    )
     promotion = _promotion(state) if release is not None else None
     record = PipelineRecord(
         config_sha256=config_sha,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import abc
 import importlib
-import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -399,38 +398,45 @@ class _Entry:
     function: str
 
 
-def _section_files(section: Mapping[str, Any]) -> dict[str, Path]:
-    """Files a stage's table names (relative to the config directory): they key the step."""
+def _run_outputs(state: RunState) -> set[Path]:
+    """Every file the run's steps write (a table value naming one is not an input)."""
+    return {path for step in STEPS for path in step.planned_outputs(state).values()}
+
+
+def _section_files(section: Mapping[str, Any], produced: set[Path]) -> dict[str, Path]:
+    """Files a stage's table names (relative to the config directory): they key the step. A
+    value naming a file the run itself writes (a declared URI such as the audit log's) is not
+    one."""
     found: dict[str, Path] = {}
+
+    def add(name: str, item: Any) -> None:
+        if isinstance(item, str) and item and "://" not in item:
+            path = Path(item)
+            if path in produced:
+                return
+            if path.is_file():
+                found[name] = path
+            elif path.is_dir():
+                for child in sorted(path.rglob("*")):
+                    if child.is_file():
+                        found[f"{name}/{child.relative_to(path).as_posix()}"] = child
+
     for key, value in sorted(section.items()):
-        values = value if isinstance(value, list) else [value]
-        for index, item in enumerate(values):
-            if isinstance(item, str) and item and "://" not in item and Path(item).is_file():
-                found[f"config.{key}" + (f".{index}" if isinstance(value, list) else "")] = Path(
-                    item
-                )
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                add(f"config.{key}.{index}", item)
+        elif isinstance(value, dict):
+            for sub, item in sorted(value.items()):
+                add(f"config.{key}.{sub}", item)
+        else:
+            add(f"config.{key}", value)
     return found
 
 
-def _manifest_of(result: Any) -> Any:
-    """The sealed manifest an entry point returned (itself, or an outcome holding it)."""
-    from customer_model_factory.manifest import Manifest  # noqa: PLC0415
-
-    if isinstance(result, Manifest):
-        return result
-    for name in ("manifest", "package", "pack", "register", "gate", "result", "release"):
-        value = getattr(result, name, None)
-        if isinstance(value, Manifest):
-            return value
-    for value in vars(result).values() if hasattr(result, "__dict__") else ():
-        if isinstance(value, Manifest):
-            return value
-    raise ConfigError(f"the stage returned {type(result).__name__}, which holds no manifest")
-
-
 class LaterStep(Step):
-    """A step of stages 4 to 10: ``request = Request(**supplied, **table)``, then the entry
-    point, then the manifest written under the reference guide's file name."""
+    """A step of stages 4 to 10: ``Request(**supplied, **table)`` (the table may not set a field
+    the pipeline supplies), then the entry point, then the manifest written under the reference
+    guide's file name."""
 
     def __init__(
         self,
@@ -438,13 +444,13 @@ class LaterStep(Step):
         stage: str,
         entry: _Entry,
         output: str,
-        supplies: Mapping[str, tuple[tuple[str, ...], Supply]],
+        supplies: Mapping[str, Supply],
     ) -> None:
         self.name = name
         self.stage = stage
         self.entry = entry
         self.output_name = output
-        # value name -> (the request field names it may go under, how to get it)
+        # request field -> how the pipeline fills it (an upstream output, the run's output path)
         self.supplies = dict(supplies)
 
     def _load(self) -> tuple[Any, Any]:
@@ -453,6 +459,10 @@ class LaterStep(Step):
         except ImportError:
             return None, None
         return getattr(module, self.entry.request, None), getattr(module, self.entry.function, None)
+
+    def supplied_fields(self) -> set[str]:
+        """The request fields the pipeline fills in (never from the configuration)."""
+        return set(self.supplies)
 
     def check(self, config: PipelineConfig, path: Path, text: str) -> None:
         from customer_model_factory.pipeline.config import toml_key_line  # noqa: PLC0415
@@ -468,35 +478,49 @@ class LaterStep(Step):
                 field="pipeline.stop_after",
             )
         fields = set(getattr(request_cls, "model_fields", {}))
-        supplied = self._supplied_fields(fields)
-        for key in config.section(self.name):
-            if key not in fields:
-                known = ", ".join(sorted(fields - supplied)) or "none"
+        allowed = fields - self.supplied_fields()
+        section = config.section(self.name)
+        for key in section:
+            if key not in allowed:
+                why = "set by the pipeline" if key in fields else "unknown key"
                 raise ConfigError(
-                    f"unknown key (known: {known})",
+                    f"{why} (known: {', '.join(sorted(allowed)) or 'none'})",
                     path=path,
                     line=toml_key_line(text, f"{self.name}.{key}"),
                     field=f"{self.name}.{key}",
                 )
+        # Validate the values now (the upstream files do not exist yet: placeholders stand in).
+        from pydantic import ValidationError  # noqa: PLC0415
 
-    def _supplied_fields(self, fields: set[str]) -> set[str]:
-        chosen = set()
-        for names, _ in self.supplies.values():
-            name = next((n for n in names if n in fields), None)
-            if name is not None:
-                chosen.add(name)
-        return chosen
+        try:
+            request_cls.model_validate(
+                {name: Path(f"{name}.placeholder") for name in self.supplies} | section
+            )
+        except ValidationError as error:
+            first = error.errors()[0]
+            loc = [str(part) for part in first["loc"]]
+            dotted = ".".join([self.name, *loc])
+            message = str(first["msg"]).removeprefix("Value error, ")
+            if first["type"] == "missing":
+                message = "required key is missing"
+            raise ConfigError(
+                message,
+                path=path,
+                line=toml_key_line(text, dotted) or toml_key_line(text, self.name),
+                field=dotted,
+            ) from None
 
     def external_inputs(self, state: RunState) -> list[Path]:
-        return list(_section_files(state.config.section(self.name)).values())
+        return list(_section_files(state.config.section(self.name), _run_outputs(state)).values())
 
     def inputs(self, state: RunState) -> dict[str, Path]:
+        output = self.planned_outputs(state)[self.output_name.removesuffix(".json")]
         found = {}
-        for value_name, (_, supply) in self.supplies.items():
+        for name, supply in sorted(self.supplies.items()):
             value = supply(state)
-            if isinstance(value, Path):
-                found[value_name] = value
-        found.update(_section_files(state.config.section(self.name)))
+            if isinstance(value, Path) and value != output:
+                found[name] = value
+        found.update(_section_files(state.config.section(self.name), _run_outputs(state)))
         return found
 
     def planned_outputs(self, state: RunState) -> dict[str, Path]:
@@ -506,12 +530,7 @@ class LaterStep(Step):
         from pydantic import ValidationError  # noqa: PLC0415
 
         request_cls, _ = self._load()
-        fields = set(request_cls.model_fields)
-        values: dict[str, Any] = {}
-        for names, supply in self.supplies.values():
-            name = next((n for n in names if n in fields), None)
-            if name is not None:
-                values[name] = supply(state)
+        values: dict[str, Any] = {name: supply(state) for name, supply in self.supplies.items()}
         values.update(state.config.section(self.name))
         try:
             return request_cls.model_validate(values)
@@ -522,26 +541,75 @@ class LaterStep(Step):
                 str(first["msg"]).removeprefix("Value error, "), field=f"{self.name}.{where}"
             ) from None
 
-    def run(self, state: RunState) -> StepOutcome:
+    def build(self, state: RunState) -> Any:
+        """Call the entry point; return the sealed manifest."""
         _, function = self._load()
-        result = function(self.request(state), state.context)
-        manifest = _manifest_of(result)
+        return function(self.request(state), state.context)
+
+    def run(self, state: RunState) -> StepOutcome:
+        manifest = self.build(state)
         outputs = self.planned_outputs(state)
-        manifest.write(next(iter(outputs.values())))
+        manifest.write(outputs[self.output_name.removesuffix(".json")])
         return self.outcome(manifest, outputs)
 
     def outcome(self, manifest: Any, outputs: dict[str, Path]) -> StepOutcome:
-        errors = _first_errors(manifest.findings)
         return StepOutcome(
             state="ready" if manifest.ready else "blocked",
             outputs=outputs,
             output_hash=manifest.content_digest,
-            message=errors,
+            message=_first_errors(manifest.findings),
         )
 
 
+class RuntimeStep(LaterStep):
+    """Stage 7: the runtime package directory is the output directory (the package file and
+    its model files, copied out of the store digest-verified)."""
+
+    def planned_outputs(self, state: RunState) -> dict[str, Path]:
+        return {"runtime_package": state.output("runtime_package.json")}
+
+    def run(self, state: RunState) -> StepOutcome:
+        from customer_model_factory.stages.runtime.build import (  # noqa: PLC0415
+            write_runtime_package,
+        )
+
+        package = self.build(state)
+        written = write_runtime_package(package, state.out, context=state.context)
+        config = package.runtime_config
+        outputs = {"runtime_package": written}
+        for name in sorted(config.model.files):
+            outputs[f"model/{name}"] = state.out.joinpath(*config.model_dir.split("/"), name)
+        return self.outcome(package, outputs)
+
+
 class ScoreStep(LaterStep):
-    """Stage 7's runtime scores the test split of the traces, writing the decision log."""
+    """Stage 7's runtime scores one split of the traces (default test): every decision goes to
+    ``decisions.jsonl`` and is appended to ``decision_log.jsonl``, which monitoring reads."""
+
+    def check(self, config: PipelineConfig, path: Path, text: str) -> None:
+        from customer_model_factory.pipeline.config import toml_key_line  # noqa: PLC0415
+
+        _, function = self._load()
+        if function is None:
+            super().check(config, path, text)
+        for key, value in config.section(self.name).items():
+            if key not in {"split", "batch_size"}:
+                raise ConfigError(
+                    "unknown key (known: batch_size, split)",
+                    path=path,
+                    line=toml_key_line(text, f"score.{key}"),
+                    field=f"score.{key}",
+                )
+            if key == "batch_size" and not (isinstance(value, int) and value >= 1):
+                raise ConfigError(
+                    "must be a positive integer",
+                    path=path,
+                    line=toml_key_line(text, "score.batch_size"),
+                    field="score.batch_size",
+                )
+
+    def external_inputs(self, state: RunState) -> list[Path]:
+        return []
 
     def inputs(self, state: RunState) -> dict[str, Path]:
         return {"runtime_package": state.output("runtime_package.json"), "traces": _traces(state)}
@@ -549,23 +617,20 @@ class ScoreStep(LaterStep):
     def planned_outputs(self, state: RunState) -> dict[str, Path]:
         return {
             "score_input": state.output("score_input.jsonl"),
+            "decisions": state.output("decisions.jsonl"),
             "decision_log": state.output("decision_log.jsonl"),
         }
 
-    def check(self, config: PipelineConfig, path: Path, text: str) -> None:
-        _, function = self._load()
-        if function is None:
-            super().check(config, path, text)
-
-    def request(self, state: RunState) -> Any:  # pragma: no cover - score takes no request
-        return None
-
     def run(self, state: RunState) -> StepOutcome:
         from customer_model_factory.io import list_jsonl_shards  # noqa: PLC0415
+        from customer_model_factory.stages.runtime.score import (  # noqa: PLC0415
+            load_runtime,
+            score_file,
+        )
 
-        _, score_file = self._load()
         outputs = self.planned_outputs(state)
-        split = str(state.config.section("score").get("split", "test"))
+        section = state.config.section(self.name)
+        split = str(section.get("split", "test"))
         lines = []
         for shard in list_jsonl_shards(_traces(state)):
             for line in shard.read_bytes().splitlines():
@@ -574,30 +639,25 @@ class ScoreStep(LaterStep):
                     if isinstance(row, dict) and row.get("split") == split:
                         lines.append(line + b"\n")
         atomic_write_bytes(outputs["score_input"], b"".join(lines))
-        offered: dict[str, Any] = {
-            "runtime": state.output("runtime_package.json"),
-            "runtime_path": state.output("runtime_package.json"),
-            "package": state.output("runtime_package.json"),
-            "input": outputs["score_input"],
-            "input_path": outputs["score_input"],
-            "source": outputs["score_input"],
-            "traces": outputs["score_input"],
-            "output": outputs["decision_log"],
-            "output_path": outputs["decision_log"],
-            "decision_log": outputs["decision_log"],
-            "context": state.context,
-            "timer": state.timer,
-        }
-        parameters = inspect.signature(score_file).parameters
-        kwargs = {name: offered[name] for name in parameters if name in offered}
-        result = score_file(**kwargs)
-        digest = _digest_bytes(outputs["decision_log"])
+        # The log is appended to: a run interrupted while scoring starts it again from empty,
+        # so it holds each decision of this run exactly once.
+        outputs["decision_log"].unlink(missing_ok=True)
+        loaded = load_runtime(state.output("runtime_package.json"), context=state.context)
+        extra = {"batch_size": section["batch_size"]} if "batch_size" in section else {}
+        score_file(
+            loaded,
+            outputs["score_input"],
+            output=outputs["decisions"],
+            context=state.context,
+            decision_log=outputs["decision_log"],
+            timer=state.timer,
+            **extra,
+        )
         return StepOutcome(
             state="ready",
             outputs=outputs,
-            output_hash=digest,
-            message=f"{len(lines)} traces scored"
-            + (f" ({result})" if isinstance(result, int) else ""),
+            output_hash=_digest_bytes(outputs["decision_log"]),
+            message=f"{len(lines)} {split} traces scored",
         )
 
 
@@ -608,17 +668,18 @@ def _digest_bytes(path: Path) -> str:
 
 
 class ReleaseStep(LaterStep):
-    """Stage 10: the release gate; a gate that does not allow promotion blocks the run."""
+    """Stage 10: the release gate; a gate that does not allow promotion blocks the run, naming
+    every blocker's code and source."""
 
     def outcome(self, manifest: Any, outputs: dict[str, Path]) -> StepOutcome:
-        blockers = getattr(manifest, "blockers", ())
+        blockers = manifest.blockers
         named = [f"{b.code} ({b.source})" for b in blockers]
-        allowed = bool(getattr(manifest, "promotion_allowed", False))
+        allowed = bool(manifest.promotion_allowed)
         return StepOutcome(
             state="ready" if allowed else "blocked",
             outputs=outputs,
             output_hash=manifest.content_digest,
-            message="promotion allowed" if allowed else "blocked by " + "; ".join(named[:5]),
+            message="promotion allowed" if allowed else "blocked by " + "; ".join(named[:8]),
             code=blockers[0].code if blockers else None,
         )
 
@@ -627,8 +688,8 @@ def _out(name: str) -> Supply:
     return lambda state: state.output(name)
 
 
-def _selected_test_result(state: RunState) -> Path:
-    """The test result of the candidate the selection chose (the first seed when unreadable)."""
+def _selected_seed(state: RunState) -> int:
+    """The seed of the candidate the selection chose (the first seed when unreadable)."""
     report = state.output("selection_report.json")
     seeds = state.config.train.seeds
     if report.is_file():
@@ -636,8 +697,12 @@ def _selected_test_result(state: RunState) -> Path:
         for seed in seeds:
             path = state.output(f"benchmark_test-seed{seed}.json")
             if path.is_file() and orjson.loads(path.read_bytes()).get("result_hash") == chosen:
-                return path
-    return state.output(f"benchmark_test-seed{seeds[0]}.json")
+                return seed
+    return seeds[0]
+
+
+def _selected(split: str) -> Supply:
+    return lambda state: state.output(f"benchmark_{split}-seed{_selected_seed(state)}.json")
 
 
 _BUILD: Final = "customer_model_factory.stages.{}.build"
@@ -654,8 +719,10 @@ STEPS: Final[tuple[Step, ...]] = (
         _Entry(_BUILD.format("deployment"), "DeployRequest", "build_deployment"),
         "deployment_manifest.json",
         {
-            "selection_report": (("selection", "selection_report"), _out("selection_report.json")),
-            "model_bundle": (("bundle", "model_bundle"), _out("model_bundle.json")),
+            "selection": _out("selection_report.json"),
+            "result": _selected("test"),
+            "calibration": _selected("validation"),
+            "bundle": _out("model_bundle.json"),
         },
     ),
     LaterStep(
@@ -664,28 +731,30 @@ STEPS: Final[tuple[Step, ...]] = (
         _Entry(_BUILD.format("evidence"), "EvidenceRequest", "build_evidence_pack"),
         "evidence_pack.json",
         {
-            "deployment_manifest": (("deployment",), _out("deployment_manifest.json")),
-            "selection_report": (("selection",), _out("selection_report.json")),
-            "benchmark_test": (("benchmark", "benchmark_result"), _selected_test_result),
-            "dataset_report": (("dataset_report",), _out("dataset_report.json")),
-            "model_bundle": (("bundle", "model_bundle"), _out("model_bundle.json")),
+            "deployment": _out("deployment_manifest.json"),
+            "selection": _out("selection_report.json"),
+            "result": _selected("test"),
+            "dataset_report": _out("dataset_report.json"),
+            "training_manifest": lambda state: state.output(
+                _seed_name("training_manifest", _selected_seed(state))
+            ),
         },
     ),
-    LaterStep(
+    RuntimeStep(
         "runtime",
         "7",
         _Entry(_BUILD.format("runtime"), "RuntimeRequest", "build_runtime_package"),
         "runtime_package.json",
         {
-            "deployment_manifest": (("deployment",), _out("deployment_manifest.json")),
-            "evidence_pack": (("evidence_pack", "evidence"), _out("evidence_pack.json")),
-            "benchmark_test": (("benchmark", "benchmark_result"), _selected_test_result),
+            "deployment": _out("deployment_manifest.json"),
+            "evidence_pack": _out("evidence_pack.json"),
+            "result": _selected("test"),
         },
     ),
     ScoreStep(
         "score",
         "7",
-        _Entry("customer_model_factory.stages.runtime.score", "LoadedRuntime", "score_file"),
+        _Entry("customer_model_factory.stages.runtime.score", "ScoreRequest", "score_file"),
         "decision_log.jsonl",
         {},
     ),
@@ -695,8 +764,9 @@ STEPS: Final[tuple[Step, ...]] = (
         _Entry(_BUILD.format("monitoring"), "MonitorRequest", "build_monitoring"),
         "monitoring_manifest.json",
         {
-            "runtime_package": (("runtime", "runtime_package"), _out("runtime_package.json")),
-            "decision_log": (("decision_log",), _out("decision_log.jsonl")),
+            "runtime": _out("runtime_package.json"),
+            "decision_log": _out("decision_log.jsonl"),
+            "output": _out("monitoring_manifest.json"),
         },
     ),
     LaterStep(
@@ -705,11 +775,9 @@ STEPS: Final[tuple[Step, ...]] = (
         _Entry(_BUILD.format("risk"), "RiskRequest", "build_risk_register"),
         "risk_register.json",
         {
-            "evidence_pack": (("evidence_pack", "evidence"), _out("evidence_pack.json")),
-            "monitoring_manifest": (
-                ("monitoring", "monitoring_manifest"),
-                _out("monitoring_manifest.json"),
-            ),
+            "evidence_pack": _out("evidence_pack.json"),
+            "monitoring": _out("monitoring_manifest.json"),
+            "output": _out("risk_register.json"),
         },
     ),
     ReleaseStep(
@@ -718,10 +786,11 @@ STEPS: Final[tuple[Step, ...]] = (
         _Entry(_BUILD.format("release"), "ReleaseRequest", "assemble_release"),
         "release_gate.json",
         {
-            "runtime_package": (("runtime_package",), _out("runtime_package.json")),
-            "evidence_pack": (("evidence_pack",), _out("evidence_pack.json")),
-            "monitoring_manifest": (("monitoring_manifest",), _out("monitoring_manifest.json")),
-            "risk_register": (("risk_register",), _out("risk_register.json")),
+            "runtime_package": _out("runtime_package.json"),
+            "evidence_pack": _out("evidence_pack.json"),
+            "monitoring_manifest": _out("monitoring_manifest.json"),
+            "risk_register": _out("risk_register.json"),
+            "output": _out("release_gate.json"),
         },
     ),
 )

@@ -164,9 +164,11 @@ def _later_section(step_name: str, stage: str, title: str) -> str:
     if step_name == "score":
         lines.append("# The split of the traces the runtime scores into the decision log.")
         lines.append('split = "test"')
+        lines.append("# Requests scored per call of the model.")
+        lines.append("# batch_size = 4096")
         return "\n".join(lines) + "\n"
     fields = getattr(request_cls, "model_fields", {})
-    supplied = step._supplied_fields(set(fields))
+    supplied = step.supplied_fields()
     for name, info in fields.items():
         if name in supplied:
             continue
