@@ -238,3 +238,29 @@ def test_a_changed_table_reruns_its_step_and_reuses_those_before_it(
     how = {s["step"]: s["how"] for s in json.loads(again.stdout)["steps"]}
     assert [how[s] for s in earlier] == ["reused"] * len(earlier)
     assert how[changed] == "ran"
+
+
+def test_a_second_run_on_the_same_output_directory_is_refused_while_one_runs(
+    fixture_dir: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "busy"
+    _copy_inputs(fixture_dir, root)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "customer_model_factory", "pipeline", "run", "factory.toml"],
+        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **_ENV, "CMF_PIPELINE_PAUSE_AT": "train"},
+    )  # fmt: skip
+    try:
+        assert child.stderr is not None
+        assert child.stderr.readline().strip() == "paused at train"
+        second = _cmf("pipeline", "run", "factory.toml", cwd=root)
+        assert second.returncode == 2
+        assert "another cmf pipeline run is writing" in second.stderr
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+        if child.stderr is not None:
+            child.stderr.close()
+    # The kernel released the killed run's lock: the next run finishes.
+    finished = _cmf("pipeline", "run", "factory.toml", cwd=root)
+    assert finished.returncode == 0, finished.stdout + finished.stderr

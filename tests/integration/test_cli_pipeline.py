@@ -204,6 +204,13 @@ def test_a_bad_config_is_one_located_line_and_exit_2(
     assert not (workdir / "out").exists()
 
 
+def test_a_config_nested_ten_thousand_deep_is_a_config_error(workdir: Path) -> None:
+    (workdir / "factory.toml").write_text("a = " + "[" * 10000 + "]" * 10000 + "\n")
+    refused = _invoke("pipeline", "run", "factory.toml")
+    assert refused.exit_code == 2
+    assert refused.output.startswith("error: factory.toml: invalid TOML: ")
+
+
 def test_an_output_dir_over_an_input_is_refused(workdir: Path) -> None:
     (workdir / "factory.toml").write_text(_CONFIG.replace('output_dir = "out"', 'output_dir = "."'))
     (workdir / "factory.toml").rename(workdir / "dataset_report.json")

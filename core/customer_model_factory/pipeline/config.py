@@ -264,6 +264,8 @@ def load_pipeline_config(path: str | Path) -> tuple[PipelineConfig, str]:
         raise ConfigError(f"config {error.message}", path=target, line=error.line) from None
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError("invalid TOML: arrays or tables nested too deeply", path=target) from None
     except tomllib.TOMLDecodeError as error:
         found = re.search(r"\(at line (\d+), column \d+\)", str(error))
         line = int(found.group(1)) if found else None

@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -32,7 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from customer_model_factory._version import __version__
 from customer_model_factory.canonical import content_hash
 from customer_model_factory.context import RunContext
-from customer_model_factory.errors import BlockedError, CMFError, ConfigError, PipelineStageError
+from customer_model_factory.errors import (
+    BlockedError,
+    CMFError,
+    ConfigError,
+    InputError,
+    PipelineStageError,
+)
 from customer_model_factory.findings import Finding
 from customer_model_factory.io import atomic_write_bytes, list_jsonl_shards
 from customer_model_factory.ledger import RunLedger, pipeline_run_id
@@ -305,7 +311,7 @@ def _run(
     plugins = _plugin_fingerprint(context)
     reports: list[StepReport] = []
     blocked: str | None = None
-    with RunLedger(context.home) as ledger:
+    with _exclusive(context.home, state.out), RunLedger(context.home) as ledger:
         ledger.begin_pipeline(
             pipeline_id, config=config.model_dump(mode="json"), at=context.now(), actor=actor
         )
@@ -335,6 +341,30 @@ def _run(
         blocked=blocked,
         counters=counters,
     )
+
+
+@contextlib.contextmanager
+def _exclusive(home: Path, out: Path) -> Iterator[None]:
+    """One run at a time writes an output directory: two runs interleaving their files would
+    leave a directory whose manifests come from different runs. The lock lives in the factory
+    home (never among the outputs) and is released by the kernel when the process dies, so a
+    killed run never leaves it held."""
+    import fcntl  # noqa: PLC0415 - POSIX only, like the rest of the run's atomic writes
+
+    locks = home / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(os.path.abspath(out).encode("utf-8", "surrogateescape")).hexdigest()
+    with (locks / f"pipeline-{name[:32]}.lock").open("a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(
+                f"another cmf pipeline run is writing {out} right now; wait for it to finish"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _refuse_output_over_inputs(state: RunState, steps: list[Step], config_path: Path) -> None:
