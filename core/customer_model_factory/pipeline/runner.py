@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -145,8 +146,19 @@ def _fixed_timer() -> float:
     return 0.0
 
 
+def _shown(path: Path) -> str:
+    """A path for a message: every non-printable character escaped (no forged line)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
+
+
 def _file_digest(path: Path) -> str:
-    """sha256 of a file's bytes, or of a directory's shards (name and bytes, sorted)."""
+    """sha256 of a file's bytes, or of a directory's shards (name and bytes, sorted).
+
+    :raises ConfigError: the path is neither a directory nor a regular file (a FIFO or a device
+        would block or never end).
+    """
+    if not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+        raise ConfigError(f"{_shown(path)} is not a regular file (a FIFO or a device?)")
     if path.is_dir():
         digest = hashlib.sha256()
         for shard in list_jsonl_shards(path):
@@ -174,7 +186,8 @@ def _step_key(step: Step, state: RunState, inputs: Mapping[str, Path], plugins: 
     missing = [role for role, path in inputs.items() if not path.exists()]
     if missing:
         raise ConfigError(
-            f"step {step.name}: its input {missing[0]} ({inputs[missing[0]]}) does not exist",
+            f"step {step.name}: its input {missing[0]} ({_shown(inputs[missing[0]])}) does not "
+            "exist",
             field=step.name,
         )
     return content_hash(
@@ -359,7 +372,8 @@ def _exclusive(home: Path, out: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise InputError(
-                f"another cmf pipeline run is writing {out} right now; wait for it to finish"
+                f"another cmf pipeline run is writing {_shown(out)} right now; wait for it to "
+                "finish"
             ) from None
         try:
             yield
@@ -384,10 +398,12 @@ def _refuse_output_over_inputs(state: RunState, steps: list[Step], config_path: 
                     same_file(output, shard) for shard in list_jsonl_shards(source)
                 ):
                     raise ConfigError(
-                        f"output {output} is also an input; choose another output_dir"
+                        f"output {_shown(output)} is also an input; choose another output_dir"
                     )
             elif same_file(output, source):
-                raise ConfigError(f"output {output} is also an input; choose another output_dir")
+                raise ConfigError(
+                    f"output {_shown(output)} is also an input; choose another output_dir"
+                )
 
 
 def _not_run(step: Step) -> StepReport:

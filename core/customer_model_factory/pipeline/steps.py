@@ -622,7 +622,6 @@ class ScoreStep(LaterStep):
         }
 
     def run(self, state: RunState) -> StepOutcome:
-        from customer_model_factory.io import list_jsonl_shards  # noqa: PLC0415
         from customer_model_factory.stages.runtime.score import (  # noqa: PLC0415
             load_runtime,
             score_file,
@@ -631,14 +630,7 @@ class ScoreStep(LaterStep):
         outputs = self.planned_outputs(state)
         section = state.config.section(self.name)
         split = str(section.get("split", "test"))
-        lines = []
-        for shard in list_jsonl_shards(_traces(state)):
-            for line in shard.read_bytes().splitlines():
-                if line.strip():
-                    row = orjson.loads(line)
-                    if isinstance(row, dict) and row.get("split") == split:
-                        lines.append(line + b"\n")
-        atomic_write_bytes(outputs["score_input"], b"".join(lines))
+        count = _write_split(_traces(state), split, outputs["score_input"])
         # The log is appended to: a run interrupted while scoring starts it again from empty,
         # so it holds each decision of this run exactly once.
         outputs["decision_log"].unlink(missing_ok=True)
@@ -657,8 +649,33 @@ class ScoreStep(LaterStep):
             state="ready",
             outputs=outputs,
             output_hash=_digest_bytes(outputs["decision_log"]),
-            message=f"{len(lines)} {split} traces scored",
+            message=f"{count} {split} traces scored",
         )
+
+
+def _write_split(traces: Path, split: str, target: Path) -> int:
+    """Copy the lines of one split (their bytes as they are) into ``target``, streaming; return
+    how many. A shard ``.jsonl.gz`` is read through gzip."""
+    from customer_model_factory.errors import DataFormatError  # noqa: PLC0415
+    from customer_model_factory.io import atomic_writer, list_jsonl_shards, open_shard  # noqa: PLC0415
+
+    count = 0
+    with atomic_writer(target) as out:
+        for shard in list_jsonl_shards(traces):
+            with open_shard(shard) as handle:
+                for number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        raise DataFormatError(
+                            "not a JSON object (validate the traces first)", path=shard, line=number
+                        ) from None
+                    if isinstance(row, dict) and row.get("split") == split:
+                        out.write(line if line.endswith(b"\n") else line + b"\n")
+                        count += 1
+    return count
 
 
 def _digest_bytes(path: Path) -> str:
@@ -689,15 +706,22 @@ def _out(name: str) -> Supply:
 
 
 def _selected_seed(state: RunState) -> int:
-    """The seed of the candidate the selection chose (the first seed when unreadable)."""
-    report = state.output("selection_report.json")
+    """The seed of the candidate the selection chose (the first seed when unreadable: the stage
+    given that seed's result then refuses it as not the selected one, by its verified hashes)."""
     seeds = state.config.train.seeds
-    if report.is_file():
-        chosen = orjson.loads(report.read_bytes()).get("selected_result_hash")
-        for seed in seeds:
-            path = state.output(f"benchmark_test-seed{seed}.json")
-            if path.is_file() and orjson.loads(path.read_bytes()).get("result_hash") == chosen:
-                return seed
+
+    def field(path: Path, name: str) -> Any:
+        try:
+            value = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        return value.get(name) if isinstance(value, dict) else None
+
+    chosen = field(state.output("selection_report.json"), "selected_result_hash")
+    for seed in seeds:
+        result = state.output(f"benchmark_test-seed{seed}.json")
+        if chosen is not None and field(result, "result_hash") == chosen:
+            return seed
     return seeds[0]
 
 
