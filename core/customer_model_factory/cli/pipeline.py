@@ -35,6 +35,40 @@ app = command_group(
 )
 
 
+_STAGE_COMMANDS = {
+    "deploy": ("deploy",),
+    "evidence": ("evidence", "build"),
+    "runtime": ("runtime", "build"),
+    "score": ("score",),
+    "monitor": ("monitor",),
+    "risk": ("risk",),
+    "release": ("release", "assemble"),
+}
+
+
+def _option_help() -> dict[str, dict[str, str]]:
+    """step -> option name -> its help, read from the stage commands themselves (typer ships
+    its own click, so commands and options are recognised by their attributes)."""
+    from typing import Any  # noqa: PLC0415
+
+    from customer_model_factory.cli._app import app as root  # noqa: PLC0415
+
+    found: dict[str, dict[str, str]] = {}
+    top: Any = typer.main.get_command(root)
+    for step, path in _STAGE_COMMANDS.items():
+        command: Any = top
+        for part in path:
+            command = (getattr(command, "commands", None) or {}).get(part)
+        if command is None:
+            continue
+        found[step] = {
+            param.name: " ".join(param.help.split())
+            for param in command.params
+            if getattr(param, "param_type_name", "") == "option" and param.name and param.help
+        }
+    return found
+
+
 @app.command("init")
 def init(
     traces: Annotated[
@@ -54,7 +88,7 @@ def init(
     """
     from customer_model_factory.pipeline import write_pipeline_config  # noqa: PLC0415
 
-    write_pipeline_config(traces, workspace, output)
+    write_pipeline_config(traces, workspace, output, option_help=_option_help())
     emit(f"wrote {output}: edit it, then run `cmf pipeline run {output}`\n")
 
 

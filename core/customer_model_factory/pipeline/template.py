@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -147,7 +148,20 @@ def _toml_value(value: Any) -> str | None:
     return None
 
 
-def _later_section(step_name: str, stage: str, title: str) -> str:
+def _choices(annotation: Any) -> tuple[str, ...]:
+    """The values of a ``Literal`` (possibly inside ``X | None``), else nothing."""
+    import typing  # noqa: PLC0415
+
+    if typing.get_origin(annotation) is typing.Literal:
+        return tuple(str(value) for value in typing.get_args(annotation))
+    for inner in typing.get_args(annotation):
+        found = _choices(inner)
+        if found:
+            return found
+    return ()
+
+
+def _later_section(step_name: str, stage: str, title: str, option_help: Mapping[str, str]) -> str:
     from pydantic_core import PydanticUndefined  # noqa: PLC0415
 
     from customer_model_factory.pipeline.steps import STEPS, LaterStep  # noqa: PLC0415
@@ -172,7 +186,10 @@ def _later_section(step_name: str, stage: str, title: str) -> str:
     for name, info in fields.items():
         if name in supplied:
             continue
-        description = (info.description or name).replace("\n", " ")
+        description = (option_help.get(name) or info.description or name).replace("\n", " ")
+        choices = _choices(info.annotation)
+        if choices and not all(choice in description for choice in choices):
+            description += f" (one of: {', '.join(choices)})"
         default = info.default
         if default is PydanticUndefined and info.default_factory is not None:
             default = info.default_factory()  # type: ignore[call-arg]
@@ -189,8 +206,16 @@ def _later_section(step_name: str, stage: str, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_pipeline_config(traces: str, workspace: str) -> str:
-    """The commented ``factory.toml`` for these traces and workspace (paths as given)."""
+def render_pipeline_config(
+    traces: str,
+    workspace: str,
+    option_help: Mapping[str, Mapping[str, str]] | None = None,
+) -> str:
+    """The commented ``factory.toml`` for these traces and workspace (paths as given).
+
+    :param option_help: step -> request field -> the help text of the stage command's option,
+        used as a key's comment when its request field has no description of its own.
+    """
     from customer_model_factory.pipeline.steps import STEPS, LaterStep  # noqa: PLC0415
 
     missing = [s.name for s in STEPS if isinstance(s, LaterStep) and s._load()[1] is None]
@@ -206,11 +231,16 @@ def render_pipeline_config(traces: str, workspace: str) -> str:
         stop_after=stop,
     )
     for name, stage, title in _LATER:
-        text += "\n" + _later_section(name, stage, title)
+        text += "\n" + _later_section(name, stage, title, (option_help or {}).get(name, {}))
     return text
 
 
-def write_pipeline_config(traces: Path, workspace: Path, output: Path) -> str:
+def write_pipeline_config(
+    traces: Path,
+    workspace: Path,
+    output: Path,
+    option_help: Mapping[str, Mapping[str, str]] | None = None,
+) -> str:
     """Write the template to ``output`` (never over an existing file or an input); return it.
 
     The traces and workspace are written relative to the output's directory.
@@ -229,6 +259,6 @@ def write_pipeline_config(traces: Path, workspace: Path, output: Path) -> str:
     def relative(path: Path) -> str:
         return Path(os.path.relpath(os.path.abspath(path), base)).as_posix()
 
-    text = render_pipeline_config(relative(traces), relative(workspace))
+    text = render_pipeline_config(relative(traces), relative(workspace), option_help)
     atomic_write_bytes(output, text.encode("utf-8"))
     return text
