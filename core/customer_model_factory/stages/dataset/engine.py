@@ -166,8 +166,10 @@ def _typed_decoder(
         ("trace_id", text, None),
         ("prompt", text, None),
         ("response", text, None),
-        ("source_refs", list[Any] | None, None),
-        ("policy_refs", list[Any] | None, None),
+        # Exactly one string each (the common row); any other list fails to decode and
+        # takes the dict path, as a row the typed path cannot prove would.
+        ("source_refs", tuple[str] | None, None),
+        ("policy_refs", tuple[str] | None, None),
         ("observed_at", text, None),
         ("event_time", text, None),
         ("metadata", dict[str, Any] | None, None),
@@ -385,10 +387,6 @@ class _RowChecker(RowRules):
             and source
             and policy
             and observed
-            and len(source) == 1
-            and len(policy) == 1
-            and source[0].__class__ is str
-            and policy[0].__class__ is str
             and source[0] in self.source_ok
             and policy[0] in self.policy_ok
             and len(trace_id) <= TRACE_ID_LIMIT
