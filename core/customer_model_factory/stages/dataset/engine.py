@@ -7,9 +7,10 @@ the report is byte-identical to checking every row with :meth:`~.rules.RowRules.
 - A row is decoded by msgspec into a typed struct of the fields the rules read. When every shape
   rule is known to pass for it (its JSON types are checked by the decoder, its categorical
   signature and its references have a cached verdict that says so, its times parse), the engine
-  calls :meth:`~.rules.RowRules.judge_values` directly (:meth:`_RowChecker.check_typed`); any
-  other row is decoded as a dict and checked by :meth:`~.rules.RowRules.check`, which names
-  each problem. A :class:`~.findings.Finding` is built only when something is wrong.
+  calls the verdict's value rules directly (:meth:`~.rules.RowRules.value_rules`, built once
+  per cached verdict; :meth:`_RowChecker.check_typed`); any other row is decoded as a dict and
+  checked by :meth:`~.rules.RowRules.check`, which names each problem. A
+  :class:`~.findings.Finding` is built only when something is wrong.
 - The categorical fields of a row form a *signature*; the rules' verdict on it is computed once
   and cached, so a typical row costs one tuple and one dict lookup for all of them.
 - Secrets and personal data are found with one multi-pattern scan over whole blocks of raw bytes

@@ -14,15 +14,16 @@ Rules fall in three groups:
   reuses it.
 - **Shape rules** (presence, JSON type, blank values, reference lists, time syntax) name what is
   wrong with a field. They run in :meth:`RowRules.check`.
-- **Value rules** (:meth:`RowRules.judge_values`) run on a row whose fields have the right shape:
+- **Value rules** (:meth:`RowRules.value_rules`) run on a row whose fields have the right shape:
   the signature verdict's findings, the leakage key, the label cut-off, the split's time window,
   the sector pack, the self-declared flags.
 
 The fast engine (:mod:`.engine`) takes a row only when its shape rules are known to pass (its
-typed decoder and cached verdicts prove it) and then calls :meth:`RowRules.judge_values`, the
-same code as here; any other row is checked by :meth:`RowRules.check`. So a rule is added in one
-place: in :meth:`~RowRules.judge_signature` when it reads only categorical fields, else in
-:meth:`~RowRules.check` (shape) or :meth:`~RowRules.judge_values` (value). A new field read by a
+typed decoder and cached verdicts prove it) and then calls its verdict's
+:meth:`RowRules.value_rules`, the function :meth:`RowRules.judge_values` applies here; any
+other row is checked by :meth:`RowRules.check`. So a rule is added in one place: in
+:meth:`~RowRules.judge_signature` when it reads only categorical fields, else in
+:meth:`~RowRules.check` (shape) or :meth:`~RowRules.value_rules` (value). A new field read by a
 value rule must also be decoded by the engine's typed decoder (``_typed_decoder``), which the
 contract test ``tests/unit/test_dataset_engine_contract.py`` would otherwise catch.
 """
