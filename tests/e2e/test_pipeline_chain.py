@@ -180,7 +180,7 @@ def test_a_tampered_domain_evidence_file_is_a_named_blocker(work: Path) -> None:
     assert ("RELEASE_DOMAIN_EVIDENCE_MISMATCH", "domain.observability") in _codes(gate)
 
 
-def test_a_tampered_output_is_remade_by_the_pipeline_and_promotion_stands(work: Path) -> None:
+def test_a_tampered_output_is_restored_by_the_pipeline_and_promotion_stands(work: Path) -> None:
     gate = (work / "release_gate.json").read_bytes()
     for name in (*_DIRECT, "deployment_manifest.json", "decision_log.jsonl"):
         path = work / name
@@ -188,8 +188,10 @@ def test_a_tampered_output_is_remade_by_the_pipeline_and_promotion_stands(work: 
     outcome = run_pipeline(work / "factory.toml", context=_context(work))
     assert outcome.promotion_allowed is True
     how = {step.step: step.how for step in outcome.steps}
-    assert how["dataset"] == "reused" and how["deploy"] == "ran" and how["score"] == "ran"
-    # Remade byte for byte, so the gate's inputs are unchanged and the gate itself is reused.
+    assert how["dataset"] == "reused"
+    assert how["deploy"] == "restored" and how["score"] == "restored"
+    # Restored byte for byte from the store (digest-verified), so the gate's inputs are
+    # unchanged and the gate itself is reused.
     assert how["release"] == "reused"
     assert (work / "release_gate.json").read_bytes() == gate
 

@@ -5,6 +5,7 @@ is made again, not reused; the ledger records the run and its counters."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -194,7 +195,7 @@ def test_a_run_killed_at_each_step_finishes_with_the_bytes_of_an_uninterrupted_r
         assert record["release_hash"] is not None and record["promotion_allowed"] is True
 
 
-def test_a_tampered_or_missing_output_is_made_again_not_reused(
+def test_a_tampered_or_missing_output_is_restored_from_the_store_or_made_again(
     fixture_dir: Path, tmp_path: Path
 ) -> None:
     root = tmp_path / "tamper"
@@ -204,19 +205,49 @@ def test_a_tampered_or_missing_output_is_made_again_not_reused(
     assert {s["how"] for s in json.loads(first.stdout)["steps"]} == {"ran"}
     good = (root / "selection_report.json").read_bytes()
     (root / "selection_report.json").write_bytes(good.replace(b'"ready": true', b'"ready": false'))
+    report = (root / "dataset_report.json").read_bytes()
     (root / "dataset_report.json").unlink()
     again = _cmf("pipeline", "run", "factory.toml", "-f", "json", cwd=root)
     assert again.returncode == 0, again.stdout + again.stderr
     how = {s["step"]: s["how"] for s in json.loads(again.stdout)["steps"]}
-    assert how["dataset"] == "ran" and how["select"] == "ran"
+    # Restored from the store (digest-verified), not trusted and not measured again.
+    assert how["dataset"] == "restored" and how["select"] == "restored"
     assert how["train"] == "reused" and how["benchmark"] == "reused"
     assert (root / "selection_report.json").read_bytes() == good
-    assert (root / "dataset_report.json").read_bytes() == (
-        fixture_dir / "dataset_report.json"
-    ).read_bytes()
+    assert (root / "dataset_report.json").read_bytes() == report
     counters = json.loads(again.stdout)["counters"]
     assert counters["traces_validated"] == 760 and counters["runs_trained"] == 2
     assert counters["passes"] == 1 and counters["bundles_published"] == 1
+
+    # Gone from the store too: the step runs again, and writes the same bytes.
+    digest = hashlib.sha256(report).hexdigest()
+    (root / ".cmf" / "objects" / "sha256" / digest[:2] / digest[2:]).unlink()
+    (root / "dataset_report.json").unlink()
+    third = _cmf("pipeline", "run", "factory.toml", "-f", "json", cwd=root)
+    assert third.returncode == 0, third.stdout + third.stderr
+    how = {s["step"]: s["how"] for s in json.loads(third.stdout)["steps"]}
+    assert how["dataset"] == "ran" and how["train"] == "reused"
+    assert (root / "dataset_report.json").read_bytes() == report
+
+
+def test_a_tampered_store_object_is_never_restored(fixture_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    _copy_inputs(fixture_dir, root)
+    assert _cmf("pipeline", "run", "factory.toml", cwd=root).returncode == 0
+    report = (root / "dataset_report.json").read_bytes()
+    digest = hashlib.sha256(report).hexdigest()
+    stored = root / ".cmf" / "objects" / "sha256" / digest[:2] / digest[2:]
+    stored.chmod(0o644)
+    stored.write_bytes(report.replace(b"760", b"761"))
+    (root / "dataset_report.json").unlink()
+    again = _cmf("pipeline", "run", "factory.toml", "-f", "json", cwd=root)
+    # The altered object fails its digest: nothing is restored from it, the step runs again,
+    # and storing its output again repairs the object.
+    assert again.returncode == 0, again.stdout + again.stderr
+    how = {s["step"]: s["how"] for s in json.loads(again.stdout)["steps"]}
+    assert how["dataset"] == "ran" and how["train"] == "reused"
+    assert (root / "dataset_report.json").read_bytes() == report
+    assert stored.read_bytes() == report
 
 
 def test_a_changed_table_reruns_its_step_and_reuses_those_before_it(

@@ -34,6 +34,7 @@ from customer_model_factory._version import __version__
 from customer_model_factory.canonical import content_hash
 from customer_model_factory.context import RunContext
 from customer_model_factory.errors import (
+    ArtefactError,
     BlockedError,
     CMFError,
     ConfigError,
@@ -49,6 +50,7 @@ from customer_model_factory.pipeline.config import (
     load_pipeline_config,
 )
 from customer_model_factory.pipeline.steps import STEPS, Step, StepOutcome, StepState
+from customer_model_factory.store import ArtefactStore
 
 __all__ = [
     "RECORD_FILE",
@@ -72,7 +74,9 @@ class StepReport(BaseModel):
     step: str
     stage: str = Field(description="The factory stage (1 to 10) the step belongs to.")
     status: Literal["ready", "blocked", "failed", "not-run"]
-    how: Literal["ran", "reused", "-"] = Field(description="Run now, or reused by hash.")
+    how: Literal["ran", "reused", "restored", "-"] = Field(
+        description="Run now, reused by hash, or reused with outputs restored from the store."
+    )
     output_hash: str | None = Field(description="The hash field of the step's main manifest.")
     outputs: dict[str, str] = Field(description="role -> sha256 of the file's bytes.")
     paths: dict[str, str] = Field(description="role -> path relative to the config directory.")
@@ -197,7 +201,6 @@ def _step_key(step: Step, state: RunState, inputs: Mapping[str, Path], plugins: 
             "pipeline": {
                 "reproducible": state.reproducible,
                 "as_of": state.config.pipeline.as_of if state.reproducible else None,
-                "output_dir": state.config.pipeline.output_dir,
             },
             "inputs": {role: _file_digest(path) for role, path in sorted(inputs.items())},
             "version": __version__,
@@ -206,22 +209,37 @@ def _step_key(step: Step, state: RunState, inputs: Mapping[str, Path], plugins: 
     )
 
 
-def _reusable(detail: Mapping[str, Any]) -> dict[str, Path] | None:
-    """The outputs a DONE event recorded, when every one is still there with its digest."""
+def _reusable(
+    detail: Mapping[str, Any], out: Path, store: ArtefactStore
+) -> tuple[dict[str, Path], bool] | None:
+    """The outputs a DONE event recorded, when every one is in the output directory with its
+    digest, or can be restored there from the artefact store (the bytes verified against the
+    digest): ``(paths, restored)``; ``None`` when one is neither (the step runs again)."""
     recorded = detail.get("outputs")
     if not isinstance(recorded, dict) or not recorded:
         return None
-    paths: dict[str, Path] = {}
+    wanted: dict[str, tuple[Path, str]] = {}
     for role, entry in recorded.items():
-        if not isinstance(entry, dict):
+        name, digest = (
+            (entry.get("name"), entry.get("sha256")) if isinstance(entry, dict) else ("", "")
+        )
+        relative = Path(str(name or ""))
+        if not name or relative.is_absolute() or ".." in relative.parts or not digest:
             return None
-        path = Path(str(entry.get("path", "")))
-        if not path.is_file():
-            return None
-        if _file_digest(path) != entry.get("sha256"):
-            return None
-        paths[role] = path
-    return paths
+        wanted[role] = (out / relative, str(digest))
+    missing = {}
+    for role, (path, digest) in wanted.items():
+        if not (path.is_file() and _file_digest(path) == digest):
+            if not store.contains(digest):
+                return None
+            missing[role] = (path, digest)
+    for path, digest in missing.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            store.copy_to(digest, path)  # verified and atomic: a bad object leaves no file
+        except ArtefactError:
+            return None  # the stored copy was altered too: make the output again
+    return {role: path for role, (path, _) in wanted.items()}, bool(missing)
 
 
 def _context(config: PipelineConfig, context: RunContext, base: Path) -> RunContext:
@@ -434,33 +452,40 @@ def _run_step(
     inputs = step.inputs(state)
     key = _step_key(step, state, inputs, plugins)
     done = ledger.completed_step(step.name, key)
-    if done is not None:
-        reused = _reusable(done.detail)
-        if reused is not None:
-            state.produced[step.name] = reused
-            primary = done.detail.get("output_hash")
-            state.hashes[step.name] = primary
-            ledger.record_pipeline_step(
-                pipeline_id,
-                step.name,
-                "REUSED",
-                step_key=key,
-                at=context.now(),
-                actor=actor,
-                detail=dict(done.detail),
-                counters=done.detail.get("counters") or {},
-            )
-            if hooks.on_step:
-                hooks.on_step(step.name, "reused")
-            return _report(
-                step=step,
-                status="ready",
-                how="reused",
-                output_hash=primary,
-                outputs=reused,
-                seconds=None,
-                message="",
-            )
+    store = ArtefactStore(context.home)
+    found = _reusable(done.detail, state.out, store) if done is not None else None
+    if done is not None and found is not None:
+        reused, restored = found
+        state.produced[step.name] = reused
+        primary = done.detail.get("output_hash")
+        state.hashes[step.name] = primary
+        detail = dict(done.detail)
+        detail["outputs"] = {
+            role: {**entry, "path": reused[role].as_posix()}
+            for role, entry in done.detail["outputs"].items()
+        }
+        detail["restored"] = restored
+        ledger.record_pipeline_step(
+            pipeline_id,
+            step.name,
+            "REUSED",
+            step_key=key,
+            at=context.now(),
+            actor=actor,
+            detail=detail,
+            counters=done.detail.get("counters") or {},
+        )
+        if hooks.on_step:
+            hooks.on_step(step.name, "restored" if restored else "reused")
+        return _report(
+            step=step,
+            status="ready",
+            how="restored" if restored else "reused",
+            output_hash=primary,
+            outputs=reused,
+            seconds=None,
+            message="",
+        )
     ledger.record_pipeline_step(
         pipeline_id, step.name, "STARTED", step_key=key, at=context.now(), actor=actor
     )
@@ -493,10 +518,20 @@ def _run_step(
             hooks.on_step(step.name, "failed")
         raise PipelineStageError(step.name, error) from None
     seconds = time.perf_counter() - began
-    outputs = {role: _file_digest(p) for role, p in sorted(outcome.outputs.items()) if p.is_file()}
+    # Every output is kept in the store too, so a later run restores a deleted or altered one
+    # (verified) instead of making it again (a benchmark measured again is another result).
+    outputs = {
+        role: store.put_file(path).digest
+        for role, path in sorted(outcome.outputs.items())
+        if path.is_file()
+    }
     detail = {
         "outputs": {
-            role: {"path": outcome.outputs[role].as_posix(), "sha256": digest}
+            role: {
+                "path": outcome.outputs[role].as_posix(),
+                "name": Path(os.path.relpath(outcome.outputs[role], state.out)).as_posix(),
+                "sha256": digest,
+            }
             for role, digest in outputs.items()
         },
         "output_hash": outcome.output_hash,
@@ -540,7 +575,7 @@ def _report(
     *,
     step: Step,
     status: StepState,
-    how: Literal["ran", "reused"],
+    how: Literal["ran", "reused", "restored"],
     output_hash: str | None,
     outputs: Mapping[str, Path],
     seconds: float | None,
