@@ -260,3 +260,15 @@ def test_readiness_with_blocking_debt_blocks_the_release_by_name(work: Path) -> 
     assert step == "release" and "RELEASE_ENTERPRISE" in message
     record = json.loads((work / "pipeline_run.json").read_text())
     assert record["promotion_allowed"] is False and record["completed"] is False
+
+
+def test_an_input_inside_the_directory_the_runtime_replaces_is_refused(work: Path) -> None:
+    from customer_model_factory.errors import ConfigError
+
+    (work / "model").mkdir(exist_ok=True)
+    shutil.move(work / "reviews.jsonl", work / "model" / "reviews.jsonl")
+    config = (work / "factory.toml").read_text()
+    (work / "factory.toml").write_text(config.replace('"reviews.jsonl"', '"model/reviews.jsonl"'))
+    with pytest.raises(ConfigError, match="replaces the directory model"):
+        run_pipeline(work / "factory.toml", context=_context(work))
+    assert (work / "model" / "reviews.jsonl").is_file()

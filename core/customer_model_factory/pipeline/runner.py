@@ -409,6 +409,14 @@ def _refuse_output_over_inputs(state: RunState, steps: list[Step], config_path: 
     outputs = [state.output(RECORD_FILE)]
     for step in steps:
         outputs += list(step.planned_outputs(state).values())
+        for directory in step.replaced_directories(state):
+            root = Path(os.path.realpath(directory))
+            for source in inputs:
+                if Path(os.path.realpath(source)).is_relative_to(root):
+                    raise ConfigError(
+                        f"step {step.name} replaces the directory {_shown(directory)}, which "
+                        f"holds the input {_shown(source)}; choose another output_dir"
+                    )
     for output in outputs:
         for source in inputs:
             if source.is_dir():

@@ -79,6 +79,10 @@ class Step(abc.ABC):
         """Files the configuration names that this step reads (never overwritten)."""
         return []
 
+    def replaced_directories(self, state: RunState) -> list[Path]:
+        """Directories the step replaces as a whole (no input may lie inside one)."""
+        return []
+
     @abc.abstractmethod
     def inputs(self, state: RunState) -> dict[str, Path]:
         """Every file the step reads, by role (its key hashes their bytes)."""
@@ -567,6 +571,10 @@ class RuntimeStep(LaterStep):
 
     def planned_outputs(self, state: RunState) -> dict[str, Path]:
         return {"runtime_package": state.output("runtime_package.json")}
+
+    def replaced_directories(self, state: RunState) -> list[Path]:
+        model_dir = str(state.config.section(self.name).get("model_dir", "model"))
+        return [state.out.joinpath(*model_dir.split("/"))]
 
     def run(self, state: RunState) -> StepOutcome:
         from customer_model_factory.stages.runtime.build import (  # noqa: PLC0415
