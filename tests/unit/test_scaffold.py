@@ -10,6 +10,8 @@ import ast
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -77,7 +79,7 @@ def test_names_are_derived_from_name_and_sector() -> None:
         ("1acme", "starting with a letter"),
         ("", "is not valid"),
         ("acme\npack", "'acme\\npack'"),
-        ("a" * 65, "at most 64"),
+        ("a" * 51, "at most 50"),
         ("customer-model-factory", "the core's own name"),
         ("json", "already importable"),
         ("pytest", "already importable"),
@@ -205,6 +207,24 @@ def test_every_template_placeholder_is_known_and_every_file_is_rendered(outside:
     for relative in written:
         if relative.endswith(".py"):
             ast.parse((result.root / relative).read_text(encoding="utf-8"), relative)
+
+
+@pytest.mark.parametrize(
+    ("name", "sector"),
+    [("acme-health-pack", "acme-health"), ("p" * 50, "s" * 40), ("a-b", "c")],
+)
+def test_the_pack_is_lint_clean_under_its_own_ruff_settings(
+    outside: Path, name: str, sector: str
+) -> None:
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (the dev extra brings it)")
+    root = scaffold_pack(name, sector, outside).root
+    for args in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
+        completed = subprocess.run(
+            [ruff, *args], cwd=root, capture_output=True, text=True, check=False
+        )
+        assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
 def test_the_pyproject_is_standalone(outside: Path) -> None:
@@ -340,6 +360,56 @@ def test_cli_refuses_the_repository_as_target(monkeypatch: pytest.MonkeyPatch) -
     assert result.exit_code == 2
     assert "inside the customer-model-factory work tree" in result.output
     assert not (_REPO / "acme-pack").exists()
+
+
+def test_a_sector_an_installed_plugin_provides_is_refused(outside: Path) -> None:
+    with pytest.raises(InputError, match="already provided by an installed plugin"):
+        scaffold_pack("acme-pack", "acme", outside, taken_sectors={"acme"})
+    assert list(outside.iterdir()) == []
+
+
+def test_cli_refuses_a_sector_a_loaded_plugin_provides(outside: Path, tmp_path: Path) -> None:
+    loaded = tmp_path / "loaded_sector_plugin.py"
+    loaded.write_text(
+        "from customer_model_factory import SectorPack, hookimpl\n"
+        'CMF_PLUGIN_API = "1.1"\n'
+        "@hookimpl\n"
+        "def cmf_sector_packs():\n"
+        '    return [SectorPack(id="taken", version="1", title="t", jurisdiction="EU")]\n'
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "--plugin",
+            str(loaded),
+            "plugins",
+            "new",
+            "fresh-pack",
+            "--sector",
+            "taken",
+            "--output-dir",
+            str(outside / "packs"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "'taken' is already provided by an installed plugin" in result.output
+    assert not (outside / "packs").exists()
+
+
+def test_an_unwritable_output_dir_is_bad_input_not_a_crash(
+    outside: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tempfile.mkdtemp", refuse)
+    with pytest.raises(InputError, match="cannot write the pack: Permission denied"):
+        scaffold_pack("acme-pack", "acme", outside)
+    result = CliRunner().invoke(
+        app, ["plugins", "new", "acme-pack", "--sector", "acme", "--output-dir", str(outside)]
+    )
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
 
 
 def test_no_staging_directory_is_left_behind(outside: Path) -> None:

@@ -152,6 +152,7 @@ def hooks_command(
 
 @app.command("new")
 def new_command(
+    ctx: typer.Context,
     name: Annotated[
         str,
         typer.Argument(
@@ -190,10 +191,15 @@ def new_command(
     """Create a private sector pack in DIR/NAME, outside this repository: a standalone
     pyproject.toml, metadata model, rules, evidence mapping, retrieval schema, benchmark
     traces, hashed identifiers and tests that pass as created. Exits 2 on an invalid NAME or
-    ID, or a target that exists and is not empty."""
+    ID (or one an installed plugin already provides), or a target that exists and is not
+    empty."""
+    from customer_model_factory.cli._app import run_context  # noqa: PLC0415
     from customer_model_factory.plugins.scaffold import scaffold_pack  # noqa: PLC0415
 
-    result = scaffold_pack(name, sector, output_dir, force_inside=force_inside)
+    taken = run_context(ctx).plugin_manager.sector_packs()
+    result = scaffold_pack(
+        name, sector, output_dir, force_inside=force_inside, taken_sectors=set(taken)
+    )
     root = result.root
     typer.echo(
         f"created {result.names.name} (sector {result.names.sector_id}, module "

@@ -22,6 +22,7 @@ import re
 import secrets
 import shutil
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -44,7 +45,7 @@ __all__ = [
     "template_files",
 ]
 
-MAX_NAME_LENGTH: Final = 64
+MAX_NAME_LENGTH: Final = 50
 MAX_SECTOR_LENGTH: Final = 40
 _NAME_RE: Final = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 _PLACEHOLDER_RE: Final = re.compile(r"\{\{ *([a-z_]+) *\}\}")
@@ -362,6 +363,7 @@ def scaffold_pack(
     output_dir: str | Path | None = None,
     *,
     force_inside: bool = False,
+    taken_sectors: Collection[str] = (),
     salt: str | None = None,
 ) -> ScaffoldResult:
     """Write a new private sector pack to ``output_dir / name``.
@@ -372,17 +374,24 @@ def scaffold_pack(
     :param output_dir: the directory the pack directory is created in (default: the current
         directory); created when missing.
     :param force_inside: allow a target inside the work tree of customer-model-factory.
+    :param taken_sectors: sector ids the installed plugins already provide (refused: two packs
+        claiming one sector leave it without an owner).
     :param salt: the salt of the pack's identifier hashes (default: a new random one).
     :returns: the pack's root and the files written.
     :raises InputError: an invalid name or sector id, or a refused target; nothing is written.
     """
     names = pack_names(name, sector_id)
+    if names.sector_id in taken_sectors:
+        raise InputError(
+            f"ID {names.sector_id!r} is already provided by an installed plugin (see cmf plugins "
+            "list); choose another ID, since two packs claiming one sector leave it unowned"
+        )
     parent = Path.cwd() if output_dir is None else Path(output_dir).expanduser()
     if parent.exists() and not parent.is_dir():
         raise InputError("the output directory is not a directory", path=parent)
     target = parent / names.name
     _check_target(target, force_inside=force_inside)
-    salt = salt or f"{names.name}/{secrets.token_hex(16)}"
+    salt = salt or secrets.token_hex(16)
     # Random digits in the published form: like the hash of a value nobody knows, it matches
     # nothing until the author replaces it with the hashes of the pack's real identifiers.
     placeholder_hash = f"sha256:{secrets.token_hex(32)}"
@@ -398,13 +407,19 @@ def scaffold_pack(
         raise InputError(
             f"cannot create the output directory: {error.strerror}", path=parent
         ) from None
-    staging = Path(tempfile.mkdtemp(prefix=f".{names.name}.", suffix=".partial", dir=parent))
     try:
-        for relative, data in sorted(rendered.items()):
-            path = staging / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        staging.chmod(0o755)  # mkdtemp made it private to its owner
+        staging = Path(tempfile.mkdtemp(prefix=f".{names.name}.", suffix=".partial", dir=parent))
+    except OSError as error:
+        raise InputError(f"cannot write the pack: {error.strerror}", path=parent) from None
+    try:
+        try:
+            for relative, data in sorted(rendered.items()):
+                path = staging / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            staging.chmod(0o755)  # mkdtemp made it private to its owner
+        except OSError as error:
+            raise InputError(f"cannot write the pack: {error.strerror}", path=target) from None
         try:
             # Onto an empty directory rename succeeds; onto one that gained content meanwhile it
             # fails, and the staging copy is removed: an existing pack is never overwritten.
