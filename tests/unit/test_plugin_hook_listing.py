@@ -72,6 +72,21 @@ def test_a_spec_added_to_the_module_is_listed_with_its_banner_stage(
     assert probe.stage == "boundary verifier"
 
 
+def test_without_installed_source_hooks_keep_their_order_and_table_stage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_source(*args: object) -> None:
+        raise OSError("could not get source code")
+
+    in_table = {entry.hook for entry in HOOKS}
+    expected = [(hook.name, hook.stage) for hook in describe_hooks() if hook.name in in_table]
+    monkeypatch.setattr(inspect, "findsource", no_source)
+    monkeypatch.setattr(inspect, "getsourcelines", no_source)
+    described = describe_hooks()
+    assert [(hook.name, hook.stage) for hook in described if hook.name in in_table] == expected
+    assert sorted(hook.name for hook in described) == list(hook_names())
+
+
 def test_cli_lists_hooks_as_text_and_json() -> None:
     runner = CliRunner()
     text = runner.invoke(app, ["plugins", "hooks"])

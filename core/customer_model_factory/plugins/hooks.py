@@ -51,8 +51,12 @@ class HookDescription(BaseModel):
 
 
 def _banners() -> list[tuple[int, str]]:
-    """``(line number, title)`` of every banner comment of the hookspecs module."""
-    lines, _ = inspect.findsource(hookspecs)
+    """``(line number, title)`` of every banner comment of the hookspecs module (none when the
+    source is not installed)."""
+    try:
+        lines, _ = inspect.findsource(hookspecs)
+    except OSError:
+        return []
     banners: list[tuple[int, str]] = []
     for number, line in enumerate(lines, start=1):
         match = _BANNER_RE.match(line)
@@ -82,13 +86,18 @@ def _first_paragraph(doc: str) -> str:
 
 
 def _spec_functions() -> list[tuple[int, str, Any]]:
+    """``(first line, name, spec)`` of every spec, in source order (definition order, which
+    the module namespace keeps, when the source is not installed)."""
     found = []
-    for name, value in vars(hookspecs).items():
+    for index, (name, value) in enumerate(vars(hookspecs).items()):
         if not name.startswith("cmf_") or not inspect.isfunction(value):
             continue
         if getattr(value, f"{PROJECT_NAME}_spec", None) is None:
             continue
-        _, line = inspect.getsourcelines(value)
+        try:
+            line = inspect.getsourcelines(value)[1]
+        except OSError:
+            line = index
         found.append((line, name, value))
     return sorted(found)
 
