@@ -35,6 +35,7 @@ import inspect
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urlparse
 
@@ -72,25 +73,27 @@ __all__ = [
     "sector_findings",
 ]
 
-TRACE_DEFAULTS: Final[Mapping[str, Any]] = {
-    "trace_id": "trace-0001",
-    "customer_id": "example-customer",
-    "tenant_id": "example-tenant",
-    "workspace_id": "example-workspace",
-    "split": "test",
-    "prompt": "What fee applies to an international transfer?",
-    "response": "The fee schedule in the product terms lists the international transfer fee.",
-    "expected_decision": "approve",
-    "severity": "low",
-    "label": "safe",
-    "source_refs": ["doc://example/product-terms"],
-    "policy_refs": ["policy://example/fee-disclosure"],
-    "reviewer_role": "analyst",
-    "observed_at": "2026-01-15T09:00:00Z",
-    "contains_pii": False,
-    "contains_secret": False,
-    "redaction_status": "not_required",
-}
+TRACE_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
+    {
+        "trace_id": "trace-0001",
+        "customer_id": "example-customer",
+        "tenant_id": "example-tenant",
+        "workspace_id": "example-workspace",
+        "split": "test",
+        "prompt": "What fee applies to an international transfer?",
+        "response": "The fee schedule in the product terms lists the international transfer fee.",
+        "expected_decision": "approve",
+        "severity": "low",
+        "label": "safe",
+        "source_refs": ["doc://example/product-terms"],
+        "policy_refs": ["policy://example/fee-disclosure"],
+        "reviewer_role": "analyst",
+        "observed_at": "2026-01-15T09:00:00Z",
+        "contains_pii": False,
+        "contains_secret": False,
+        "redaction_status": "not_required",
+    }
+)
 """The fields of :func:`make_trace`'s trace: every field the reference requires, and the
 optional self-declarations, bound to the workspace :func:`make_workspace` returns."""
 
