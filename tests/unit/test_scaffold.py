@@ -190,6 +190,17 @@ def test_a_missing_output_dir_is_created(outside: Path) -> None:
 # ---- what the pack holds ----
 
 
+def test_the_wheel_ships_every_template() -> None:
+    wheel = pytest.importorskip("hatchling.builders.wheel", reason="the dev extra brings hatchling")
+    builder = wheel.WheelBuilder(str(_REPO))
+    shipped = {item.distribution_path for item in builder.recurse_included_files()}
+    templates = {
+        f"customer_model_factory/templates/pack/{relative}" for relative, _ in template_files()
+    }
+    assert templates <= shipped
+    assert len(templates) >= 12
+
+
 def test_every_template_placeholder_is_known_and_every_file_is_rendered(outside: Path) -> None:
     result = scaffold_pack("acme-health-pack", "acme-health", outside)
     written = {
