@@ -17,6 +17,7 @@ half-written, and an existing non-empty target is never touched.
 
 from __future__ import annotations
 
+import importlib.util
 import keyword
 import re
 import secrets
@@ -117,8 +118,6 @@ def pack_names(name: str, sector_id: str) -> PackNames:
         raise InputError(f"NAME {name!r} gives the module {module!r}, which Python cannot import")
     if name == _CORE_DISTRIBUTION or module.startswith("customer_model_factory"):
         raise InputError(f"NAME {name!r} is the core's own name; choose the pack's")
-    import importlib.util  # noqa: PLC0415
-
     if importlib.util.find_spec(module) is not None:
         raise InputError(
             f"NAME {name!r} gives the module {module!r}, which is already importable here; "
