@@ -64,6 +64,7 @@ SCHEMA_MODELS: Final[dict[str, str]] = {
     "risk-register": "customer_model_factory.stages.risk.models:CustomerRiskRegister",
     "enterprise-readiness": "customer_model_factory.stages.release.models:EnterpriseReadiness",
     "release-gate": "customer_model_factory.stages.release.models:CustomerReleaseGateManifest",
+    "pipeline-run": "customer_model_factory.pipeline.runner:PipelineRecord",
     "boundary-hashed-denylist": "customer_model_factory.boundary.rules:HashedDenylist",
     "boundary-report": "customer_model_factory.boundary.scanner:BoundaryReport",
 }

@@ -114,6 +114,7 @@ def test_every_manifest_of_the_fixture_validates_against_its_committed_schema(
 
 def test_the_fixture_record_says_timings_were_not_measured(fixture_dir: Path) -> None:
     record = json.loads((fixture_dir / "pipeline_run.json").read_text())
+    validate_against_committed_schema("pipeline-run", record)
     assert record["reproducible"] is True and record["completed"] is True
     assert [f["code"] for f in record["findings"]] == ["PIPELINE_TIMINGS_NOT_MEASURED"]
     for name in ("benchmark_test-seed0.json", "benchmark_validation-seed1.json"):

@@ -44,6 +44,7 @@ from customer_model_factory.errors import (
 from customer_model_factory.findings import Finding
 from customer_model_factory.io import atomic_write_bytes, list_jsonl_shards
 from customer_model_factory.ledger import RunLedger, pipeline_run_id
+from customer_model_factory.manifest import HASH_PATTERN
 from customer_model_factory.pipeline.config import (
     STEP_NAMES,
     PipelineConfig,
@@ -57,6 +58,8 @@ __all__ = [
     "PipelineOutcome",
     "PipelineRecord",
     "PipelineStatus",
+    "RecordedOutput",
+    "RecordedStep",
     "StepReport",
     "pipeline_status",
     "run_pipeline",
@@ -84,6 +87,27 @@ class StepReport(BaseModel):
     message: str = ""
 
 
+class RecordedOutput(BaseModel):
+    """One output file of a step, as the pipeline record lists it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str = Field(description="Relative to the configuration's directory (POSIX).")
+    sha256: str = Field(pattern=HASH_PATTERN, description="sha256 of the file's bytes.")
+
+
+class RecordedStep(BaseModel):
+    """One step of a pipeline run, as the pipeline record lists it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step: str
+    stage: str = Field(description="The factory stage (1 to 10) the step belongs to.")
+    status: Literal["ready", "blocked", "failed", "not-run"]
+    output_hash: str | None = Field(description="The hash field of the step's main manifest.")
+    outputs: dict[str, RecordedOutput] = Field(description="role -> the file it wrote.")
+
+
 class PipelineRecord(BaseModel):
     """``pipeline_run.json``: what a pipeline run produced, without timings (so an interrupted
     and resumed run and an uninterrupted one write the same bytes)."""
@@ -95,7 +119,7 @@ class PipelineRecord(BaseModel):
     config_sha256: str = Field(description="sha256 of the factory.toml bytes the run read.")
     reproducible: bool
     as_of: str | None
-    steps: tuple[dict[str, Any], ...]
+    steps: tuple[RecordedStep, ...] = Field(description="Every configured step, in order.")
     findings: tuple[Finding, ...]
     completed: bool = Field(description="Every configured step is ready.")
     promotion_allowed: bool | None = Field(description="The release gate's decision, if run.")
@@ -641,16 +665,16 @@ def _finish(
         reproducible=state.reproducible,
         as_of=config.pipeline.as_of if state.reproducible else None,
         steps=tuple(
-            {
-                "step": r.step,
-                "stage": r.stage,
-                "status": r.status,
-                "output_hash": r.output_hash,
-                "outputs": {
-                    role: {"path": r.paths[role], "sha256": digest}
+            RecordedStep(
+                step=r.step,
+                stage=r.stage,
+                status=r.status,
+                output_hash=r.output_hash,
+                outputs={
+                    role: RecordedOutput(path=r.paths[role], sha256=digest)
                     for role, digest in r.outputs.items()
                 },
-            }
+            )
             for r in reports
         ),
         findings=tuple(findings),
