@@ -377,6 +377,53 @@ _register("BOUNDARY_ALLOWLIST_EXPIRED", "A boundary allowlist entry is past its 
 _register("BOUNDARY_ALLOWLIST_UNUSED", "A boundary allowlist entry matched nothing.")
 
 
+# ---- deployment (stage 4) and evidence pack (stage 6) ----
+_register("DEPLOY_SELECTION_EMPTY", "The selection chose no candidate, so nothing can be deployed.")
+_register(
+    "DEPLOY_RESULT_NOT_SELECTED",
+    "The benchmark result given is not the candidate the selection chose.",
+)
+_register("DEPLOY_SELECTION_NOT_READY", "The selection report holds error findings.")
+_register(
+    "DEPLOY_GATE_NOT_PASSED",
+    "The selected run has no PASS gate receipt of this selection in the run ledger.",
+)
+_register(
+    "DEPLOY_THRESHOLDS_PARTIAL",
+    "Only some of the three thresholds were given; give all three or none.",
+)
+_register(
+    "DEPLOY_THRESHOLDS_UNAVAILABLE",
+    "The selected result carries no calibrated thresholds and none were given.",
+)
+_register(
+    "DEPLOY_THRESHOLDS_OUT_OF_ORDER",
+    "Thresholds break 1 >= threshold >= abstention >= escalation >= 0.",
+)
+_register("DEPLOY_ROLLBACK_REQUIRED", "A production deployment names no rollback package.")
+_register("DEPLOY_ROLLBACK_IS_PACKAGE", "The rollback package is the package being deployed.")
+_register(
+    "DEPLOY_BUNDLE_MISMATCH",
+    "The model bundle packages another run, model, result or selection.",
+)
+_register(
+    "DEPLOY_BINDING_MISMATCH",
+    "The deployment's inputs belong to different customers, workspaces or tenants.",
+)
+_register(
+    "DEPLOY_CALIBRATION_MISMATCH",
+    "The calibration result is not the one the selected run's thresholds came from.",
+)
+_register(
+    "DEPLOY_CALIBRATION_UNVERIFIED",
+    "The calibration result behind the thresholds cannot be read to verify it.",
+)
+_register(
+    "DEPLOY_MODEL_UNAVAILABLE",
+    "The selected model's file list cannot be found or does not hash to its digest.",
+)
+_register("DEPLOY_URI_INVALID", "A declared URI holds a control character or credentials.")
+
 FINDING_CODES: Final[Mapping[str, str]] = MappingProxyType(_CODES)
 """Every registered finding code mapped to its one-line meaning (read-only view)."""
 

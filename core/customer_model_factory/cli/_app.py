@@ -183,6 +183,7 @@ def _register_groups() -> None:
         schemas,
         train,
     )
+    from customer_model_factory.cli import deploy as deploy_cli  # noqa: PLC0415
     from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
     from customer_model_factory.cli import select as select_cli  # noqa: PLC0415
 
@@ -196,6 +197,7 @@ def _register_groups() -> None:
     app.add_typer(benchmark_cli.app, name="benchmark")
     app.command("select")(select_cli.select)
     app.command("publish")(publish_cli.publish)
+    app.command("deploy")(deploy_cli.deploy)
 
 
 _register_groups()
