@@ -423,6 +423,66 @@ _register(
     "The selected model's file list cannot be found or does not hash to its digest.",
 )
 _register("DEPLOY_URI_INVALID", "A declared URI holds a control character or credentials.")
+_register(
+    "EVIDENCE_CONTROL_EVIDENCE_MISSING",
+    "A control of a sector evidence mapping needs an evidence kind no artefact of the pack proves.",
+)
+_register(
+    "EVIDENCE_CONTROL_EVIDENCE_DEFERRED",
+    "An evidence kind is proved by a later stage's manifest; the release gate checks it.",
+)
+_register(
+    "EVIDENCE_CHAIN_MISMATCH",
+    "An artefact of the pack is not the one the chain links (another hash).",
+)
+_register(
+    "EVIDENCE_ARTEFACT_UNAVAILABLE",
+    "An artefact of the chain was not given and is not in the artefact store.",
+)
+_register("EVIDENCE_INPUT_NOT_READY", "A manifest the pack binds holds error findings.")
+_register(
+    "EVIDENCE_BINDING_MISMATCH",
+    "The pack's manifests belong to different customers, workspaces or tenants.",
+)
+_register(
+    "EVIDENCE_GATE_RECEIPT_MISSING",
+    "The run ledger holds no intact PASS gate receipt of the selected run for this selection.",
+)
+_register(
+    "EVIDENCE_URI_DIFFERS",
+    "An artefact was read from another location than the deployment declares.",
+)
+_register(
+    "EVIDENCE_SECTOR_DEFAULT_MAPPING",
+    "A sector has no owning pack or no mapping from it, so the core default mapping is used.",
+)
+_register(
+    "EVIDENCE_SECTORS_UNKNOWN",
+    "No dataset report was found, so the data's sectors and their mappings are unknown.",
+)
+_register(
+    "EVIDENCE_SECTOR_OWNER_MISSING",
+    "The pack that validated a sector is not loaded, so its evidence mapping cannot be read.",
+)
+_register(
+    "EVIDENCE_SECTOR_OWNER_CHANGED",
+    "A sector is owned by another pack than the one that validated the data.",
+)
+_register("EVIDENCE_MAPPING_NOT_READY", "A sector evidence mapping holds error findings.")
+_register(
+    "EVIDENCE_KIND_UNUSED",
+    "An operator evidence file proves a kind no control of the pack's mappings requires.",
+)
+_register(
+    "EVIDENCE_CALLBACKS_NOT_ALLOWED",
+    "Callback endpoints are given but external callbacks are off.",
+)
+_register("EVIDENCE_CALLBACK_NOT_HTTPS", "A callback endpoint is not an https:// URL.")
+_register(
+    "EVIDENCE_CALLBACK_HOST_NOT_ALLOWED",
+    "A callback endpoint names a host that is not on the callback allow list.",
+)
+_register("EVIDENCE_NOT_READY", "An evidence pack holding error findings cannot be exported.")
 
 FINDING_CODES: Final[Mapping[str, str]] = MappingProxyType(_CODES)
 """Every registered finding code mapped to its one-line meaning (read-only view)."""

@@ -184,6 +184,7 @@ def _register_groups() -> None:
         train,
     )
     from customer_model_factory.cli import deploy as deploy_cli  # noqa: PLC0415
+    from customer_model_factory.cli import evidence as evidence_cli  # noqa: PLC0415
     from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
     from customer_model_factory.cli import select as select_cli  # noqa: PLC0415
 
@@ -198,6 +199,7 @@ def _register_groups() -> None:
     app.command("select")(select_cli.select)
     app.command("publish")(publish_cli.publish)
     app.command("deploy")(deploy_cli.deploy)
+    app.add_typer(evidence_cli.app, name="evidence")
 
 
 _register_groups()
