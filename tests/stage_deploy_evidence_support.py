@@ -202,3 +202,14 @@ def evidence_fields(
     }
     fields.update(overrides)
     return fields
+
+
+def write_evidence(chain: Chain, root: Path, **overrides: Any) -> Path:
+    """Deploy ``chain`` and build its (ready) evidence pack manifest into ``root``."""
+    from customer_model_factory.stages.evidence.build import EvidenceRequest, build_evidence_pack
+
+    deployment = write_deployment(chain, root / "deployment.json")
+    files = write_operational_files(root / "ops")
+    request = EvidenceRequest(**evidence_fields(chain, deployment, files, **overrides))
+    manifest = build_evidence_pack(request, chain.context())
+    return manifest.write(root / "evidence_pack.json")
