@@ -208,3 +208,14 @@ unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 @given(unit, unit, unit)
 def test_threshold_order_holds_exactly_when_the_bands_nest(t, a, e):
     assert (check_threshold_order(t, a, e) == []) == (t >= a >= e)
+
+
+def test_a_selection_that_is_not_json_is_bad_input_located_by_line(chain, tmp_path):
+    from customer_model_factory.errors import DataFormatError
+
+    (tmp_path / "selection.json").write_text('{\n  "kind": "selection-report",\n  oops\n}\n')
+    with pytest.raises(DataFormatError) as caught:
+        _deploy(chain, selection=tmp_path / "selection.json")
+    assert caught.value.line == 3
+    with pytest.raises(DataFormatError, match="file not found"):
+        _deploy(chain, selection=tmp_path / "absent.json")

@@ -286,3 +286,15 @@ def test_a_tampered_archive_is_a_mismatch(exported, tmp_path):
     outcome = verify_evidence_pack(archive)
     assert outcome.exit_code == 1
     assert ("artefact", "artefacts/rollback.tar.gz") in _problems(outcome)
+
+
+def test_an_oversized_header_is_refused_before_it_is_read_whole(tmp_path):
+    info = _member("a")
+    info.pax_headers = {"comment": "x" * (3 << 20)}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(b""))
+    archive = tmp_path / "header.tar.gz"
+    archive.write_bytes(gzip.compress(buffer.getvalue()))
+    with pytest.raises(InputError, match="unpacks to more than"):
+        safe_extract(archive, tmp_path / "t", max_bytes=100, max_members=1)

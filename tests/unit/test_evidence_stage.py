@@ -314,3 +314,26 @@ def test_every_default_kind_is_built_in_or_deferred():
     kinds = {k for kinds in DEFAULT_CONTROL_EVIDENCE.values() for k in kinds}
     assert kinds <= set(BUILTIN_EVIDENCE) | set(DEFERRED_EVIDENCE)
     assert not set(BUILTIN_EVIDENCE) & set(DEFERRED_EVIDENCE)
+
+
+def test_a_kind_that_is_not_a_plain_id_gets_a_safe_file_name(setup, tmp_path):
+    _, _, files = setup
+    kind = "ISO 27001 A.5.1/../x"
+    mapping = build_sector_evidence_mapping(
+        sector_id=SECTOR,
+        jurisdiction="UK",
+        evidence_pack_uri="file:///srv/cmf/evidence/",
+        control_evidence={"board_oversight": (kind,)},
+    )
+    evidence = {k: str(files[k]) for k in PACK_EVIDENCE} | {kind: str(files["telemetry"])}
+    pack = _build(setup, sector_mappings=(mapping.write(tmp_path / "m.json"),), evidence=evidence)
+    assert pack.ready, pack.findings
+    artefact = next(a for a in pack.artefact_files if a.role == f"evidence.{kind}")
+    assert artefact.path.startswith("evidence/kind-") and ".." not in artefact.path
+
+
+@pytest.mark.parametrize("kind", ["", "a\nb", "x" * 129])
+def test_a_malformed_evidence_kind_is_bad_input(setup, kind):
+    _, _, files = setup
+    with pytest.raises(InputError):
+        _build(setup, evidence={kind: str(files["telemetry"])})

@@ -29,7 +29,7 @@ from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from customer_model_factory.canonical import sha256_bytes
 from customer_model_factory.context import RunContext
@@ -56,6 +56,7 @@ from customer_model_factory.stages.evidence.models import (
     CustomerEvidencePackManifest,
     EvidenceArtefact,
     SectorMappingRef,
+    check_pack_path,
 )
 from customer_model_factory.stages.sector import sector_evidence_mappings
 from customer_model_factory.stages.selection.models import (
@@ -124,6 +125,7 @@ DEFERRED_EVIDENCE: Final[Mapping[str, str]] = {
 records them as deferred; the release gate checks them against that manifest."""
 
 _ID_RE: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_FILE_ID_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _HOST_RE: Final = re.compile(
     r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
@@ -187,15 +189,23 @@ class _Pack:
         manifest_hash: str | None = None,
         link: bool = True,
     ) -> None:
-        self.artefacts[role] = EvidenceArtefact(
-            role=role,
-            kind=kind,
-            digest=stored.digest,
-            size_bytes=stored.size,
-            path=path,
-            source_uri=source,
-            manifest_hash=manifest_hash,
-        )
+        if any(a.path == path for a in self.artefacts.values()) or path in RESERVED_PATHS:
+            raise InputError(f"two artefacts of the pack would both lie at {path!r}")
+        try:
+            self.artefacts[role] = EvidenceArtefact(
+                role=role,
+                kind=kind,
+                digest=stored.digest,
+                size_bytes=stored.size,
+                path=path,
+                source_uri=source,
+                manifest_hash=manifest_hash,
+            )
+        except ValidationError:
+            raise InputError(
+                f"artefact {role[:80]!r} cannot be placed in the pack: its name is not a safe "
+                "relative path"
+            ) from None
         if link:
             self.links.append(
                 InputLink(kind=kind, hash=manifest_hash or stored.digest, uri=stored.uri)
@@ -591,12 +601,13 @@ def _gather_model(chain: _Chain, pack: _Pack) -> None:
     stored = store.put_bytes(index)
     pack.add("model", "model", stored, path="model/index.json", source=model.uri)
     for name, digest in sorted(model.files.items()):
-        parts = name.split("/")
-        if not name or name.startswith("/") or any(p in {"", ".", ".."} for p in parts):
+        try:
+            check_pack_path(name)
+        except ValueError:
             raise StageInputError(
-                f"model file name {name[:80]!r} is not a relative POSIX path",
+                f"model file name {name[:80]!r} is not a safe relative POSIX path",
                 code="EVIDENCE_CHAIN_MISMATCH",
-            )
+            ) from None
         file_object = store.verify(digest)
         pack.add(
             f"model_file.{name}",
@@ -670,7 +681,7 @@ def _gather_operational(request: EvidenceRequest, chain: _Chain, pack: _Pack) ->
             )
     for kind, value in sorted(request.evidence.items()):
         stored, source = _store_source(value, pack.store, f"--evidence {kind}")
-        evidence_path = f"evidence/{kind}{_suffix(value)}"
+        evidence_path = f"evidence/{_evidence_name(kind)}{_suffix(value)}"
         pack.add(f"evidence.{kind}", "evidence", stored, path=evidence_path, source=source)
 
 
@@ -821,13 +832,22 @@ def _ref(
 
 def _check_evidence_kinds(evidence: Mapping[str, str]) -> None:
     for kind in evidence:
-        if not _ID_RE.match(kind):
-            raise InputError(f"--evidence {kind[:60]!r}: a kind is a lower-case id (a-z, 0-9, ._-)")
+        if not kind.strip() or len(kind) > 128 or not kind.isprintable():
+            raise InputError(
+                "--evidence: a kind is 1 to 128 printable characters (as its mapping names it)"
+            )
         if kind in BUILTIN_EVIDENCE or kind in DEFERRED_EVIDENCE:
             proof = BUILTIN_EVIDENCE.get(kind) or f"the {DEFERRED_EVIDENCE[kind]} manifest"
             raise InputError(
                 f"--evidence {kind}: this kind is proved by {proof}, not by a file given here"
             )
+
+
+def _evidence_name(kind: str) -> str:
+    """A file name for an evidence kind: the kind itself when it is a plain id, else a digest."""
+    if _FILE_ID_RE.match(kind):
+        return kind
+    return "kind-" + sha256_bytes(kind.encode()).removeprefix("sha256:")[:16]
 
 
 def build_evidence_pack(

@@ -374,6 +374,44 @@ def _check_member(member: tarfile.TarInfo, seen: set[str]) -> str:
     return normal
 
 
+class _Bounded(io.RawIOBase):
+    """A read-only stream that refuses to yield more than ``limit`` bytes."""
+
+    def __init__(self, inner: Any, limit: int, source: str) -> None:
+        self.inner = inner
+        self.limit = limit
+        self.source = source
+        self.seen = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read(len(buffer))
+        self.seen += len(data)
+        if self.seen > self.limit:
+            raise _Malformed(self.source, f"unpacks to more than {self.limit} bytes")
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _checked_members(
+    tar: tarfile.TarFile, source: str, max_bytes: int, max_members: int
+) -> list[tarfile.TarInfo]:
+    members: list[tarfile.TarInfo] = []
+    seen: set[str] = set()
+    total = 0
+    for member in tar:
+        if len(members) >= max_members:
+            raise _Malformed(source, f"more than {max_members} members")
+        _check_member(member, seen)
+        total += member.size
+        if total > max_bytes:
+            raise _Malformed(source, f"unpacks to more than {max_bytes} bytes")
+        members.append(member)
+    return members
+
+
 def safe_extract(
     archive: Path,
     target: Path,
@@ -383,22 +421,25 @@ def safe_extract(
 ) -> None:
     """Unpack a ``.tar.gz`` pack into ``target`` after checking every member (see module doc).
 
+    A first streaming pass reads the decompressed archive through a bounded reader (so neither a
+    compression bomb nor an oversized header is read past the cap) and checks every member; the
+    second pass checks them again and extracts with ``tarfile``'s ``data`` filter.
+
     :raises InputError: an unreadable archive or a member that is refused (nothing is written
         before every member was checked).
     """
+    source = str(archive)
+    stream_cap = max_bytes + 1024 * (max_members + 2) + (1 << 20)
     try:
-        with tarfile.open(archive, mode="r:*") as tar:
-            members: list[tarfile.TarInfo] = []
-            seen: set[str] = set()
-            total = 0
-            for member in tar:
-                if len(members) >= max_members:
-                    raise _Malformed(str(archive), f"more than {max_members} members")
-                _check_member(member, seen)
-                total += member.size
-                if total > max_bytes:
-                    raise _Malformed(str(archive), f"unpacks to more than {max_bytes} bytes")
-                members.append(member)
+        with open(archive, "rb") as raw:
+            compressed = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            inner: Any = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+            bounded = io.BufferedReader(_Bounded(inner, stream_cap, source))
+            with tarfile.open(fileobj=bounded, mode="r|") as probe:
+                _checked_members(probe, source, max_bytes, max_members)
+        with tarfile.open(archive, mode="r:gz" if compressed else "r:") as tar:
+            members = _checked_members(tar, source, max_bytes, max_members)
             real_target = target.resolve()
             for member in members:
                 destination = (real_target / member.name).resolve()
