@@ -162,3 +162,12 @@ def test_an_output_that_is_an_input_is_refused(chain, tmp_path):
     result = _cmf(chain, *args)
     assert result.exit_code == 2 and "is also an input" in result.output
     assert (tmp_path / "deployment.json").read_bytes() == before
+
+
+def test_the_chain_verifies_from_the_evidence_pack_back_to_the_dataset_report(chain, built):
+    # --search: the bundle links its selection by hash only (no URI), so it is looked up there.
+    verified = _cmf(chain, "manifest", "verify", "--chain", str(built), "--search", str(chain.root))
+    assert verified.exit_code == 0, verified.output
+    for kind in ("deployment", "selection-report", "gate-receipt", "audit-log", "model",
+                 "sector-evidence-mapping", "dataset-report"):  # fmt: skip
+        assert f"input {kind} " in verified.output, kind
