@@ -171,3 +171,14 @@ def test_the_chain_verifies_from_the_evidence_pack_back_to_the_dataset_report(ch
     for kind in ("deployment", "selection-report", "gate-receipt", "audit-log", "model",
                  "sector-evidence-mapping", "dataset-report"):  # fmt: skip
         assert f"input {kind} " in verified.output, kind
+
+
+def test_an_output_that_is_an_input_named_by_file_uri_is_refused(chain, tmp_path):
+    args = _build_args(chain, tmp_path, tmp_path / "e.json")
+    audit = Path(args[args.index("--audit-log") + 1])
+    args[args.index("--audit-log") + 1] = audit.as_uri()
+    args[args.index("-o") + 1] = str(audit)
+    before = audit.read_bytes()
+    result = _cmf(chain, *args)
+    assert result.exit_code == 2 and "is also an input" in result.output
+    assert audit.read_bytes() == before

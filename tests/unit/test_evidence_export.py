@@ -298,3 +298,32 @@ def test_an_oversized_header_is_refused_before_it_is_read_whole(tmp_path):
     archive.write_bytes(gzip.compress(buffer.getvalue()))
     with pytest.raises(InputError, match="unpacks to more than"):
         safe_extract(archive, tmp_path / "t", max_bytes=100, max_members=1)
+
+
+def test_a_file_name_that_is_not_utf8_is_unreadable(pack_copy):
+    import os
+
+    os.close(
+        os.open(os.path.join(os.fsencode(pack_copy), b"bad-\xff-name"), os.O_CREAT | os.O_WRONLY)
+    )
+    outcome = verify_evidence_pack(pack_copy)
+    assert outcome.exit_code == 2
+    assert "\n" not in outcome.problems[0].path
+    outcome.model_dump_json()  # renders as JSON (no lone surrogate)
+
+
+def test_a_member_name_cannot_forge_an_output_line(tmp_path):
+    archive = _archive(
+        tmp_path / "forge.tar.gz", (_member("x\nok  forged", tarfile.SYMTYPE, "/"), None)
+    )
+    outcome = verify_evidence_pack(archive)
+    assert outcome.exit_code == 2
+    assert "\n" not in outcome.problems[0].path
+    assert "\\n" in outcome.problems[0].path
+
+
+def test_an_output_that_cannot_be_written_is_bad_input(exported, tmp_path):
+    chain, manifest, _, _ = exported
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="cannot write"):
+        export_evidence_pack(manifest, tmp_path / "file" / "pack.tar.gz", chain.context())

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from customer_model_factory.errors import InputError, ManifestIntegrityError
+from customer_model_factory.plugin_api import SectorPack, hookimpl
 from customer_model_factory.plugin_api.contracts import (
     DEFAULT_CONTROL_EVIDENCE,
     build_sector_evidence_mapping,
@@ -25,6 +27,7 @@ from customer_model_factory.stages.evidence.build import (
 from customer_model_factory.stages.evidence.models import CustomerEvidencePackManifest
 from customer_model_factory.stages.training.models import CustomerTrainingManifest
 from customer_model_factory.store import ArtefactStore
+from customer_model_factory.testing import registered
 
 from ..conftest import validate_against_committed_schema
 from ..stage_deploy_evidence_support import (
@@ -337,3 +340,56 @@ def test_a_malformed_evidence_kind_is_bad_input(setup, kind):
     _, _, files = setup
     with pytest.raises(InputError):
         _build(setup, evidence={kind: str(files["telemetry"])})
+
+
+class _Pack:
+    """A test pack owning one sector; its evidence mapping hook can raise."""
+
+    CMF_PLUGIN_API = "1.1"
+
+    def __init__(self, sector: str, *, raises: bool = False) -> None:
+        self.sector = sector
+        self.raises = raises
+
+    @hookimpl
+    def cmf_sector_packs(self) -> list[SectorPack]:
+        return [SectorPack(id=self.sector, version="1", title="T", jurisdiction="UK")]
+
+    @hookimpl
+    def cmf_evidence_mappings(self, sector_id: str) -> list[Any] | None:
+        if self.raises:
+            raise RuntimeError("mapping store unreachable")
+        if sector_id != self.sector:
+            return None
+        return [
+            build_sector_evidence_mapping(
+                sector_id=sector_id, jurisdiction="UK", evidence_pack_uri="file:///e/"
+            )
+        ]
+
+
+def _build_with(setup, pm, **overrides: object) -> CustomerEvidencePackManifest:
+    from customer_model_factory.context import RunContext
+
+    chain, deployment, files = setup
+    request = EvidenceRequest(**evidence_fields(chain, deployment, files, **overrides))
+    return build_evidence_pack(request, RunContext.for_plugin_manager(pm, home=chain.home))
+
+
+def test_a_mapping_hook_that_raises_fails_closed(setup, tmp_path):
+    chain, _, _ = setup
+    report = CustomerDatasetValidationReport.load(chain.report)
+    insured = reseal(report, sector_counts={"acme-insurance": 3}, sector_owners={}, vertical=None)
+    with registered(_Pack("acme-insurance", raises=True)) as pm:
+        pack = _build_with(setup, pm, dataset_report=insured.write(tmp_path / "r.json"))
+    assert not pack.ready
+    assert "PLUGIN_HOOK_FAILED" in {code for code, _ in _errors(pack)}
+
+
+def test_the_pack_that_validated_a_sector_must_still_own_it(setup):
+    with registered(_Pack("other-sector")) as pm:  # the example pack is not loaded here
+        pack = _build_with(setup, pm)
+    assert ("EVIDENCE_SECTOR_OWNER_MISSING", "sector_mappings") in _errors(pack)
+    with registered(_Pack(SECTOR), name="impostor-pack") as pm:
+        pack = _build_with(setup, pm)
+    assert ("EVIDENCE_SECTOR_OWNER_CHANGED", "sector_mappings") in _errors(pack)

@@ -63,6 +63,20 @@ def render_verification(outcome: PackVerification) -> str:
     return "\n".join(printable(line) for line in lines) + "\n"
 
 
+def _local_path(value: str) -> Path | None:
+    """The file a FILE_OR_URI names on this machine (``None`` for a store or remote URI)."""
+    if value.startswith("file:"):
+        from customer_model_factory.errors import ArtefactError  # noqa: PLC0415
+        from customer_model_factory.store import parse_artefact_uri  # noqa: PLC0415
+
+        try:
+            path = parse_artefact_uri(value).path
+        except ArtefactError:
+            return None  # the library refuses it with the reason
+        return Path(path) if path else None
+    return None if "://" in value else Path(value)
+
+
 def _evidence_files(items: list[str]) -> dict[str, str]:
     files: dict[str, str] = {}
     for item in items:
@@ -193,9 +207,7 @@ def build(  # noqa: PLR0917 - typer maps each parameter to an option
         raise InputError(f"--classification must be one of {', '.join(CLASSIFICATIONS)}")
     files = _evidence_files(evidence or [])
     local = [
-        Path(value)
-        for value in (audit_log, rollback_package, telemetry, *files.values())
-        if "://" not in value
+        _local_path(value) for value in (audit_log, rollback_package, telemetry, *files.values())
     ]
     refuse_overwrite(
         {"--output": output},

@@ -238,13 +238,16 @@ def export_evidence_pack(
         raise InputError(f"{target} exists; export into a new directory or archive")
     store = ArtefactStore(context.home)
     files = _pack_files(manifest, manifest.to_json_bytes(), store)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if _is_archive(target):
-        digest = _write_archive(files, target, store)
-        form: Literal["directory", "tar.gz"] = "tar.gz"
-    else:
-        _write_directory(files, target, store)
-        digest, form = None, "directory"
+    form: Literal["directory", "tar.gz"] = "tar.gz" if _is_archive(target) else "directory"
+    digest: str | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if form == "tar.gz":
+            digest = _write_archive(files, target, store)
+        else:
+            _write_directory(files, target, store)
+    except OSError as error:
+        raise InputError(f"cannot write the pack: {error.strerror}", path=target) from None
     return ExportOutcome(
         output=str(target),
         form=form,
@@ -355,21 +358,27 @@ class _Malformed(Exception):
         self.message = message
 
 
+def _shown(name: str) -> str:
+    """A name from the pack as it may be shown: at most 200 characters, every non-printable
+    character (newline, escape, undecodable byte) escaped, so it cannot forge a line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name[:200])
+
+
 def _check_member(member: tarfile.TarInfo, seen: set[str]) -> str:
-    name = member.name
+    name = _shown(member.name)
     if not (member.isreg() or member.isdir()):
         what = "a link" if member.issym() or member.islnk() else "not a regular file"
-        raise _Malformed(name[:200], f"archive member is {what}; refused")
-    normal = name[2:] if name.startswith("./") else name
+        raise _Malformed(name, f"archive member is {what}; refused")
+    normal = member.name[2:] if member.name.startswith("./") else member.name
     normal = normal.rstrip("/") if member.isdir() else normal
     if not normal or normal.startswith("/") or "\\" in normal:
-        raise _Malformed(name[:200], "archive member has an absolute or non-POSIX path")
+        raise _Malformed(name, "archive member has an absolute or non-POSIX path")
     if any(part in {"", ".", ".."} for part in normal.split("/")):
-        raise _Malformed(name[:200], "archive member path holds '.', '..' or an empty segment")
+        raise _Malformed(name, "archive member path holds '.', '..' or an empty segment")
     if any(ord(c) < 0x20 or c == "\x7f" for c in normal):
-        raise _Malformed(name[:200].encode("unicode_escape").decode(), "control character")
+        raise _Malformed(name, "archive member path holds a control character")
     if normal in seen:
-        raise _Malformed(normal, "archive holds this member twice")
+        raise _Malformed(name, "archive holds this member twice")
     seen.add(normal)
     return normal
 
@@ -444,7 +453,7 @@ def safe_extract(
             for member in members:
                 destination = (real_target / member.name).resolve()
                 if destination != real_target and real_target not in destination.parents:
-                    raise _Malformed(member.name[:200], "would be written outside the target")
+                    raise _Malformed(_shown(member.name), "would be written outside the target")
             tar.extractall(target, members=members, filter="data")
     except _Malformed as error:
         raise InputError(f"{error.message}; the archive is refused", path=error.path) from None
@@ -455,10 +464,18 @@ def safe_extract(
 def _walk(root: Path) -> dict[str, Path]:
     """Every file under ``root`` by relative POSIX path; a link or special file is malformed."""
     found: dict[str, Path] = {}
-    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+
+    def refuse(error: OSError) -> None:
+        raise _Malformed(_shown(str(error.filename)), f"cannot be read: {error.strerror}")
+
+    for directory, dirnames, filenames in os.walk(root, followlinks=False, onerror=refuse):
         for name in sorted([*dirnames, *filenames]):
             path = Path(directory) / name
             relative = path.relative_to(root).as_posix()
+            try:
+                relative.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _Malformed(_shown(relative), "file name is not UTF-8") from None
             mode = path.lstat().st_mode
             if stat.S_ISLNK(mode):
                 raise _Malformed(relative, "is a symbolic link; a pack holds regular files only")
@@ -534,6 +551,10 @@ def verify_evidence_pack(source: str | Path) -> PackVerification:
         return PackVerification(source=str(path), ok=False, exit_code=2, problems=(problem,))
     except CMFError as error:
         problem = PackProblem(path=error.path or str(path), check="format", message=str(error))
+        return PackVerification(source=str(path), ok=False, exit_code=2, problems=(problem,))
+    except OSError as error:
+        where = _shown(error.filename) if isinstance(error.filename, str) else str(path)
+        problem = PackProblem(path=where, check="format", message=f"cannot read: {error.strerror}")
         return PackVerification(source=str(path), ok=False, exit_code=2, problems=(problem,))
 
 
