@@ -400,6 +400,11 @@ _register(
     "DEPLOY_THRESHOLDS_OUT_OF_ORDER",
     "Thresholds break 1 >= threshold >= abstention >= escalation >= 0.",
 )
+_register(
+    "DEPLOY_BUNDLE_NOT_PUBLISHED",
+    "The deployed bundle is not published for the selected run in the factory home's registry.",
+)
+_register("DEPLOY_RESULT_NOT_READY", "The selected result is not a ready test result.")
 _register("DEPLOY_ROLLBACK_REQUIRED", "A production deployment names no rollback package.")
 _register("DEPLOY_ROLLBACK_IS_PACKAGE", "The rollback package is the package being deployed.")
 _register(

@@ -171,7 +171,7 @@ def test_a_bundle_of_another_run_blocks(chain, tmp_path):
     other = reseal(bundle, train_run_id="f" * 64)
     other.write(tmp_path / "bundle.json")
     manifest = _deploy(chain, bundle=tmp_path / "bundle.json")
-    assert _codes(manifest) == {"DEPLOY_BUNDLE_MISMATCH"}
+    assert _codes(manifest) == {"DEPLOY_BUNDLE_MISMATCH", "DEPLOY_BUNDLE_NOT_PUBLISHED"}
     assert any(f.field == "bundle.train_run_id" for f in manifest.findings)
 
 
@@ -179,7 +179,7 @@ def test_a_bundle_of_another_tenant_blocks(chain, tmp_path):
     bundle = ModelBundle.load(chain.bundle)
     reseal(bundle, tenant_id="retail-ie").write(tmp_path / "bundle.json")
     manifest = _deploy(chain, bundle=tmp_path / "bundle.json")
-    assert _codes(manifest) == {"DEPLOY_BINDING_MISMATCH"}
+    assert _codes(manifest) == {"DEPLOY_BINDING_MISMATCH", "DEPLOY_BUNDLE_NOT_PUBLISHED"}
 
 
 def test_a_calibration_result_that_did_not_calibrate_the_run_blocks(chain):
@@ -219,3 +219,27 @@ def test_a_selection_that_is_not_json_is_bad_input_located_by_line(chain, tmp_pa
     assert caught.value.line == 3
     with pytest.raises(DataFormatError, match="file not found"):
         _deploy(chain, selection=tmp_path / "absent.json")
+
+
+def test_a_bundle_sealed_but_never_published_blocks(chain, tmp_path):
+    bundle = ModelBundle.load(chain.bundle)
+    reseal(bundle, version="9.9.9").write(tmp_path / "bundle.json")
+    manifest = _deploy(chain, bundle=tmp_path / "bundle.json")
+    assert _codes(manifest) == {"DEPLOY_BUNDLE_NOT_PUBLISHED"}
+
+
+def test_a_forged_selection_of_a_validation_result_blocks(chain, tmp_path):
+    selection = CustomerModelSelectionReport.load(chain.selection)
+    validation = CustomerBenchmarkResult.load(chain.validation)
+    forged = reseal(selection, selected_result_hash=validation.result_hash)
+    forged.write(tmp_path / "selection.json")
+    manifest = _deploy(
+        chain,
+        selection=tmp_path / "selection.json",
+        result=chain.validation,
+        bundle=None,
+        threshold=0.9,
+        abstention_threshold=0.5,
+        escalation_threshold=0.1,
+    )
+    assert {"DEPLOY_RESULT_NOT_READY", "DEPLOY_GATE_NOT_PASSED"} <= _codes(manifest)

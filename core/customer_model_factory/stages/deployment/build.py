@@ -70,6 +70,8 @@ MODEL_LINK_KIND: Final = "model"
 DEPLOY_CHECKS: Final[dict[str, str]] = {
     "DEPLOY_SELECTION_NOT_READY": "the selection report holds error findings",
     "DEPLOY_GATE_NOT_PASSED": "the run ledger holds no PASS gate receipt of this selection",
+    "DEPLOY_BUNDLE_NOT_PUBLISHED": "the bundle is not published for the run in the registry",
+    "DEPLOY_RESULT_NOT_READY": "the selected result is not a ready test result",
     "DEPLOY_THRESHOLDS_OUT_OF_ORDER": "1 >= threshold >= abstention >= escalation >= 0 fails",
     "DEPLOY_ROLLBACK_REQUIRED": "a production deployment names no rollback package",
     "DEPLOY_ROLLBACK_IS_PACKAGE": "the rollback package is the package being deployed",
@@ -340,32 +342,49 @@ def _model(
     return model
 
 
-def _gate_findings(selection: CustomerModelSelectionReport, context: RunContext) -> list[Finding]:
+def _ledger_findings(
+    selection: CustomerModelSelectionReport, bundle: ModelBundle | None, context: RunContext
+) -> list[Finding]:
+    """The run ledger must hold a PASS gate receipt of the selected run given for this
+    selection, and, when a bundle is deployed, its publication (a sealed bundle alone proves
+    nothing: anyone can seal one)."""
     from customer_model_factory.ledger import RunLedger  # noqa: PLC0415
 
     run_id = selection.selected_train_run_id or ""
     try:
         with RunLedger(context.home) as ledger:
-            receipt = ledger.show(run_id).receipt
+            detail = ledger.show(run_id)
     except LedgerError:
-        receipt = None
-    if (
+        detail = None
+    receipt = detail.receipt if detail is not None else None
+    findings: list[Finding] = []
+    if not (
         receipt is not None
         and receipt.gate_status == "PASS"
         and selection.selection_hash in receipt.evidence_refs
     ):
-        return []
-    status = "no gate receipt" if receipt is None else f"a {receipt.gate_status} gate receipt"
-    if receipt is not None and receipt.gate_status == "PASS":
-        status = "a PASS gate receipt given for another selection"
-    return [
-        _error(
-            "DEPLOY_GATE_NOT_PASSED",
-            f"the selected run has {status} in the run ledger of the factory home; only a run "
-            "that passed the gate of this selection is deployed",
-            "selected_train_run_id",
+        status = "no gate receipt" if receipt is None else f"a {receipt.gate_status} gate receipt"
+        if receipt is not None and receipt.gate_status == "PASS":
+            status = "a PASS gate receipt given for another selection"
+        findings.append(
+            _error(
+                "DEPLOY_GATE_NOT_PASSED",
+                f"the selected run has {status} in the run ledger of the factory home; only a "
+                "run that passed the gate of this selection is deployed",
+                "selected_train_run_id",
+            )
         )
-    ]
+    published = {p.content_digest for p in detail.publications} if detail is not None else set()
+    if bundle is not None and bundle.bundle_hash not in published:
+        findings.append(
+            _error(
+                "DEPLOY_BUNDLE_NOT_PUBLISHED",
+                f"the bundle {bundle.bundle_hash} is not published for the selected run in the "
+                "registry of the factory home (cmf publish)",
+                "bundle_hash",
+            )
+        )
+    return findings
 
 
 def _bundle_findings(
@@ -430,7 +449,6 @@ def build_deployment(request: DeployRequest, context: RunContext) -> CustomerDep
                 "selection_hash",
             )
         )
-    findings += _gate_findings(selection, context)
     calibration_hash: str | None = None
     if source == "calibration":
         calibration_hash = result.thresholds.calibration_result_hash
@@ -445,6 +463,17 @@ def build_deployment(request: DeployRequest, context: RunContext) -> CustomerDep
         links.append(bundle_link)
         bindings.add((bundle.customer_id, bundle.workspace_id, bundle.tenant_id))
         findings += _bundle_findings(bundle, selection, result)
+    findings += _ledger_findings(selection, bundle, context)
+    if not result.ready or result.split != "test":
+        findings.append(
+            _error(
+                "DEPLOY_RESULT_NOT_READY",
+                f"the selected result is a {result.split} result"
+                + ("" if result.ready else " holding error findings")
+                + "; only a ready test result is deployed",
+                "selected_result_hash",
+            )
+        )
     if len(bindings) > 1:
         findings.append(
             _error(
