@@ -37,11 +37,19 @@ def render_text(manifest: CustomerDeploymentManifest, output: Path) -> str:
 def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
     ctx: typer.Context,
     selection: Annotated[
-        Path, typer.Option("--selection", "-s", help="The selection report.", show_default=False)
+        Path,
+        typer.Option(
+            "--selection", "-s", help="The selection report.", dir_okay=False, show_default=False
+        ),
     ],
     result: Annotated[
         Path,
-        typer.Option("--result", help="The selected candidate's test result.", show_default=False),
+        typer.Option(
+            "--result",
+            help="The selected candidate's test result.",
+            dir_okay=False,
+            show_default=False,
+        ),
     ],
     deployment_id: Annotated[
         str, typer.Option("--deployment-id", help="The deployment's id.", show_default=False)
@@ -49,7 +57,10 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
     environment: Annotated[
         str,
         typer.Option(
-            "--environment", help="development, staging or production.", show_default=False
+            "--environment",
+            metavar="development|staging|production",
+            help="Where the package is deployed.",
+            show_default=False,
         ),
     ],
     audit_log_uri: Annotated[
@@ -66,13 +77,16 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
     ],
     retention_days: Annotated[
         int,
-        typer.Option("--retention-days", min=1, help="Days logs are kept.", show_default=False),
+        typer.Option(
+            "--retention-days", min=1, help="Days decision logs are kept.", show_default=False
+        ),
     ],
     telemetry_mode: Annotated[
         str,
         typer.Option(
             "--telemetry-mode",
-            help="disabled, customer_controlled or internal_only.",
+            metavar="disabled|customer_controlled|internal_only",
+            help="Where runtime telemetry may go.",
             show_default=False,
         ),
     ],
@@ -100,12 +114,14 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
         Path | None,
         typer.Option(
             "--calibration",
+            dir_okay=False,
             help="The validation result the thresholds were calibrated on (default: from the "
             "artefact store, through the result's link).",
         ),
     ] = None,
     bundle: Annotated[
-        Path | None, typer.Option("--bundle", help="The published model bundle.")
+        Path | None,
+        typer.Option("--bundle", help="The published model bundle.", dir_okay=False),
     ] = None,
     rollback_package_uri: Annotated[
         str,

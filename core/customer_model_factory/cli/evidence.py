@@ -93,18 +93,28 @@ def _evidence_files(items: list[str]) -> dict[str, str]:
 def build(  # noqa: PLR0917 - typer maps each parameter to an option
     ctx: typer.Context,
     deployment: Annotated[
-        Path, typer.Option("--deployment", help="The deployment manifest.", show_default=False)
+        Path,
+        typer.Option(
+            "--deployment", help="The deployment manifest.", dir_okay=False, show_default=False
+        ),
     ],
     selection: Annotated[
-        Path, typer.Option("--selection", help="The selection report.", show_default=False)
+        Path,
+        typer.Option(
+            "--selection", help="The selection report.", dir_okay=False, show_default=False
+        ),
     ],
     result: Annotated[
-        Path, typer.Option("--result", help="The selected benchmark result.", show_default=False)
+        Path,
+        typer.Option(
+            "--result", help="The selected benchmark result.", dir_okay=False, show_default=False
+        ),
     ],
     audit_log: Annotated[
         str,
         typer.Option(
             "--audit-log",
+            metavar="FILE_OR_URI",
             help="The audit (decision) log: FILE, file:// or cmf://.",
             show_default=False,
         ),
@@ -113,6 +123,7 @@ def build(  # noqa: PLR0917 - typer maps each parameter to an option
         str,
         typer.Option(
             "--rollback-package",
+            metavar="FILE_OR_URI",
             help="The rollback package: FILE, file:// or cmf://.",
             show_default=False,
         ),
@@ -120,13 +131,19 @@ def build(  # noqa: PLR0917 - typer maps each parameter to an option
     telemetry: Annotated[
         str,
         typer.Option(
-            "--telemetry", help="The telemetry file: FILE, file:// or cmf://.", show_default=False
+            "--telemetry",
+            metavar="FILE_OR_URI",
+            help="The telemetry file: FILE, file:// or cmf://.",
+            show_default=False,
         ),
     ],
     classification: Annotated[
         str,
         typer.Option(
-            "--classification", help="internal, confidential or restricted.", show_default=False
+            "--classification",
+            metavar="internal|confidential|restricted",
+            help="The pack's classification.",
+            show_default=False,
         ),
     ],
     export_uri: Annotated[
@@ -144,16 +161,24 @@ def build(  # noqa: PLR0917 - typer maps each parameter to an option
     ],
     dataset_report: Annotated[
         Path | None,
-        typer.Option("--dataset-report", help="Default: from the chain (artefact store)."),
+        typer.Option(
+            "--dataset-report", dir_okay=False, help="Default: from the chain (artefact store)."
+        ),
     ] = None,
     training_manifest: Annotated[
         Path | None,
-        typer.Option("--training-manifest", help="Default: from the chain (artefact store)."),
+        typer.Option(
+            "--training-manifest",
+            dir_okay=False,
+            help="Default: from the chain (artefact store).",
+        ),
     ] = None,
     sector_mapping: Annotated[
         list[Path] | None,
         typer.Option(
             "--sector-mapping",
+            metavar="FILE",
+            dir_okay=False,
             help="A reviewed sector evidence mapping, checked in addition (repeatable).",
         ),
     ] = None,
@@ -246,13 +271,20 @@ def build(  # noqa: PLR0917 - typer maps each parameter to an option
 def export(
     ctx: typer.Context,
     manifest: Annotated[
-        Path, typer.Argument(help="The evidence pack manifest.", show_default=False)
+        Path,
+        typer.Argument(
+            help="The evidence pack manifest.",
+            metavar="EVIDENCE",
+            dir_okay=False,
+            show_default=False,
+        ),
     ],
     output: Annotated[
         Path,
         typer.Option(
             "--output",
             "-o",
+            metavar="DIR|PACK.tar.gz",
             help="A new directory, or a file ending in .tar.gz (deterministic archive).",
             show_default=False,
         ),
@@ -283,7 +315,10 @@ def export(
 @app.command("verify")
 def verify(
     pack: Annotated[
-        Path, typer.Argument(help="An exported pack: a directory or a .tar.gz.", show_default=False)
+        Path,
+        typer.Argument(
+            help="An exported pack: a directory or a .tar.gz.", metavar="PACK", show_default=False
+        ),
     ],
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
