@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import shutil
 import tarfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from customer_model_factory.errors import ArtefactError, BlockedError, InputError
 from customer_model_factory.stages.evidence.export import (
@@ -301,8 +304,6 @@ def test_an_oversized_header_is_refused_before_it_is_read_whole(tmp_path):
 
 
 def test_a_file_name_that_is_not_utf8_is_unreadable(pack_copy):
-    import os
-
     os.close(
         os.open(os.path.join(os.fsencode(pack_copy), b"bad-\xff-name"), os.O_CREAT | os.O_WRONLY)
     )
@@ -327,3 +328,17 @@ def test_an_output_that_cannot_be_written_is_bad_input(exported, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match="cannot write"):
         export_evidence_pack(manifest, tmp_path / "file" / "pack.tar.gz", chain.context())
+
+
+@given(st.lists(st.text(min_size=0, max_size=6), min_size=1, max_size=5))
+def test_a_path_the_model_accepts_never_leaves_the_pack_root(parts):
+    from customer_model_factory.stages.evidence.models import check_pack_path
+
+    path = "/".join(parts)
+    try:
+        check_pack_path(path)
+    except ValueError:
+        return
+    root = Path("/pack-root")
+    joined = Path(os.path.normpath(root / path))
+    assert joined != root and root in joined.parents
