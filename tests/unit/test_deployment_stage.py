@@ -243,3 +243,16 @@ def test_a_forged_selection_of_a_validation_result_blocks(chain, tmp_path):
         escalation_threshold=0.1,
     )
     assert {"DEPLOY_RESULT_NOT_READY", "DEPLOY_GATE_NOT_PASSED"} <= _codes(manifest)
+
+
+def test_a_result_carrying_thresholds_outside_zero_one_is_bad_input_not_a_crash(chain, tmp_path):
+    result = CustomerBenchmarkResult.load(chain.test)
+    thresholds = result.thresholds.model_dump(mode="json") | {"threshold": 2.0}
+    forged = reseal(result, thresholds=thresholds).write(tmp_path / "test.json")
+    selection = CustomerModelSelectionReport.load(chain.selection)
+    reseal(selection, selected_result_hash=CustomerBenchmarkResult.load(forged).result_hash).write(
+        tmp_path / "selection.json"
+    )
+    with pytest.raises(StageInputError) as caught:
+        _deploy(chain, selection=tmp_path / "selection.json", result=forged, bundle=None)
+    assert caught.value.code == "DEPLOY_THRESHOLDS_OUT_OF_ORDER"

@@ -393,3 +393,9 @@ def test_the_pack_that_validated_a_sector_must_still_own_it(setup):
     with registered(_Pack(SECTOR), name="impostor-pack") as pm:
         pack = _build_with(setup, pm)
     assert ("EVIDENCE_SECTOR_OWNER_CHANGED", "sector_mappings") in _errors(pack)
+
+
+@pytest.mark.parametrize("value", ["decisions\x00.jsonl", "file:///tmp/a\nb", "cmf://sha256/zz"])
+def test_a_location_with_a_control_character_or_a_bad_digest_is_bad_input(setup, value):
+    with pytest.raises(InputError):
+        _build(setup, audit_log=value)

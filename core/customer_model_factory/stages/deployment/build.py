@@ -226,13 +226,7 @@ def _thresholds(
                 code="DEPLOY_THRESHOLDS_PARTIAL",
             )
         values = [float(v) for v in given if v is not None]
-        for name, value in zip(("threshold", "abstention", "escalation"), values, strict=True):
-            if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-                raise StageInputError(
-                    f"the {name} threshold must be a number in [0, 1]",
-                    code="DEPLOY_THRESHOLDS_OUT_OF_ORDER",
-                    field=f"policy.{name}",
-                )
+        _check_range(values)
         return values[0], values[1], values[2], "operator"
     recorded = result.thresholds
     if (
@@ -246,12 +240,19 @@ def _thresholds(
             code="DEPLOY_THRESHOLDS_UNAVAILABLE",
             path=request.result,
         )
-    return (
-        recorded.threshold,
-        recorded.abstention_threshold,
-        recorded.escalation_threshold,
-        "calibration",
-    )
+    values = [recorded.threshold, recorded.abstention_threshold, recorded.escalation_threshold]
+    _check_range(values)
+    return values[0], values[1], values[2], "calibration"
+
+
+def _check_range(values: list[float]) -> None:
+    for name, value in zip(("threshold", "abstention", "escalation"), values, strict=True):
+        if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+            raise StageInputError(
+                f"the {name} threshold must be a number in [0, 1]",
+                code="DEPLOY_THRESHOLDS_OUT_OF_ORDER",
+                field=f"policy.{name}",
+            )
 
 
 def _calibration(

@@ -283,6 +283,8 @@ def _store_source(value: str, store: ArtefactStore, what: str) -> tuple[StoredOb
 
     :raises InputError: another scheme, a malformed URI, or an unreadable file.
     """
+    if any(ord(c) < 0x20 or c == "\x7f" for c in value):
+        raise InputError(f"{what}: the location holds a control character")
     if value.startswith("cmf:"):
         from customer_model_factory.store import parse_artefact_uri  # noqa: PLC0415
 
