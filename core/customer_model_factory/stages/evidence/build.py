@@ -51,6 +51,8 @@ from customer_model_factory.stages.benchmark.models import CustomerBenchmarkResu
 from customer_model_factory.stages.dataset.models import CustomerDatasetValidationReport
 from customer_model_factory.stages.deployment.models import CustomerDeploymentManifest
 from customer_model_factory.stages.evidence.models import (
+    BUILTIN_EVIDENCE,
+    DEFERRED_EVIDENCE,
     Classification,
     ControlCoverage,
     CustomerEvidencePackManifest,
@@ -88,41 +90,6 @@ MANIFEST_PATH: Final = "evidence_pack.json"
 """Where the evidence pack manifest itself lies in an exported pack."""
 RESERVED_PATHS: Final = frozenset({MANIFEST_PATH, "SHA256SUMS", "statement.intoto.json"})
 """Paths of an exported pack that are not artefacts."""
-
-BUILTIN_EVIDENCE: Final[Mapping[str, str]] = {
-    "benchmark_result_hash": "benchmark",
-    "bundle_hash": "bundle",
-    "calibration_result_hash": "calibration",
-    "data_classification": "field:classification",
-    "dataset_hash": "dataset_report",
-    "decision_log_uri": "audit_log",
-    "deployment_hash": "deployment",
-    "escalation_policy": "deployment",
-    "evidence_refs": "dataset_report",
-    "ledger_events": "gate_receipt",
-    "model_digest": "model",
-    "numeric_evidence_refs": "dataset_report",
-    "raw_result_digest": "raw_results",
-    "redaction_report": "dataset_report",
-    "rollback_package_uri": "rollback",
-    "selection_hash": "selection",
-    "source_refs": "dataset_report",
-    "telemetry_mode": "telemetry",
-    "training_manifest_hash": "training_manifest",
-}
-"""Evidence kind -> the role of the pack artefact (or ``field:<name>`` of the manifest) that
-proves it. ``dataset_report`` proves the per-row kinds (``source_refs``, ``evidence_refs``,
-``numeric_evidence_refs``, ``redaction_report``) because the dataset contract checked them on
-every row (a ready report has no row missing them and no unredacted secret)."""
-
-DEFERRED_EVIDENCE: Final[Mapping[str, str]] = {
-    "monitoring_hash": "monitoring",
-    "review_queue_uri": "monitoring",
-    "risk_register_hash": "risk-register",
-    "runtime_hash": "runtime-package",
-}
-"""Evidence kinds only a later stage produces -> the manifest kind that proves them. The pack
-records them as deferred; the release gate checks them against that manifest."""
 
 _ID_RE: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _FILE_ID_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

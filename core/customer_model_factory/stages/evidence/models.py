@@ -11,6 +11,7 @@ of every mapping, which evidence kinds are present and which are missing.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -19,7 +20,9 @@ from customer_model_factory.manifest import HASH_PATTERN, BoundManifest
 from customer_model_factory.stages.deployment.models import Environment
 
 __all__ = [
+    "BUILTIN_EVIDENCE",
     "CLASSIFICATIONS",
+    "DEFERRED_EVIDENCE",
     "PACK_PATH_PATTERN",
     "Classification",
     "ControlCoverage",
@@ -46,6 +49,42 @@ def check_pack_path(value: str) -> str:
         raise ValueError("a pack path is relative POSIX with no '.', '..' or empty segment")
     return value
 
+
+BUILTIN_EVIDENCE: Final[Mapping[str, str]] = {
+    "benchmark_result_hash": "benchmark",
+    "bundle_hash": "bundle",
+    "calibration_result_hash": "calibration",
+    "data_classification": "field:classification",
+    "dataset_hash": "dataset_report",
+    "decision_log_uri": "audit_log",
+    "deployment_hash": "deployment",
+    "escalation_policy": "deployment",
+    "evidence_refs": "dataset_report",
+    "ledger_events": "gate_receipt",
+    "model_digest": "model",
+    "numeric_evidence_refs": "dataset_report",
+    "raw_result_digest": "raw_results",
+    "redaction_report": "dataset_report",
+    "rollback_package_uri": "rollback",
+    "selection_hash": "selection",
+    "source_refs": "dataset_report",
+    "telemetry_mode": "telemetry",
+    "training_manifest_hash": "training_manifest",
+}
+"""Evidence kind -> the role of the pack artefact (or ``field:<name>`` of the manifest) that
+proves it. ``dataset_report`` proves the per-row kinds (``source_refs``, ``evidence_refs``,
+``numeric_evidence_refs``, ``redaction_report``) because the dataset contract checked them on
+every row (a ready report has no row missing them and no unredacted secret)."""
+
+DEFERRED_EVIDENCE: Final[Mapping[str, str]] = {
+    "monitoring_hash": "monitoring",
+    "review_queue_uri": "monitoring",
+    "risk_register_hash": "risk-register",
+    "runtime_hash": "runtime-package",
+}
+"""Evidence kinds only a later stage produces -> the manifest kind that proves them. The pack
+records them as deferred (``ControlCoverage.deferred``, ``evidence_kinds[kind] ==
+"deferred:<manifest kind>"``); the release gate checks them against that manifest."""
 
 Classification = Literal["internal", "confidential", "restricted"]
 CLASSIFICATIONS: Final[tuple[str, ...]] = ("internal", "confidential", "restricted")
