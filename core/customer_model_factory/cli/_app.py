@@ -184,6 +184,8 @@ def _register_groups() -> None:
         train,
     )
     from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
+    from customer_model_factory.cli import runtime as runtime_cli  # noqa: PLC0415
+    from customer_model_factory.cli import score as score_cli  # noqa: PLC0415
     from customer_model_factory.cli import select as select_cli  # noqa: PLC0415
 
     app.add_typer(dataset.app, name="dataset")
@@ -196,6 +198,9 @@ def _register_groups() -> None:
     app.add_typer(benchmark_cli.app, name="benchmark")
     app.command("select")(select_cli.select)
     app.command("publish")(publish_cli.publish)
+    app.add_typer(runtime_cli.app, name="runtime")
+    app.command("score")(score_cli.score)
+    app.command("serve")(score_cli.serve)
 
 
 _register_groups()
