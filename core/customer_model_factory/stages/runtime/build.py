@@ -85,6 +85,20 @@ class RuntimeRequest(BaseModel):
             raise ValueError("runtime_id must hold printable characters only")
         return value
 
+    @field_validator("model_dir")
+    @classmethod
+    def _model_dir(cls, value: str) -> str:
+        parts = value.split("/")
+        if (
+            not value
+            or value.startswith("/")
+            or "\\" in value
+            or "\x00" in value
+            or any(p in {"", ".", ".."} for p in parts)
+        ):
+            raise ValueError("model_dir must be a relative POSIX path without '.' or '..'")
+        return value
+
     @field_validator("cost_per_decision", "cost_per_compute_second")
     @classmethod
     def _finite(cls, value: float) -> float:
