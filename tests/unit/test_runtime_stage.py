@@ -115,6 +115,25 @@ def test_a_stale_file_in_the_model_dir_is_removed_on_rebuild(chain, tmp_path):
     assert not (runtime / "model" / "stale.bin").exists()
 
 
+def test_a_model_dir_holding_other_data_or_an_input_is_never_deleted(chain, tmp_path):
+    inputs = write_inputs(chain, tmp_path / "in")
+    package = build_runtime_package(_request(inputs), chain["context"])
+    out = tmp_path / "out"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "precious.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not an earlier runtime package"):
+        write_runtime_package(package, out, context=chain["context"])
+    assert (out / "model" / "precious.txt").read_text() == "keep me"
+    inside = tmp_path / "inside"
+    (inside / "model").mkdir(parents=True)
+    moved = inside / "model" / "deployment.json"
+    shutil.copy(inputs["deployment"], moved)
+    (inside / PACKAGE_FILE).write_text("{}")
+    with pytest.raises(InputError, match="inside the package's model directory"):
+        write_runtime_package(package, inside, context=chain["context"], inputs=[moved])
+    assert moved.is_file()
+
+
 def _codes(package: CustomerRuntimePackage) -> set[str]:
     return {finding.code for finding in package.findings}
 
@@ -396,6 +415,19 @@ def test_a_decision_log_that_is_a_symlink_is_refused(chain, tmp_path):
             score_file(runtime, source, output=tmp_path / "o.jsonl", context=chain["context"],
                        decision_log=link)  # fmt: skip
     assert source.read_bytes() == before and elsewhere.read_bytes() == b""
+
+
+def test_a_log_that_cannot_be_appended_leaves_the_output_untouched(chain, tmp_path):
+    runtime = load_runtime(chain["runtime"], context=chain["context"])
+    source = write_jsonl(tmp_path / "in.jsonl", requests_of(chain)[:3])
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b'{"half"')
+    (tmp_path / "out.jsonl").write_bytes(b"previous\n")
+    with pytest.raises(StageInputError):
+        score_file(runtime, source, output=tmp_path / "out.jsonl", context=chain["context"],
+                   decision_log=log)  # fmt: skip
+    assert (tmp_path / "out.jsonl").read_bytes() == b"previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "log.jsonl", "out.jsonl"]
 
 
 def test_a_log_ending_mid_line_is_refused(tmp_path):

@@ -162,7 +162,9 @@ def build(  # noqa: PLR0917 - typer maps each parameter to an option
     refuse_overwrite({"--output": output / PACKAGE_FILE}, [deployment, evidence_pack, result])
     context = run_context(ctx)
     package = build_runtime_package(request, context)
-    write_runtime_package(package, output, context=context)
+    write_runtime_package(
+        package, output, context=context, inputs=[deployment, evidence_pack, result]
+    )
     if output_format is OutputFormat.json:
         emit(to_json_text(package.payload()))
     else:

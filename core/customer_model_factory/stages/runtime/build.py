@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -31,6 +32,7 @@ from customer_model_factory.canonical import sha256_bytes
 from customer_model_factory.context import RunContext
 from customer_model_factory.errors import InputError, StageInputError
 from customer_model_factory.findings import Finding
+from customer_model_factory.io import same_file
 from customer_model_factory.manifest import BoundManifest, InputLink, read_manifest_payload
 from customer_model_factory.stages.benchmark.models import CustomerBenchmarkResult
 from customer_model_factory.stages.deployment.models import CustomerDeploymentManifest
@@ -283,8 +285,35 @@ def build_runtime_package(request: RuntimeRequest, context: RunContext) -> Custo
     )
 
 
+def _check_target(root: Path, target: Path, inputs: list[Path]) -> None:
+    real_target = target.resolve()
+    for source in inputs:
+        real = source.resolve()
+        if real == real_target or real_target in real.parents:
+            raise InputError(
+                "an input lies inside the package's model directory; write the package elsewhere",
+                path=source,
+            )
+        if same_file(source, root / PACKAGE_FILE):
+            raise InputError(f"{PACKAGE_FILE} would overwrite an input", path=source)
+    if target.is_symlink() or not target.exists():
+        return
+    if target.is_dir() and not any(target.iterdir()):
+        return
+    if not (root / PACKAGE_FILE).is_file():
+        raise InputError(
+            "the model directory exists and is not an earlier runtime package's; choose an "
+            "empty or new output directory",
+            path=target,
+        )
+
+
 def write_runtime_package(
-    package: CustomerRuntimePackage, directory: str | Path, *, context: RunContext
+    package: CustomerRuntimePackage,
+    directory: str | Path,
+    *,
+    context: RunContext,
+    inputs: Sequence[str | Path] = (),
 ) -> Path:
     """Write a runtime package directory and return the path of its ``runtime_package.json``.
 
@@ -293,15 +322,23 @@ def write_runtime_package(
     stale file of an earlier build stays beside them); the package file is written last,
     atomically.
 
+    An existing model directory is replaced only when it belongs to an earlier package (a
+    ``runtime_package.json`` beside it), so ``-o`` naming a directory that holds other data never
+    deletes it.
+
+    :param inputs: files the build read; none may lie inside the model directory or be the
+        package file.
     :raises ArtefactError: a model file is not stored, or its stored bytes differ from its digest.
-    :raises InputError: ``directory`` exists and is not a directory.
+    :raises InputError: ``directory`` exists and is not a directory; its model directory holds
+        other data or an input.
     """
     root = Path(directory)
     if root.exists() and not root.is_dir():
         raise InputError("the runtime package output must be a directory", path=root)
-    root.mkdir(parents=True, exist_ok=True)
     config = package.runtime_config
     target = root.joinpath(*config.model_dir.split("/"))
+    _check_target(root, target, [Path(p) for p in inputs])
+    root.mkdir(parents=True, exist_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:

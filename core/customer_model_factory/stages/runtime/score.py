@@ -10,9 +10,9 @@ context's plugin manager; ``linear`` is built in). A package that is not ready i
 optional ``source_refs`` / ``citations``; other fields are ignored, so a traces file is a valid
 input). It **validates every line first**: a bad line is one error naming file, line and field,
 and nothing is written. It then scores in batches (one call of the model per batch), decides by
-the policy (:mod:`.policy`), appends the decisions to the decision log (one locked, fsynced write
-of complete lines; :mod:`.decision_log`) and only then writes ``-o`` atomically, so a decision
-returned is always a decision logged.
+the policy (:mod:`.policy`), writes ``-o`` to a temporary file, appends the decisions to the
+decision log (one locked, fsynced write of complete lines; :mod:`.decision_log`) and only then
+renames ``-o`` into place, so a decision returned is always a decision logged.
 
 Latency: each batch is timed with the injectable ``timer`` and its wall time is divided among its
 requests (``latency_ms``); ``decided_at`` is the run context's clock, read once per batch. A
@@ -39,7 +39,7 @@ from customer_model_factory.canonical import sha256_bytes
 from customer_model_factory.context import RunContext
 from customer_model_factory.errors import CMFError, DataFormatError, InputError, StageInputError
 from customer_model_factory.findings import Finding
-from customer_model_factory.io import JsonlProblem, JsonlReader, atomic_write_bytes, same_file
+from customer_model_factory.io import JsonlProblem, JsonlReader, atomic_writer, same_file
 from customer_model_factory.plugin_api.contracts import TrainedScorer
 from customer_model_factory.stages.runtime.build import PACKAGE_FILE
 from customer_model_factory.stages.runtime.decision_log import append_lines, check_log_path
@@ -430,9 +430,12 @@ def score_file(
             counts[record["reason"]] += 1
             lines.append(dumps(record))
     data = b"\n".join(lines) + b"\n" if lines else b""
-    # The log first: a decision handed back is always a decision logged.
-    append_lines(log, data)
-    atomic_write_bytes(target, data)
+    # -o is written to its temporary file first, the log appended, and only then -o renamed in
+    # place: a decision handed back is always a decision logged, and a log that cannot be
+    # appended to leaves -o untouched.
+    with atomic_writer(target) as handle:
+        handle.write(data)
+        append_lines(log, data)
     decisions = Counter(dict.fromkeys(("approve", "escalate", "abstain", "block"), 0))
     for reason, count in counts.items():
         decisions["escalate" if reason == "citations_required" else reason] += count
