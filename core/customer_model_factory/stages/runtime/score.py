@@ -306,10 +306,15 @@ def _request(value: dict[str, Any], where: dict[str, Any]) -> ScoreRequest:
         refs = value.get(name)
         if refs is None:
             continue
-        if type(refs) is not list or any(type(ref) is not str or not ref for ref in refs):
+        if type(refs) is not list:
             raise DataFormatError(
                 f"{name} must be a list of non-empty strings", field=name, **where
             )
+        for ref in refs:
+            if type(ref) is not str or not ref:
+                raise DataFormatError(
+                    f"{name} must be a list of non-empty strings", field=name, **where
+                )
         cited = cited or bool(refs)
     return ScoreRequest(trace_id, prompt, response, cited)
 
