@@ -50,7 +50,17 @@ def is_debug(ctx: typer.Context | None = None) -> bool:
 
 
 class _ErrorBoundary(TyperGroup):
-    """Turn library errors into one line on stderr and their exit code (tracebacks on --debug)."""
+    """Turn library errors into one line on stderr and their exit code (tracebacks on --debug).
+
+    Built once the whole command tree exists, it also gives every command plain help
+    (:func:`customer_model_factory.cli._help.plainify`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from customer_model_factory.cli._help import plainify  # noqa: PLC0415
+
+        plainify(self)
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -184,6 +194,7 @@ def _register_groups() -> None:
         train,
     )
     from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
+    from customer_model_factory.cli import report as report_cli  # noqa: PLC0415
     from customer_model_factory.cli import runtime as runtime_cli  # noqa: PLC0415
     from customer_model_factory.cli import score as score_cli  # noqa: PLC0415
     from customer_model_factory.cli import select as select_cli  # noqa: PLC0415
@@ -201,6 +212,7 @@ def _register_groups() -> None:
     app.add_typer(runtime_cli.app, name="runtime")
     app.command("score")(score_cli.score)
     app.command("serve")(score_cli.serve)
+    app.command("report")(report_cli.report)
 
 
 _register_groups()
