@@ -246,3 +246,12 @@ def test_payload_refused_renders_a_json_error():
             "status": 403,
         }
     }
+
+
+def test_a_log_that_turned_into_a_link_gives_500_and_no_decision(chain, server, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"")
+    (tmp_path / "serve.log").symlink_to(elsewhere)
+    status, body = _post(server, orjson.dumps(_payload(chain)))
+    assert (status, body["error"]["code"]) == (500, "RUNTIME_DECISION_LOG_INVALID")
+    assert "trace_id" not in body and elsewhere.read_bytes() == b""

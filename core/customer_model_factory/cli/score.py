@@ -32,6 +32,15 @@ DecisionLogOption = Annotated[
 ]
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress  # noqa: PLC0415
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def render_text(outcome: ScoreOutcome) -> str:
     """A terminal summary of a scoring run (non-printable characters escaped)."""
     from customer_model_factory.cli._paths import printable  # noqa: PLC0415
@@ -149,6 +158,12 @@ def serve(  # noqa: PLR0917 - typer maps each parameter to an option
         max_body_bytes=max_body_bytes,
     )
     bound_host, bound_port = server.server_address[:2]
+    if not _is_loopback(str(bound_host)):
+        typer.echo(
+            "warning: listening beyond loopback; this server has no TLS and no authentication, "
+            "put it behind the customer's gateway",
+            err=True,
+        )
     typer.echo(
         f"serving runtime {loaded.package.runtime_id} on http://{bound_host}:{bound_port}"
         f"/v1/score (decision log {server.decision_log}); Ctrl-C stops",
