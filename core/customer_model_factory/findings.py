@@ -376,6 +376,71 @@ _register("BOUNDARY_FILE_UNREADABLE", "A file could not be read, so its content 
 _register("BOUNDARY_ALLOWLIST_EXPIRED", "A boundary allowlist entry is past its expiry date.")
 _register("BOUNDARY_ALLOWLIST_UNUSED", "A boundary allowlist entry matched nothing.")
 
+# ---- runtime stage (stage 7: runtime package, reference runtime, REST payload) ----
+_register(
+    "RUNTIME_BINDING_MISMATCH",
+    "The evidence pack or benchmark result is bound to another customer, workspace or tenant.",
+)
+_register(
+    "RUNTIME_EVIDENCE_OTHER_DEPLOYMENT",
+    "The evidence pack documents another deployment (deployment_id or deployment_hash).",
+)
+_register(
+    "RUNTIME_ENVIRONMENT_MISMATCH", "The evidence pack's environment is not the deployment's."
+)
+_register("RUNTIME_DEPLOYMENT_NOT_READY", "The deployment holds error findings.")
+_register("RUNTIME_EVIDENCE_NOT_READY", "The evidence pack holds error findings.")
+_register("RUNTIME_RESULT_NOT_READY", "The benchmark result holds error findings.")
+_register(
+    "RUNTIME_RESULT_NOT_SELECTED", "The benchmark result is not the deployment's selected result."
+)
+_register(
+    "RUNTIME_MODEL_MISMATCH", "The deployment's model is not the model the benchmark result scored."
+)
+_register(
+    "RUNTIME_MODEL_INDEX_INVALID",
+    "The model's digest is not the digest of its index (lane and file digests).",
+)
+_register(
+    "RUNTIME_REFERENCE_HISTOGRAMS_MISSING",
+    "The benchmark result carries no reference histograms (imported raw results); refused.",
+)
+_register("RUNTIME_PACKAGE_NOT_READY", "A runtime package holding error findings never scores.")
+_register(
+    "RUNTIME_MODEL_FILE_INVALID",
+    "A model file of the package is missing, not a regular file, or differs from its digest.",
+)
+_register("RUNTIME_LANE_UNKNOWN", "No installed training lane can load the package's model.")
+_register("RUNTIME_LANE_CANNOT_SCORE", "The model's lane is manifest-only: it cannot score here.")
+_register("RUNTIME_MODEL_LOAD_FAILED", "The lane's load raised on the package's model files.")
+_register(
+    "RUNTIME_SCORE_INVALID",
+    "The model raised, or returned a wrong count or a score outside [0, 1].",
+)
+_register(
+    "RUNTIME_DECISION_LOG_MISSING",
+    "No decision log was named and the policy's audit_log_uri is not a file:// path.",
+)
+_register(
+    "RUNTIME_DECISION_LOG_INVALID",
+    "The decision log is a symbolic link, not a regular file, ends mid-line, or cannot be written.",
+)
+_register(
+    "RUNTIME_PAYLOAD_INVALID",
+    "A score payload is not JSON, not an object, has an unknown field or an invalid input.",
+)
+_register(
+    "RUNTIME_PAYLOAD_BINDING_MISMATCH",
+    "A score payload names another customer, workspace, tenant or deployment (HTTP 403).",
+)
+_register(
+    "RUNTIME_PAYLOAD_PACKAGE_MISMATCH",
+    "A score payload field preserved from the package differs from the served package (422).",
+)
+_register(
+    "RUNTIME_PAYLOAD_TOO_LARGE", "A score payload is larger than the server's cap (HTTP 413)."
+)
+
 
 # ---- deployment (stage 4) and evidence pack (stage 6) ----
 _register("DEPLOY_SELECTION_EMPTY", "The selection chose no candidate, so nothing can be deployed.")

@@ -197,6 +197,8 @@ def _register_groups() -> None:
     from customer_model_factory.cli import evidence as evidence_cli  # noqa: PLC0415
     from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
     from customer_model_factory.cli import report as report_cli  # noqa: PLC0415
+    from customer_model_factory.cli import runtime as runtime_cli  # noqa: PLC0415
+    from customer_model_factory.cli import score as score_cli  # noqa: PLC0415
     from customer_model_factory.cli import select as select_cli  # noqa: PLC0415
 
     app.add_typer(dataset.app, name="dataset")
@@ -211,6 +213,9 @@ def _register_groups() -> None:
     app.command("publish")(publish_cli.publish)
     app.command("deploy")(deploy_cli.deploy)
     app.add_typer(evidence_cli.app, name="evidence")
+    app.add_typer(runtime_cli.app, name="runtime")
+    app.command("score")(score_cli.score)
+    app.command("serve")(score_cli.serve)
     app.command("report")(report_cli.report)
 
 
