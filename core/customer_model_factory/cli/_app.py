@@ -183,7 +183,9 @@ def _register_groups() -> None:
         schemas,
         train,
     )
+    from customer_model_factory.cli import monitor as monitor_cli  # noqa: PLC0415
     from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
+    from customer_model_factory.cli import risk as risk_cli  # noqa: PLC0415
     from customer_model_factory.cli import select as select_cli  # noqa: PLC0415
 
     app.add_typer(dataset.app, name="dataset")
@@ -196,6 +198,8 @@ def _register_groups() -> None:
     app.add_typer(benchmark_cli.app, name="benchmark")
     app.command("select")(select_cli.select)
     app.command("publish")(publish_cli.publish)
+    app.command("monitor")(monitor_cli.monitor)
+    app.command("risk")(risk_cli.risk)
 
 
 _register_groups()
