@@ -84,6 +84,8 @@ HOSTILE_LINES: list[bytes] = [
     b'"reason":"approve","latency_ms":1e400,"input_chars":1,'
     b'"package_version":"1.4.0","runtime_id":"rt","runtime_hash":"sha256:' + b"1" * 64 + b'"}',
     orjson.dumps(good(24, latency_ms=1e30)),
+    orjson.dumps(good(25, decided_at="yesterday", runtime_hash="sha256:short")),
+    orjson.dumps(good(26, runtime_hash="sha256:" + "A" * 64)),
 ]
 
 
@@ -96,7 +98,7 @@ def test_fast_and_readable_paths_agree_on_every_hostile_line(tmp_path: Path) -> 
         "MONITOR_LOG_FIELD_INVALID",
         "MONITOR_LOG_FOREIGN_RUNTIME",
     } <= codes
-    # valid: lines 1, 19 (lowercase t/z, 9 fraction digits), 20 (leap second), 35, 37 (1e30 ms)
+    # valid: lines 1, 19 (lowercase t/z, 9 fraction digits), 20 (leap second), 34, 36 (1e30 ms)
     assert summary.decisions == 5
     by_line = {f.location.rsplit(":", 1)[1]: f for f in summary.findings if f.location}
     assert by_line["4"].code == "MONITOR_LOG_LINE_INVALID"  # NaN
@@ -104,6 +106,8 @@ def test_fast_and_readable_paths_agree_on_every_hostile_line(tmp_path: Path) -> 
     assert by_line["15"].field == "decided_at"
     assert by_line["23"].field is None  # an unknown key is never echoed
     assert by_line["24"].field == "reason"
+    assert by_line["37"].field == "runtime_hash"  # the readable rules' first problem
+    assert by_line["38"].code == "MONITOR_LOG_FIELD_INVALID"  # not another runtime
     assert all("\u202e" not in f.message for f in summary.findings)
 
 
@@ -259,3 +263,21 @@ def test_fast_and_readable_paths_agree_on_generated_rows(tmp_path: Path, rows: l
             lines.append(str(row).replace("'", '"').encode())
     path = write_jsonl(tmp_path / "log.jsonl", [*lines, orjson.dumps(good(0))])
     both(path)
+
+
+def test_blank_blocks_and_a_line_spanning_several_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(
+        b"\n" * (3 << 20)
+        + orjson.dumps(good(0))
+        + b"\n"
+        + b'{"trace_id": "'
+        + b"z" * (3 << 20)
+        + b'"}\n'
+        + orjson.dumps(good(1))
+        + b"\n"
+    )
+    summary = both(path)
+    assert summary.decisions == 2
+    assert [f.location for f in summary.findings] == [f"{path}:{(3 << 20) + 2}"]
+    assert "longer than" in summary.findings[0].message

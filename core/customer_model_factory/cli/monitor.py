@@ -119,6 +119,8 @@ def monitor(  # noqa: PLR0917 - typer maps each parameter to an option
     )
 
     package_file = runtime / RUNTIME_PACKAGE_FILE if runtime.is_dir() else runtime
+    if monitoring_id is not None and not monitoring_id.strip():
+        raise typer.BadParameter("must not be blank", param_hint="--monitoring-id")
     refuse_overwrite(
         {"--output": output}, [package_file, decision_log, reviews, incidents, thresholds]
     )

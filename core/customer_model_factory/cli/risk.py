@@ -96,6 +96,8 @@ def risk(  # noqa: PLR0917 - typer maps each parameter to an option
         build_risk_register,
     )
 
+    if register_id is not None and not register_id.strip():
+        raise typer.BadParameter("must not be blank", param_hint="--register-id")
     refuse_overwrite({"--output": output}, [risks, evidence_pack, monitoring])
     request = RiskRequest(
         risks=risks,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from customer_model_factory.canonical import content_hash, sha256_file
+from customer_model_factory.canonical import content_hash
 from customer_model_factory.context import RunContext
 from customer_model_factory.errors import ConfigError, DataFormatError
 from customer_model_factory.findings import Finding
@@ -142,8 +143,11 @@ def load_thresholds(path: str | Path) -> MonitoringThresholds:
             data = data["thresholds"]
     if not isinstance(data, dict):
         raise ConfigError("thresholds must be an object of limits", path=target)
+    for key, value in data.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError("a limit must be a finite number", path=target, field=str(key)[:60])
     try:
-        return MonitoringThresholds.model_validate(data, strict=False)
+        return MonitoringThresholds.model_validate(data, strict=True)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or None
@@ -366,12 +370,11 @@ def build_monitoring(request: MonitorRequest, context: RunContext) -> CustomerMo
     ]
     review_uri = incident_uri = ""
     review_digest = incident_digest = None
-    if request.reviews is not None:
-        review_uri, review_digest = _uri(request.reviews, output), sha256_file(request.reviews)
+    if request.reviews is not None and reviews is not None:
+        review_uri, review_digest = _uri(request.reviews, output), reviews.digest
         inputs.append(InputLink(kind=REVIEWS_KIND, hash=review_digest, uri=review_uri))
-    if request.incidents is not None:
-        incident_uri = _uri(request.incidents, output)
-        incident_digest = sha256_file(request.incidents)
+    if request.incidents is not None and incidents is not None:
+        incident_uri, incident_digest = _uri(request.incidents, output), incidents.digest
         inputs.append(InputLink(kind=INCIDENTS_KIND, hash=incident_digest, uri=incident_uri))
     window = (
         f"{_instant_text(summary.first)}/{_instant_text(summary.last)}"

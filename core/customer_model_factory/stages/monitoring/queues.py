@@ -16,6 +16,7 @@ from typing import Final, Generic, TypeVar
 
 from pydantic import ValidationError
 
+from customer_model_factory.canonical import sha256_file
 from customer_model_factory.errors import DataFormatError
 from customer_model_factory.findings import Finding
 from customer_model_factory.io import JsonlReader
@@ -33,6 +34,7 @@ class QueueFile(Generic[_Record]):
     """The valid records of a queue file, each with its line, and the findings of the others."""
 
     path: Path
+    digest: str = ""
     records: list[tuple[int, _Record, dt.datetime]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -43,7 +45,11 @@ def _read(path: Path, model: type[_Record], code: str) -> QueueFile[_Record]:
         raise DataFormatError("is a directory; give a JSONL file", path=path)
     if not path.exists():
         raise DataFormatError("file not found", path=path)
+    if not path.is_file():
+        raise DataFormatError("is not a regular file", path=path)
+    before = sha256_file(path)
     if path.stat().st_size == 0:
+        queue.digest = before
         return queue
     reader = JsonlReader(path)
     for row in reader:
@@ -82,6 +88,9 @@ def _read(path: Path, model: type[_Record], code: str) -> QueueFile[_Record]:
         queue.findings.append(
             Finding(code=code, severity="error", message=problem.message, location=problem.location)
         )
+    queue.digest = sha256_file(path)
+    if queue.digest != before:
+        raise DataFormatError("the file changed while it was read; read it again", path=path)
     return queue
 
 

@@ -106,6 +106,8 @@ def load_risks(path: str | Path) -> tuple[list[CustomerRiskException], list[int 
         that fails validation (one line naming the file, the line when known and the field).
     """
     target = Path(path)
+    if target.exists() and not target.is_dir() and not target.is_file():
+        raise DataFormatError("is not a regular file", path=target)
     try:
         raw = target.read_bytes()
     except FileNotFoundError:
