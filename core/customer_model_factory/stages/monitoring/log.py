@@ -194,7 +194,7 @@ class LogSummary:
     watched_decisions: dict[str, str]
 
     def comparable(self) -> dict[str, Any]:
-        """Everything but the digest-free arrays, as plain values (for the differential test)."""
+        """Every field as plain values (what the differential test compares)."""
         return {
             "digest": self.digest,
             "lines": self.lines,
