@@ -233,6 +233,13 @@ def test_decision_instant_equals_the_rfc3339_parser(text: str) -> None:
     assert decision_instant(text) == parse_rfc3339(text)
 
 
+def test_decision_instant_on_odd_text() -> None:
+    assert decision_instant("2026-05-18T10:00:00\ud800Z") is None
+    assert decision_instant("２026-05-18T10:00:00Z") is None  # a full-width digit
+    assert decision_instant("2026-05-18T10:00:00+05:60") is None
+    assert decision_instant("2026-06-30T23:59:60Z") == dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
+
+
 row_values = st.fixed_dictionaries(
     {},
     optional={

@@ -104,7 +104,8 @@ included), which then goes to the full grammar."""
 
 
 def _fast_shape(text: str) -> bool:
-    return text.encode().translate(_DIGITS) in _FAST_SHAPES and (text[-1] == "Z" or text[-2] < "6")
+    shape = text.encode("utf-8", "surrogatepass").translate(_DIGITS)
+    return shape in _FAST_SHAPES and (text[-1] == "Z" or text[-2] < "6")
 
 
 def decision_instant(text: str) -> dt.datetime | None:
