@@ -277,3 +277,33 @@ def test_risk_blocks_a_mismatched_binding_and_refuses_bad_files(chain: dict[str,
     bad = risk(directory, broken)
     assert bad.exit_code == 2
     assert "invalid TOML" in bad.output and "Traceback" not in bad.output
+
+
+def test_monitor_malformed_or_ambiguous_queues_block_the_evidence(chain: dict[str, Any]) -> None:
+    directory = chain["dir"]
+    empty_reviews = directory / "reviews.jsonl"
+    empty_reviews.write_bytes(b"")
+    incident = {
+        "incident_id": "INC-1",
+        "trace_id": "trace-000001",
+        "reported_at": "2026-05-18T13:00:00Z",
+        "severity": "low",
+    }
+    incidents = write_jsonl(
+        directory / "incidents.jsonl",
+        [incident, incident, b'{"incident_id": "INC-2", "severity": "urgent"}', b"{half"],
+    )
+    result = monitor(
+        chain, "--reviews", str(empty_reviews), "--incidents", str(incidents), "--format", "json"
+    )
+    assert result.exit_code == 1, result.output
+    payload = json.loads(result.output)
+    assert payload["health_status"] == "evidence_blocked"
+    found = {(f["code"], (f["location"] or "").rsplit(":", 1)[-1]) for f in payload["findings"]}
+    assert ("MONITOR_INCIDENT_DUPLICATE", "2") in found
+    assert ("MONITOR_INCIDENT_LINE_INVALID", "3") in found
+    assert ("MONITOR_INCIDENT_LINE_INVALID", "4") in found
+    assert payload["metrics"]["false_negative_incident_count"] == 1
+    assert payload["review_queue_digest"] == (
+        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    )
