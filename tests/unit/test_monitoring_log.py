@@ -288,3 +288,22 @@ def test_blank_blocks_and_a_line_spanning_several_blocks(tmp_path: Path) -> None
     assert summary.decisions == 2
     assert [f.location for f in summary.findings] == [f"{path}:{(3 << 20) + 2}"]
     assert "longer than" in summary.findings[0].message
+
+
+def test_window_ends_outside_the_utc_calendar(tmp_path: Path) -> None:
+    from customer_model_factory.context import RunContext
+    from customer_model_factory.stages.monitoring.build import MonitorRequest, build_monitoring
+
+    from ..stage_monitoring_support import write_runtime
+
+    package = write_runtime(tmp_path / "rt")
+    rows = [
+        decision(package, 0, decided_at="0001-01-01T00:00:00+01:00"),
+        decision(package, 1, decided_at="9999-12-31T23:59:59-01:00"),
+    ]
+    write_jsonl(tmp_path / "log.jsonl", rows)
+    manifest = build_monitoring(
+        MonitorRequest(runtime=tmp_path / "rt", decision_log=tmp_path / "log.jsonl"),
+        RunContext(clock=lambda: dt.datetime(2026, 5, 19, tzinfo=dt.UTC)),
+    )
+    assert manifest.observation_window == "0001-01-01T00:00:00+01:00/9999-12-31T23:59:59-01:00"

@@ -151,3 +151,10 @@ def test_risks_file_formats_and_errors(tmp_path: Path) -> None:
     extra.write_text('{"risks": [], "other": 1}', encoding="utf-8")
     with pytest.raises(DataFormatError, match="list of risks"):
         load_risks(extra)
+
+
+def test_instants_at_the_ends_of_the_calendar_do_not_crash() -> None:
+    far = risk(accepted_at="0001-01-01T00:00:00+01:00", expires_at="9999-12-31T23:59:59-01:00")
+    assert codes(far) == []
+    old = risk(expires_at="0001-01-01T00:30:00+01:00")
+    assert "RISK_EXPIRED" in codes(old)

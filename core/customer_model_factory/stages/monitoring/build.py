@@ -168,7 +168,12 @@ def _uri(path: Path, output: Path | None) -> str:
 
 
 def _instant_text(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    """The instant in UTC (``...Z``); as written, with its offset, when UTC would leave the
+    calendar (year 1 at +01:00, year 9999 at -01:00)."""
+    try:
+        return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    except OverflowError:
+        return moment.isoformat()
 
 
 def _drift(

@@ -215,7 +215,7 @@ def check_risks(
             parsed = parse_rfc3339(text) if text.strip() else None
             if text.strip() and parsed is None:
                 add("RISK_TIME_INVALID", name, "is not an RFC 3339 date-time with an offset")
-            times[name] = parsed.astimezone(dt.UTC) if parsed is not None else None
+            times[name] = parsed  # aware: compared as instants, whatever the offset
         if risk.status != "accepted":
             continue
         if not risk.owner.strip():
@@ -264,7 +264,10 @@ def check_risks(
 
 
 def _utc(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    try:
+        return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    except OverflowError:  # year 1 at +01:00 or 9999 at -01:00 has no UTC calendar form
+        return moment.isoformat()
 
 
 def check_binding(
