@@ -30,6 +30,7 @@ import datetime as dt
 import hashlib
 from array import array
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, NamedTuple
@@ -383,29 +384,32 @@ def _blocks(handle: Any, hasher: Any, limit: int) -> Iterator[tuple[list[bytes |
 
     Each item is ``(lines, last_unterminated)``: complete lines without their ``\\n`` (a line
     longer than ``limit`` is ``None``: reported, never parsed), and whether the last line of the
-    list is the file's final line with no newline after it.
+    list is the file's final line with no newline after it. The blocks are hashed in order on a
+    second thread (hashlib releases the GIL), so hashing overlaps parsing; every update is done
+    when the generator returns.
     """
     carry = b""
     skipping = False  # inside a line already known to be too long
     read = handle.read
-    while True:
-        block = read(_BLOCK)
-        if not block:
-            break
-        hasher.update(block)
-        parts = (carry + block).split(b"\n")
-        carry = parts.pop()
-        lines: list[bytes | None] = parts  # type: ignore[assignment]
-        if max(map(len, parts), default=0) > limit:
-            lines = [_TOO_LONG if len(raw) > limit else raw for raw in parts]
-        if skipping and lines:
-            lines[0] = _TOO_LONG  # the end of the line already too long
-            skipping = False
-        if len(carry) > limit:
-            skipping = True
-            carry = b""
-        if lines:
-            yield lines, False
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cmf-log-hash") as hashing:
+        while True:
+            block = read(_BLOCK)
+            if not block:
+                break
+            hashing.submit(hasher.update, block)
+            parts = (carry + block).split(b"\n")
+            carry = parts.pop()
+            lines: list[bytes | None] = parts  # type: ignore[assignment]
+            if max(map(len, parts), default=0) > limit:
+                lines = [_TOO_LONG if len(raw) > limit else raw for raw in parts]
+            if skipping and lines:
+                lines[0] = _TOO_LONG  # the end of the line already too long
+                skipping = False
+            if len(carry) > limit:
+                skipping = True
+                carry = b""
+            if lines:
+                yield lines, False
     if skipping:
         yield [_TOO_LONG], True
     elif carry:
