@@ -553,6 +553,53 @@ _register(
     "A callback endpoint names a host that is not on the callback allow list.",
 )
 _register("EVIDENCE_NOT_READY", "An evidence pack holding error findings cannot be exported.")
+# ---- monitoring stage (stage 8) ----
+_register("MONITOR_LOG_EMPTY", "The decision log holds no valid decision of the runtime package.")
+_register("MONITOR_LOG_UNREADABLE", "The decision log is not UTF-8 JSONL (compressed, UTF-16...).")
+_register("MONITOR_LOG_LINE_INVALID", "A decision-log line is not a JSON object (or is too long).")
+_register("MONITOR_LOG_TRUNCATED_LINE", "The decision log ends in the middle of a line.")
+_register("MONITOR_LOG_FIELD_INVALID", "A decision-log line has a missing, extra or bad field.")
+_register(
+    "MONITOR_LOG_FOREIGN_RUNTIME",
+    "Decision-log lines carry another runtime_id, runtime_hash or package_version.",
+)
+_register("MONITOR_LOG_FINDINGS_TRUNCATED", "More bad decision-log lines than are listed.")
+_register("MONITOR_REFERENCE_EMPTY", "A reference histogram holds no count; drift not measurable.")
+_register("MONITOR_REVIEW_LINE_INVALID", "A review-file line is malformed.")
+_register("MONITOR_REVIEW_UNKNOWN_TRACE", "A review names no flagged decision of the log.")
+_register("MONITOR_REVIEW_DUPLICATE", "A trace is reviewed twice; the latest review counts.")
+_register("MONITOR_INCIDENT_LINE_INVALID", "An incident-file line is malformed.")
+_register("MONITOR_INCIDENT_UNKNOWN_TRACE", "An incident names no approved decision of the log.")
+_register("MONITOR_INCIDENT_DUPLICATE", "An incident_id is used twice in the incident file.")
+_register("MONITOR_INPUT_DRIFT_BREACH", "Input-length PSI is over max_input_drift_score.")
+_register("MONITOR_SOURCE_DRIFT_BREACH", "Score PSI is over max_source_corpus_drift_score.")
+_register(
+    "MONITOR_FALSE_NEGATIVE_BREACH",
+    "False-negative incidents exceed max_false_negative_incidents (blocks release).",
+)
+_register("MONITOR_ABSTENTION_RATE_BREACH", "The abstention rate is over max_abstention_rate.")
+_register("MONITOR_ESCALATION_RATE_BREACH", "The escalation rate is over max_escalation_rate.")
+_register("MONITOR_LATENCY_BREACH", "The p95 latency is over max_latency_p95_ms.")
+_register("MONITOR_COST_BREACH", "Cost per 1,000 decisions is over max_cost_per_1k_decisions.")
+
+# ---- risk register stage (stage 9) ----
+_register("RISK_OWNER_MISSING", "An accepted risk names no owner.")
+_register("RISK_ACCEPTED_AT_MISSING", "An accepted risk has no accepted_at.")
+_register("RISK_EXPIRY_MISSING", "An accepted risk has no expires_at.")
+_register("RISK_TIME_INVALID", "A risk time is not an RFC 3339 date-time with an offset.")
+_register("RISK_EXPIRED", "An accepted risk's expiry is at or before generated_at.")
+_register("RISK_EXPIRY_BEFORE_ACCEPTANCE", "An accepted risk expires at or before its acceptance.")
+_register("RISK_ACCEPTED_IN_FUTURE", "A risk's accepted_at is after generated_at.")
+_register("RISK_CONTROLS_MISSING", "An accepted risk lists no compensating control.")
+_register("RISK_LINK_MISSING", "An accepted risk does not link the evidence pack or monitoring.")
+_register("RISK_LINK_STALE", "An accepted risk links another evidence or monitoring hash.")
+_register("RISK_DUPLICATE_ID", "A risk_id is used by more than one risk.")
+_register(
+    "RISK_BINDING_MISMATCH",
+    "Evidence pack and monitoring bind another customer, workspace, tenant or deployment.",
+)
+_register("RISK_EVIDENCE_MISMATCH", "The monitoring was computed against another evidence pack.")
+
 
 FINDING_CODES: Final[Mapping[str, str]] = MappingProxyType(_CODES)
 """Every registered finding code mapped to its one-line meaning (read-only view)."""

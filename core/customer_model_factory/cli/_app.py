@@ -195,8 +195,10 @@ def _register_groups() -> None:
     )
     from customer_model_factory.cli import deploy as deploy_cli  # noqa: PLC0415
     from customer_model_factory.cli import evidence as evidence_cli  # noqa: PLC0415
+    from customer_model_factory.cli import monitor as monitor_cli  # noqa: PLC0415
     from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
     from customer_model_factory.cli import report as report_cli  # noqa: PLC0415
+    from customer_model_factory.cli import risk as risk_cli  # noqa: PLC0415
     from customer_model_factory.cli import runtime as runtime_cli  # noqa: PLC0415
     from customer_model_factory.cli import score as score_cli  # noqa: PLC0415
     from customer_model_factory.cli import select as select_cli  # noqa: PLC0415
@@ -216,6 +218,8 @@ def _register_groups() -> None:
     app.add_typer(runtime_cli.app, name="runtime")
     app.command("score")(score_cli.score)
     app.command("serve")(score_cli.serve)
+    app.command("monitor")(monitor_cli.monitor)
+    app.command("risk")(risk_cli.risk)
     app.command("report")(report_cli.report)
 
 
