@@ -184,6 +184,7 @@ def _register_groups() -> None:
         train,
     )
     from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
+    from customer_model_factory.cli import release as release_cli  # noqa: PLC0415
     from customer_model_factory.cli import select as select_cli  # noqa: PLC0415
 
     app.add_typer(dataset.app, name="dataset")
@@ -196,6 +197,7 @@ def _register_groups() -> None:
     app.add_typer(benchmark_cli.app, name="benchmark")
     app.command("select")(select_cli.select)
     app.command("publish")(publish_cli.publish)
+    app.add_typer(release_cli.app, name="release")
 
 
 _register_groups()
