@@ -63,6 +63,7 @@ __all__ = [
     "NOW",
     "ReleaseChain",
     "build_release_chain",
+    "example_pack_domains",
     "sha256",
     "write_all_domain_records",
 ]
@@ -491,14 +492,28 @@ def breach_fn(count: int = 2) -> dict[str, Any]:
     }
 
 
+def example_pack_domains() -> list[Any]:
+    """The release domains of the example pack, when it is installed (the CLI loads it)."""
+    try:
+        from cmf_example_retail_banking.plugin import cmf_release_domains
+    except ImportError:  # pragma: no cover - the example pack is not installed
+        return []
+    return list(cmf_release_domains())
+
+
 def write_all_domain_records(
-    directory: Path, environment: str, names: list[str] | None = None
+    directory: Path,
+    environment: str,
+    names: list[str] | None = None,
+    extra: list[Any] | None = None,
 ) -> dict[str, Path]:
-    """Write a passing record (and its evidence file) for each named core domain."""
+    """Write a passing record (and its evidence file) for each named core domain (all by
+    default) and each domain of ``extra``."""
     directory.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    domains = core_domains()
-    for name in names if names is not None else sorted(domains):
+    domains = {**core_domains(), **{domain.name: domain for domain in extra or []}}
+    chosen = names if names is not None else sorted(domains)
+    for name in chosen:
         domain = domains[name]
         evidence = directory / "evidence" / f"{name}.txt"
         evidence.parent.mkdir(exist_ok=True)

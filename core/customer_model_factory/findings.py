@@ -410,9 +410,6 @@ _register(
     "RELEASE_PLUGIN_CHECK_FAILED",
     "A plugin's release check returned an error finding whose code the plugin does not declare.",
 )
-_register(
-    "RELEASE_PLUGIN_PROBLEM", "A plugin did not load or contribute cleanly; the gate fails closed."
-)
 _register("RELEASE_DOMAIN_MISSING", "No evidence record for a domain the environment requires.")
 _register("RELEASE_DOMAIN_UNKNOWN", "An evidence record names a domain no one declares.")
 _register("RELEASE_DOMAIN_DUPLICATE", "Two evidence records name the same domain.")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -38,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from customer_model_factory.canonical import HASH_PREFIX
 from customer_model_factory.catalog import verify_chain
-from customer_model_factory.chain import ChainReport, resolve_store_uri
+from customer_model_factory.chain import ChainLink, ChainReport, resolve_store_uri
 from customer_model_factory.context import RunContext
 from customer_model_factory.errors import ArtefactError, DataFormatError, InputError
 from customer_model_factory.findings import FINDING_CODES, Finding
@@ -174,7 +175,25 @@ def _read_json_object(path: Path, what: str) -> tuple[dict[str, Any], bytes]:
         raise DataFormatError(f"{what}: invalid JSON: {error.msg}", path=path, line=line) from None
     if not isinstance(payload, dict):
         raise DataFormatError(f"{what}: a JSON object is expected", path=path)
+    # A key given twice reads differently in different tools (a reviewer may see the first,
+    # a parser keeps the last): refuse it rather than pick one.
+    duplicate = _duplicate_key(raw)
+    if duplicate is not None:
+        raise DataFormatError(f"{what}: a key is given twice", path=path, field=duplicate)
     return payload, raw
+
+
+def _duplicate_key(raw: bytes) -> str | None:
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        if len(set(keys)) != len(keys) and not found:
+            found.append(next(key for key in keys if keys.count(key) > 1))
+        return dict(items)
+
+    json.loads(raw, object_pairs_hook=pairs)
+    return found[0] if found else None
 
 
 def _validation_error(error: ValidationError, path: Path, what: str) -> DataFormatError:
@@ -197,13 +216,19 @@ def load_enterprise_readiness(path: Path) -> tuple[EnterpriseReadiness, bytes]:
 
 
 def _record_files(sources: Iterable[Path]) -> Iterator[Path]:
+    seen: set[Path] = set()
     for source in sources:
         if source.is_dir():
-            yield from sorted(
+            found = sorted(
                 path for path in source.iterdir() if path.suffix == ".json" and path.is_file()
             )
         else:
-            yield source
+            found = [source]
+        for path in found:  # one file named twice (a directory and its file) is read once
+            key = path.resolve()
+            if key not in seen:
+                seen.add(key)
+                yield path
 
 
 def load_domain_records(
@@ -274,6 +299,14 @@ class _Chain:
         return [self.manifests[kind][digest] for digest in sorted(self.manifests.get(kind, {}))]
 
 
+def _reason(link: ChainLink) -> str:
+    """What is wrong with a link, with file paths shortened to their names."""
+    reason = link.message.removeprefix(f"{link.source}: input {link.kind} {link.hash}: ")
+    if link.resolved:
+        reason = reason.replace(link.resolved, Path(link.resolved).name)
+    return reason
+
+
 def _verify_chain(
     starts: list[tuple[Path, Manifest]], request: ReleaseRequest, context: RunContext, gate: _Gate
 ) -> _Chain:
@@ -290,7 +323,7 @@ def _verify_chain(
                 gate.block(
                     "RELEASE_CHAIN_BROKEN",
                     link.kind,
-                    f"link {link.status}: {link.message}",
+                    f"{link.status}, linked from {Path(link.source).name}: {_reason(link)}",
                     source_hash=link.hash,
                 )
             continue
@@ -780,9 +813,10 @@ def _run_plugins(release: ReleaseCheckInput, context: RunContext, gate: _Gate) -
     declared = {**FINDING_CODES, **pm.finding_codes()}
     hook = "cmf_release_checks"
     names = sorted({impl.plugin_name for impl in getattr(pm.hook, hook).get_hookimpls()})
-    kwargs = {"release": release, "context": release.as_mapping()}
     for name in names:
         source = f"plugin.{name}"
+        # A fresh legacy mapping per plugin: one plugin editing it cannot mislead the next.
+        kwargs = {"release": release, "context": release.as_mapping()}
         results, failures = pm.call_each(hook, kwargs, owner=name)
         for failure in failures:
             gate.block(failure.code, source, failure.message)
