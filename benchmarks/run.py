@@ -7,6 +7,11 @@ any machine. Usage::
     python benchmarks/run.py                 # every benchmark
     python benchmarks/run.py startup plugins # some of them (results of the others are kept)
     python benchmarks/run.py --quick         # smaller inputs, for a smoke run
+    python benchmarks/run.py --record        # also record the figures in benchmarks/results.json
+
+Results go to ``benchmarks/.results/latest.json`` (ignored by git), so running the benchmarks never
+rewrites a tracked file; ``--record`` (never with ``--quick``) also updates the committed
+``benchmarks/results.json``, the figures a release is measured against.
 
 Exit code 0 when every benchmark that ran met its target, 1 otherwise.
 """
@@ -22,7 +27,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results.json"
+RECORDED = HERE / "results.json"
+LATEST = HERE / ".results" / "latest.json"
 
 
 def _modules() -> dict[str, str]:
@@ -33,14 +39,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="smaller inputs, for a smoke run")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="also write the figures into the tracked benchmarks/results.json",
+    )
     args = parser.parse_args(argv)
+    if args.record and args.quick:
+        parser.error("--record keeps full-size figures only; drop --quick")
     sys.path.insert(0, str(HERE))
     modules = _modules()
     unknown = sorted(set(args.names) - set(modules))
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(modules)}")
     selected = args.names or list(modules)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    source = LATEST if LATEST.exists() else RECORDED
+    previous = json.loads(source.read_text()) if source.exists() else {}
     results = dict(previous.get("results", {}))
     ok = True
     for name in selected:
@@ -70,8 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": dict(sorted(results.items())),
     }
-    RESULTS.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {RESULTS}")
+    text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
+    LATEST.parent.mkdir(exist_ok=True)
+    LATEST.write_text(text)
+    print(f"wrote {LATEST.relative_to(HERE.parent)}")
+    if args.record:
+        RECORDED.write_text(text)
+        print(f"recorded {RECORDED.relative_to(HERE.parent)}")
     return 0 if ok else 1
 
 

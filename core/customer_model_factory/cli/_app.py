@@ -50,7 +50,17 @@ def is_debug(ctx: typer.Context | None = None) -> bool:
 
 
 class _ErrorBoundary(TyperGroup):
-    """Turn library errors into one line on stderr and their exit code (tracebacks on --debug)."""
+    """Turn library errors into one line on stderr and their exit code (tracebacks on --debug).
+
+    Built once the whole command tree exists, it also gives every command plain help
+    (:func:`customer_model_factory.cli._help.plainify`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from customer_model_factory.cli._help import plainify  # noqa: PLC0415
+
+        plainify(self)
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -185,6 +195,7 @@ def _register_groups() -> None:
     )
     from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
     from customer_model_factory.cli import release as release_cli  # noqa: PLC0415
+    from customer_model_factory.cli import report as report_cli  # noqa: PLC0415
     from customer_model_factory.cli import select as select_cli  # noqa: PLC0415
 
     app.add_typer(dataset.app, name="dataset")
@@ -198,6 +209,7 @@ def _register_groups() -> None:
     app.command("select")(select_cli.select)
     app.command("publish")(publish_cli.publish)
     app.add_typer(release_cli.app, name="release")
+    app.command("report")(report_cli.report)
 
 
 _register_groups()

@@ -44,6 +44,7 @@ PROJECT_NAME: Final = "customer_model_factory"
 
 hookspec: Final = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl: Final = pluggy.HookimplMarker(PROJECT_NAME)
+"""Decorator that marks a pack's ``cmf_*`` functions as hook implementations."""
 
 
 # ---- every stage: what a pack provides ----
