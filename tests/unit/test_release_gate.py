@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from customer_model_factory import Finding, SectorPack, hookimpl
 from customer_model_factory.catalog import verify_chain
@@ -266,6 +268,45 @@ def test_an_accepted_risk_expired_by_generated_at_blocks_compared_as_instants(
     # 01:00+02:00 is 23:00Z the day before the expiry: as text it sorts after, as an instant
     # it is before.
     assert _assemble(chain, generated_at="2026-08-01T01:00:00+02:00").promotion_allowed
+
+
+def test_a_risk_accepted_against_an_older_evidence_pack_blocks(tmp_path: Path) -> None:
+    chain = build_release_chain(tmp_path)
+    register = chain.manifests["risk-register"]
+    (risk,) = register.risks
+    stale = risk.model_copy(
+        update={"linked_artifact_hashes": {**risk.linked_artifact_hashes,
+                                           "evidence-pack": "sha256:" + "1" * 64}}
+    )  # fmt: skip
+    fields = register.model_dump(exclude={"kind", "ready", "register_hash"})
+    fields["risks"] = (stale,)
+    type(register).seal(**fields).write(chain.path("risk-register"))
+    gate = _assemble(chain)
+    (blocker,) = gate.blockers
+    assert (blocker.code, blocker.source) == ("RELEASE_LINK_MISMATCH", "risk-register")
+    assert "RISK-001" in blocker.message and "evidence-pack" in blocker.message
+
+
+@pytest.fixture(scope="module")
+def shared_chain(tmp_path_factory: pytest.TempPathFactory) -> ReleaseChain:
+    """One chain for the property test (it is only read)."""
+    return build_release_chain(tmp_path_factory.mktemp("shared") / "chain")
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    offset_minutes=st.integers(min_value=-14 * 60, max_value=14 * 60),
+    delta_seconds=st.integers(min_value=-3 * 86400, max_value=3 * 86400),
+)
+def test_risk_expiry_is_judged_on_instants_whatever_the_offset(
+    shared_chain: ReleaseChain, offset_minutes: int, delta_seconds: int
+) -> None:
+    expiry = dt.datetime(2026, 8, 1, tzinfo=dt.UTC)
+    moment = expiry + dt.timedelta(seconds=delta_seconds)
+    local = moment.astimezone(dt.timezone(dt.timedelta(minutes=offset_minutes)))
+    gate = _assemble(shared_chain, generated_at=local.isoformat())
+    expired = ("RELEASE_RISK_EXPIRED", "risk-register") in _blocked(gate)
+    assert expired == (moment >= expiry)
 
 
 def test_enterprise_debt_and_not_ready_block_without_echoing_debt_ids(tmp_path: Path) -> None:

@@ -474,10 +474,22 @@ def _error_codes(manifest: Manifest) -> str:
     return "errors: " + ", ".join(codes[:8]) + (" ..." if len(codes) > 8 else "")
 
 
-def _check_risks(risk: CustomerRiskRegister, at: dt.datetime, gate: _Gate) -> None:
+def _check_risks(
+    risk: CustomerRiskRegister, current: dict[str, str], at: dt.datetime, gate: _Gate
+) -> None:
     for item in risk.risks:
         if item.status != "accepted":
             continue
+        for kind, digest in sorted(current.items()):
+            linked = item.linked_artifact_hashes.get(kind)
+            if linked is not None and linked != digest:
+                gate.block(
+                    "RELEASE_LINK_MISMATCH",
+                    "risk-register",
+                    f"accepted risk {item.risk_id} was accepted against another {kind} "
+                    f"({linked}), not the current {digest}",
+                    source_hash=risk.register_hash,
+                )
         expires = parse_rfc3339(item.expires_at) if item.expires_at else None
         if expires is None:
             gate.block(
@@ -873,7 +885,8 @@ def assemble_release(request: ReleaseRequest, context: RunContext) -> CustomerRe
     _check_binding(runtime, chain, gate)
     _check_cross_links(runtime, evidence, monitoring, risk, deployment=deployment, gate=gate)
     _check_ready(chain, deployment, gate)
-    _check_risks(risk, at, gate)
+    current = {"evidence-pack": evidence.evidence_hash, "monitoring": monitoring.monitoring_hash}
+    _check_risks(risk, current, at, gate)
     readiness_digest = _digest(readiness_raw)
     _check_enterprise(readiness, readiness_digest, gate)
     _check_monitoring(monitoring, gate)
