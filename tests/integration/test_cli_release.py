@@ -126,3 +126,18 @@ def test_a_bad_generated_at_is_exit_2(runner: CliRunner, tmp_path: Path) -> None
     args[args.index("--generated-at") + 1] = "2026-05-18 late"
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "RFC 3339" in result.output
+
+
+def test_an_existing_output_that_is_not_a_release_gate_is_never_overwritten(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    chain = build_release_chain(tmp_path / "chain")
+    upstream = chain.path("dataset-report")
+    before = upstream.read_bytes()
+    result = runner.invoke(app, _args(chain, upstream))
+    assert result.exit_code == 2 and "not a release gate" in result.output
+    assert upstream.read_bytes() == before
+    # An earlier gate at the same place is replaced.
+    gate = tmp_path / "gate.json"
+    assert runner.invoke(app, _args(chain, gate)).exit_code == 0
+    assert runner.invoke(app, _args(chain, gate)).exit_code == 0
