@@ -433,6 +433,7 @@ def test_a_failing_plugin_release_check_blocks_with_a_fully_typed_input(
     for name in ("evidence_pack", "runtime_package", "monitoring", "risk_register"):
         ref = getattr(release, name)
         assert ref.manifest is not None and ref.hash == ref.manifest.content_digest
+    assert release.dataset_report.uri == chain.path("dataset-report").resolve().as_uri()
     assert release.sector_ids == ("example-retail-banking",)
     assert (release.environment, release.deployment_id) == ("staging", "deploy-retail-uk-1")
     assert release.tenant_id == BINDING["tenant_id"]

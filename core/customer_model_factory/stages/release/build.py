@@ -287,7 +287,7 @@ class _Chain:
     manifests: dict[str, dict[str, Manifest]] = field(default_factory=dict)
     """kind -> hash -> the verified manifest."""
     uris: dict[str, str | None] = field(default_factory=dict)
-    """hash -> the uri it was linked with."""
+    """hash -> the file:// URI of the file it was verified from (what plugins are handed)."""
     files: dict[str, set[str]] = field(default_factory=dict)
     """kind -> hashes of plain-file artefacts verified."""
 
@@ -313,7 +313,7 @@ def _verify_chain(
     report = verify_chain([path for path, _ in starts], search=request.search, home=context.home)
     chain = _Chain(report=report)
     for path, manifest in starts:
-        chain.add(manifest, _link_uri(path, request.output))
+        chain.add(manifest, build_file_uri(Path(os.path.abspath(path))))
     classes = manifest_classes()
     broken: set[tuple[str, str]] = set()
     for link in report.links:
@@ -330,12 +330,13 @@ def _verify_chain(
         cls = classes.get(link.kind)
         if cls is None:
             chain.files.setdefault(link.kind, set()).add(link.hash)
-            chain.uris.setdefault(link.hash, link.uri)
+            if link.resolved is not None:
+                chain.uris.setdefault(link.hash, build_file_uri(Path(link.resolved).resolve()))
             continue
         if link.hash in chain.manifests.get(link.kind, {}):
             continue
         assert link.resolved is not None
-        chain.add(cls.load(link.resolved), link.uri)
+        chain.add(cls.load(link.resolved), build_file_uri(Path(link.resolved).resolve()))
     for check in report.manifests:
         if not check.ok and check.kind is not None:  # pragma: no cover - starts were loaded
             gate.block("RELEASE_CHAIN_BROKEN", check.kind, check.error or "does not verify")
