@@ -346,6 +346,18 @@ def test_a_malformed_enterprise_readiness_is_bad_input(
     assert caught.value.field == field
 
 
+def test_missing_inputs_are_bad_input_naming_the_file(chain: ReleaseChain) -> None:
+    chain.path("monitoring").unlink()
+    with pytest.raises(DataFormatError, match=r"monitoring_manifest\.json: file not found"):
+        _assemble(chain)
+    with pytest.raises(DataFormatError, match=r"nowhere\.json: domain evidence record: file not"):
+        load_domain_records([chain.root / "nowhere.json"])
+    assert chain.readiness is not None
+    chain.readiness.unlink()
+    with pytest.raises(DataFormatError, match="enterprise readiness: file not found"):
+        _assemble(chain)
+
+
 def test_a_false_negative_incident_breach_blocks(tmp_path: Path) -> None:
     chain = build_release_chain(tmp_path, overrides={"monitoring": breach_fn(2)})
     gate = _assemble(chain)

@@ -161,6 +161,8 @@ class _Gate:
 
 def _read_json_object(path: Path, what: str) -> tuple[dict[str, Any], bytes]:
     try:
+        if not path.exists():
+            raise DataFormatError(f"{what}: file not found", path=path)
         if not path.is_file():
             raise DataFormatError(f"{what}: not a regular file", path=path)
         if path.stat().st_size > _MAX_JSON_BYTES:
