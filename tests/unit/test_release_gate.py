@@ -184,6 +184,27 @@ def test_a_replaced_upstream_manifest_that_verifies_is_still_caught(
     assert blocker.code == "RELEASE_CHAIN_BROKEN" and "replaced or rebuilt" in blocker.message
 
 
+def test_an_upstream_manifest_swapped_after_the_walk_is_caught(
+    chain: ReleaseChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from customer_model_factory.stages.release import build
+
+    other = build_release_chain(tmp_path / "other", overrides={"dataset-report": {"row_count": 9}})
+    real = build.verify_chain
+
+    def walk_then_swap(*args: Any, **kwargs: Any) -> Any:
+        report = real(*args, **kwargs)
+        chain.path("dataset-report").write_bytes(other.path("dataset-report").read_bytes())
+        return report
+
+    monkeypatch.setattr(build, "verify_chain", walk_then_swap)
+    gate = _assemble(chain)
+    (blocker,) = gate.blockers
+    assert (blocker.code, blocker.source) == ("RELEASE_CHAIN_BROKEN", "dataset-report")
+    assert "changed while the release was assembled" in blocker.message
+    assert not gate.chain_verified
+
+
 def test_a_missing_upstream_manifest_and_a_chain_that_never_reaches_the_data(
     chain: ReleaseChain, tmp_path: Path
 ) -> None:

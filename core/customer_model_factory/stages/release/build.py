@@ -41,7 +41,7 @@ from customer_model_factory.canonical import HASH_PREFIX
 from customer_model_factory.catalog import verify_chain
 from customer_model_factory.chain import ChainLink, ChainReport, resolve_store_uri
 from customer_model_factory.context import RunContext
-from customer_model_factory.errors import ArtefactError, DataFormatError, InputError
+from customer_model_factory.errors import ArtefactError, CMFError, DataFormatError, InputError
 from customer_model_factory.findings import FINDING_CODES, Finding
 from customer_model_factory.manifest import BoundManifest, InputLink, Manifest, manifest_classes
 from customer_model_factory.plugin_api.contracts import (
@@ -338,7 +338,23 @@ def _verify_chain(
         if link.hash in chain.manifests.get(link.kind, {}):
             continue
         assert link.resolved is not None
-        chain.add(cls.load(link.resolved), build_file_uri(Path(link.resolved).resolve()))
+        problem = ""
+        manifest: Manifest | None
+        try:
+            manifest = cls.load(link.resolved)
+        except CMFError as error:  # changed since the walk verified it
+            manifest, problem = None, str(error)
+        if manifest is None or manifest.content_digest != link.hash:
+            broken.add((link.kind, link.hash))
+            gate.block(
+                "RELEASE_CHAIN_BROKEN",
+                link.kind,
+                f"changed while the release was assembled: "
+                f"{problem if manifest is None else 'now ' + manifest.content_digest}",
+                source_hash=link.hash,
+            )
+            continue
+        chain.add(manifest, build_file_uri(Path(link.resolved).resolve()))
     for check in report.manifests:
         if not check.ok and check.kind is not None:  # pragma: no cover - starts were loaded
             gate.block("RELEASE_CHAIN_BROKEN", check.kind, check.error or "does not verify")
