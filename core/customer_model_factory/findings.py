@@ -600,6 +600,63 @@ _register(
 )
 _register("RISK_EVIDENCE_MISMATCH", "The monitoring was computed against another evidence pack.")
 
+# ---- release gate (stage 10) ----
+_register(
+    "RELEASE_CHAIN_BROKEN",
+    "A hash link of the chain behind the release is missing or does not verify, or the chain "
+    "does not reach an artefact the gate needs (deployment ... dataset report).",
+)
+_register(
+    "RELEASE_BINDING_MISMATCH",
+    "An artefact's customer, workspace, tenant or deployment differs from the runtime package's.",
+)
+_register(
+    "RELEASE_LINK_MISMATCH",
+    "An artefact records another hash (or environment) of an upstream artefact than the one given.",
+)
+_register("RELEASE_INPUT_NOT_READY", "An artefact of the release chain is not ready.")
+_register("RELEASE_ENTERPRISE_NOT_READY", "The enterprise readiness file says not ready.")
+_register("RELEASE_ENTERPRISE_DEBT", "The enterprise readiness file lists blocking debt.")
+_register("RELEASE_MONITORING_EVIDENCE_BLOCKED", "Monitoring health is evidence_blocked.")
+_register(
+    "RELEASE_MONITORING_FN_BREACH",
+    "Monitoring counted more false-negative incidents than its threshold allows.",
+)
+_register(
+    "RELEASE_MONITORING_REVIEW",
+    "Monitoring needs review (a breach other than false negatives); a warning, never a blocker.",
+)
+_register(
+    "RELEASE_RISK_EXPIRED",
+    "An accepted risk of the register has expired by the release's generated_at instant.",
+)
+_register(
+    "RELEASE_PLUGIN_CHECK_FAILED",
+    "A plugin's release check returned an error finding whose code the plugin does not declare.",
+)
+_register("RELEASE_DOMAIN_MISSING", "No evidence record for a domain the environment requires.")
+_register("RELEASE_DOMAIN_UNKNOWN", "An evidence record names a domain no one declares.")
+_register("RELEASE_DOMAIN_DUPLICATE", "Two evidence records name the same domain.")
+_register(
+    "RELEASE_DOMAIN_CONFLICT", "A plugin declares a release domain the core already declares."
+)
+_register(
+    "RELEASE_DOMAIN_URI_MISSING", "A domain record lacks a required URI (or it has no scheme)."
+)
+_register("RELEASE_DOMAIN_CHECK_FAILED", "A domain record's required check is missing or false.")
+_register(
+    "RELEASE_DOMAIN_ENVIRONMENT_MISMATCH",
+    "A domain record's environment differs from the deployment's.",
+)
+_register(
+    "RELEASE_DOMAIN_EVIDENCE_MISMATCH",
+    "The sha256 recomputed from a domain record's evidence file differs from the claimed hash.",
+)
+_register(
+    "RELEASE_DOMAIN_EVIDENCE_UNREADABLE",
+    "A domain record's evidence file cannot be found or read (or its URI is refused).",
+)
+
 
 FINDING_CODES: Final[Mapping[str, str]] = MappingProxyType(_CODES)
 """Every registered finding code mapped to its one-line meaning (read-only view)."""

@@ -197,6 +197,7 @@ def _register_groups() -> None:
     from customer_model_factory.cli import evidence as evidence_cli  # noqa: PLC0415
     from customer_model_factory.cli import monitor as monitor_cli  # noqa: PLC0415
     from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
+    from customer_model_factory.cli import release as release_cli  # noqa: PLC0415
     from customer_model_factory.cli import report as report_cli  # noqa: PLC0415
     from customer_model_factory.cli import risk as risk_cli  # noqa: PLC0415
     from customer_model_factory.cli import runtime as runtime_cli  # noqa: PLC0415
@@ -220,6 +221,7 @@ def _register_groups() -> None:
     app.command("serve")(score_cli.serve)
     app.command("monitor")(monitor_cli.monitor)
     app.command("risk")(risk_cli.risk)
+    app.add_typer(release_cli.app, name="release")
     app.command("report")(report_cli.report)
 
 
