@@ -11,11 +11,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-from customer_model_factory.plugin_api import ReleaseCheckInput
+from customer_model_factory.plugin_api import ArtefactRef, ReleaseCheckInput
 from customer_model_factory.plugins import (
     CMFPluginManager,
     collect_proprietary_identifiers,
     collect_release_checks,
+    collect_release_domains,
     collect_retrieval_schemas,
     collect_sector_packs,
     create_plugin_manager,
@@ -249,6 +250,57 @@ def test_release_check_blocks_without_a_ready_benchmark_result(pm: CMFPluginMana
     assert problems == []
     other = ReleaseCheckInput(**binding, sector_ids=("other",))
     assert collect_release_checks(other, pm) == ([], [])
+
+
+def _evidence_ref(mapping_hash: str, classification: str = "confidential") -> ArtefactRef:
+    from customer_model_factory.stages.evidence.models import (
+        CustomerEvidencePackManifest,
+        SectorMappingRef,
+    )
+
+    ref = SectorMappingRef(
+        sector_id=SECTOR_ID,
+        mapping_hash=mapping_hash,
+        jurisdiction="UK",
+        frameworks=("SOC2",),
+        plugin=SECTOR_ID,
+    )
+    # Only the fields the check reads: the release gate hands over the verified manifest.
+    pack = CustomerEvidencePackManifest.model_construct(
+        schema_version="1",
+        kind="evidence-pack",
+        inputs=(),
+        ready=True,
+        findings=(),
+        classification=classification,
+        sector_mappings=(ref,),
+    )
+    return ArtefactRef(kind="evidence-pack", hash="sha256:" + "e" * 64, manifest=pack)
+
+
+def test_release_check_requires_the_current_evidence_mapping_in_the_pack(
+    pm: CMFPluginManager,
+) -> None:
+    binding = {"customer_id": "c", "workspace_id": "w", "tenant_id": "t"}
+    current = plugin.evidence_mapping().mapping_hash
+    stale = ReleaseCheckInput(
+        **binding, sector_ids=(SECTOR_ID,), evidence_pack=_evidence_ref("sha256:" + "0" * 64)
+    )
+    blockers, _ = collect_release_checks(stale, pm)
+    assert "RELEASE_RETAIL_BANKING_MAPPING_MISSING" in _codes(blockers)
+    bound = ReleaseCheckInput(
+        **binding, sector_ids=(SECTOR_ID,), evidence_pack=_evidence_ref(current)
+    )
+    blockers, _ = collect_release_checks(bound, pm)
+    assert "RELEASE_RETAIL_BANKING_MAPPING_MISSING" not in _codes(blockers)
+
+
+def test_release_domain_consumer_duty_is_required_in_production(pm: CMFPluginManager) -> None:
+    domains, findings = collect_release_domains(pm)
+    assert findings == []
+    domain = domains[plugin.CONSUMER_DUTY_DOMAIN]
+    assert domain.required_in == ("production",)
+    assert "vulnerability_review_log_uri" in domain.required_uris
 
 
 # ---- proprietary identifiers ----

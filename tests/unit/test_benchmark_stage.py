@@ -438,3 +438,49 @@ def test_a_failing_plugin_blocks_the_result_once(factory):
     failed = [f for f in result.findings if f.code == "PLUGIN_HOOK_FAILED"]
     assert not result.ready
     assert len(failed) == 1 and "broken" in failed[0].message
+
+
+def test_a_scored_result_carries_reference_histograms_of_its_split(factory):
+    result = _test_result(factory)
+    histograms = result.reference_histograms
+    assert histograms is not None and histograms.source_split == "test"
+    assert histograms.score.edges == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    assert histograms.score.total == histograms.input_chars.total == result.trace_count
+    rows = parse_raw_results(
+        ArtefactStore(factory["home"]).get_bytes(result.raw_result_digest), source="raw"
+    )
+    scores = np.array([r.score for r in rows])
+    expected = [
+        int(((scores >= lo) & (scores < hi)).sum())
+        for lo, hi in zip(
+            (-np.inf, *histograms.score.edges), (*histograms.score.edges, np.inf), strict=True
+        )
+    ]
+    assert list(histograms.score.counts) == expected
+    tests = [t for t in factory["traces"] if t["split"] == "test"]
+    chars = np.array([len(t["prompt"]) + len(t["response"]) for t in tests], dtype=float)
+    edges = histograms.input_chars.edges
+    assert list(edges) == sorted(set(edges)) and len(edges) <= 9
+    assert edges[0] == pytest.approx(np.quantile(chars, 0.1))
+    assert histograms.input_chars.counts[0] == int((chars < edges[0]).sum())
+    assert histograms.input_chars.counts[-1] == int((chars >= edges[-1]).sum())
+
+
+def test_imported_raw_results_carry_no_reference_histograms(factory, tmp_path):
+    imported = _import(factory, tmp_path, _raw_lines(factory))
+    assert imported.reference_histograms is None
+
+
+def test_verify_names_a_forged_score_histogram(factory, tmp_path):
+    result = _test_result(factory)
+    payload = result.payload()
+    counts = payload["reference_histograms"]["score"]["counts"]
+    moved = next(i for i, c in enumerate(counts) if c > 0)
+    counts[moved] -= 1
+    counts[(moved + 1) % len(counts)] += 1
+    payload.pop("result_hash")
+    forged = CustomerBenchmarkResult.seal(**{k: v for k, v in payload.items() if k != "ready"})
+    forged.write(tmp_path / "forged.json")
+    check = verify_benchmark(tmp_path / "forged.json", context=factory["context"])
+    assert not check.ok
+    assert any(d.startswith("reference_histograms.score.counts") for d in check.differences)

@@ -51,6 +51,8 @@ from customer_model_factory.stages.benchmark.models import (
     BENCHMARK_SPLITS,
     CustomerBenchmarkResult,
     DecisionThresholds,
+    Histogram,
+    ReferenceHistograms,
     ScoringLatency,
     parse_raw_results,
     render_raw_results,
@@ -64,17 +66,23 @@ from customer_model_factory.store import (
 
 __all__ = [
     "ADHOC_BENCHMARK_ID",
+    "SCORE_EDGES",
     "BenchmarkRequest",
     "BenchmarkVerification",
     "import_benchmark",
     "load_scorer",
+    "reference_histograms",
     "run_benchmark",
+    "score_histogram",
     "verify_benchmark",
 ]
 
 ADHOC_BENCHMARK_ID: Final = "adhoc"
 """``benchmark_id`` of a benchmark run with ``--claim-boundary`` instead of a package."""
 _MAX_LISTED: Final = 20
+SCORE_EDGES: Final[tuple[float, ...]] = tuple(round(k / 10, 1) for k in range(1, 10))
+"""Cut points of the reference score histogram: ten equal bins of [0, 1]."""
+_DECILES: Final = tuple(round(k / 10, 1) for k in range(1, 10))
 _FILE_NAME_CHARS: Final = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 )
@@ -422,6 +430,42 @@ def _load_calibration(
 # ---- results ----
 
 
+def _histogram(values: np.ndarray, edges: Sequence[float]) -> Histogram:
+    # side="right" counts the edges <= v: bin i is [edges[i-1], edges[i]), as Histogram says.
+    bins = np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="right")
+    counts = np.bincount(bins, minlength=len(edges) + 1)
+    return Histogram(
+        edges=tuple(float(e) for e in edges),
+        counts=tuple(int(c) for c in counts),
+        total=len(values),
+    )
+
+
+def score_histogram(scores: Sequence[float] | np.ndarray) -> Histogram:
+    """Scores counted in ten equal bins of [0, 1] (cut at 0.1, 0.2, ..., 0.9)."""
+    return _histogram(np.asarray(scores, dtype=np.float64), SCORE_EDGES)
+
+
+def reference_histograms(
+    scores: Sequence[float] | np.ndarray, input_chars: Sequence[int] | np.ndarray, split: str
+) -> ReferenceHistograms | None:
+    """The histograms a runtime package carries for drift monitoring (None for no trace).
+
+    ``input_chars`` (characters of prompt + response, one per trace) is cut at the split's
+    deciles (numpy's default linear quantiles), duplicates dropped so the edges increase
+    strictly; scores are cut as :func:`score_histogram` does.
+    """
+    chars = np.asarray(input_chars, dtype=np.float64)
+    if chars.size == 0:
+        return None
+    edges = np.unique(np.quantile(chars, _DECILES))
+    return ReferenceHistograms(
+        score=score_histogram(scores),
+        input_chars=_histogram(chars, [float(e) for e in edges]),
+        source_split=split,
+    )
+
+
 def _score(
     scorer: TrainedScorer,
     traces: Sequence[_Trace],
@@ -547,6 +591,7 @@ def _seal(
     findings: list[Finding],
     extra_links: Sequence[InputLink],
     store: ArtefactStore,
+    histograms: ReferenceHistograms | None = None,
 ) -> CustomerBenchmarkResult:
     # Metrics are computed in the stored (trace id) order, so float sums are the same whatever
     # order the results came in, and equal what anyone recomputes from the stored file.
@@ -590,6 +635,7 @@ def _seal(
         thresholds=thresholds,
         calibration=calibration,
         latency=latency,
+        reference_histograms=histograms,
     )
 
 
@@ -687,6 +733,9 @@ def run_benchmark(
         findings=findings,
         extra_links=links,
         store=store,
+        histograms=reference_histograms(
+            scores, [len(t.prompt) + len(t.response) for t in traces], split
+        ),
     )
 
 
@@ -825,6 +874,21 @@ def verify_benchmark(path: Path, *, context: RunContext) -> BenchmarkVerificatio
     classes = Counter("unsafe" if r.is_unsafe else "safe" for r in results)
     recomputed_classes = {"safe": classes["safe"], "unsafe": classes["unsafe"]}
     differences += _differences(result.label_class_counts, recomputed_classes, "label_class_counts")
+    histograms = result.reference_histograms
+    if histograms is not None:
+        # The score histogram is recomputed from the raw results; the input-length one needs
+        # the trace texts, which raw results do not hold, so only its total is checked.
+        scores = np.fromiter((r.score for r in results), dtype=np.float64, count=len(results))
+        differences += _differences(
+            histograms.score.model_dump(mode="json"),
+            score_histogram(scores).model_dump(mode="json"),
+            "reference_histograms.score",
+        )
+        if histograms.input_chars.total != len(results):
+            differences.append(
+                f"reference_histograms.input_chars.total: recorded "
+                f"{histograms.input_chars.total}, raw results {len(results)}"
+            )
     thresholds = result.thresholds
     if thresholds.source != "imported" and thresholds.threshold is not None:
         assert thresholds.abstention_threshold is not None

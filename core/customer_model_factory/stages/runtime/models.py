@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from customer_model_factory.manifest import HASH_PATTERN, BoundManifest
 from customer_model_factory.stages.benchmark.models import ReferenceHistograms
@@ -82,6 +82,18 @@ class RuntimeConfig(BaseModel):
     reference_result_hash: str = Field(
         pattern=HASH_PATTERN, description="result_hash of the benchmark result they come from."
     )
+
+    @field_validator("model_dir")
+    @classmethod
+    def _model_dir_stays_inside(cls, value: str) -> str:
+        # The package directory is the root: an absolute path or a '..' would let a forged
+        # package load weights from anywhere.
+        parts = value.split("/")
+        if not value or value.startswith("/") or any(p in {"", ".", ".."} for p in parts):
+            raise ValueError("model_dir must be a relative POSIX path without '.' or '..'")
+        if "\\" in value or "\x00" in value:
+            raise ValueError("model_dir must be a relative POSIX path without '.' or '..'")
+        return value
 
 
 class CustomerRuntimePackage(BoundManifest):
