@@ -25,7 +25,14 @@ from customer_model_factory.stages.sector import (
     sector_evidence_mappings,
     validate_sector_trace_metadata,
 )
-from customer_model_factory.testing import check_plugin_contributions, registered
+from customer_model_factory.testing import (
+    check_benchmark_traces,
+    check_finding_codes,
+    check_plugin_contributions,
+    make_trace,
+    make_workspace,
+    registered,
+)
 
 from cmf_example_retail_banking import BENCHMARK_ID, SECTOR_ID, plugin
 from cmf_example_retail_banking._generate import DATA_FILE, generate_traces, render_traces
@@ -46,12 +53,10 @@ def _traces() -> list[dict[str, Any]]:
 
 
 def _trace(**changes: Any) -> dict[str, Any]:
-    trace = {
-        "trace_id": "rb-t",
-        "vertical": SECTOR_ID,
-        "severity": "low",
-        "expected_decision": "approve",
-        "metadata": {
+    trace = make_trace(
+        trace_id="rb-t",
+        vertical=SECTOR_ID,
+        metadata={
             "sector_class": "retail_banking",
             "knowledge_class": "product_terms",
             "jurisdiction": "UK",
@@ -60,7 +65,7 @@ def _trace(**changes: Any) -> dict[str, Any]:
             "customer_segment": "mass_retail",
             "regulatory_topic": "product_information",
         },
-    }
+    )
     metadata = changes.pop("metadata", {})
     trace.update(changes)
     trace["metadata"] = {**trace["metadata"], **metadata}
@@ -78,12 +83,22 @@ def test_every_contribution_validates() -> None:
 def test_pack_codes_are_declared_and_owned_by_the_plugin_manager(pm: CMFPluginManager) -> None:
     collect_sector_packs(pm)
     assert pm.finding_codes() == dict(sorted(FINDING_CODES.items()))
-    source = "".join(
-        path.read_text(encoding="utf-8")
-        for path in (_PACK_ROOT / "src" / "cmf_example_retail_banking").glob("*.py")
+    # Every code declared, prefixed, and used by a rule; none used undeclared.
+    assert check_finding_codes(plugin, name=SECTOR_ID) == dict(sorted(FINDING_CODES.items()))
+
+
+def test_benchmark_traces_validate_under_their_workspace() -> None:
+    workspace = make_workspace(
+        customer_id="example-retail-bank",
+        workspace_id="retail-banking-benchmark",
+        tenant_id="retail-uk",
+        data_classification="confidential",
+        required_splits=["test"],
+        vertical=SECTOR_ID,
     )
-    used = set(re.findall(r"\b(?:SECTOR|RELEASE)_RETAIL_BANKING_[A-Z_]+\b", source))
-    assert used == set(FINDING_CODES)
+    (report,) = check_benchmark_traces(plugin, workspace, name=SECTOR_ID)
+    assert report.row_count == 200
+    assert report.sector_counts == {SECTOR_ID: 200}
 
 
 def test_real_entry_point_registers_the_pack() -> None:
