@@ -669,7 +669,7 @@ def test_the_docs_list_every_core_domain_and_release_code() -> None:
 
 
 def _deferring(**monitoring: Any) -> dict[str, dict[str, Any]]:
-    from customer_model_factory.stages.evidence.models import ControlCoverage  # noqa: PLC0415
+    from customer_model_factory.stages.evidence.models import ControlCoverage
 
     coverage = ControlCoverage(
         sector_id="default",
