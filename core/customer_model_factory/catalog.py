@@ -63,6 +63,7 @@ SCHEMA_MODELS: Final[dict[str, str]] = {
     "monitoring-incident": "customer_model_factory.stages.monitoring.models:IncidentRecord",
     "risk-register": "customer_model_factory.stages.risk.models:CustomerRiskRegister",
     "enterprise-readiness": "customer_model_factory.stages.release.models:EnterpriseReadiness",
+    "release-domain-record": "customer_model_factory.stages.release.models:DomainEvidenceRecord",
     "release-gate": "customer_model_factory.stages.release.models:CustomerReleaseGateManifest",
     "boundary-hashed-denylist": "customer_model_factory.boundary.rules:HashedDenylist",
     "boundary-report": "customer_model_factory.boundary.scanner:BoundaryReport",

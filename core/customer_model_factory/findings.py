@@ -442,6 +442,222 @@ _register(
 )
 
 
+# ---- deployment (stage 4) and evidence pack (stage 6) ----
+_register("DEPLOY_SELECTION_EMPTY", "The selection chose no candidate, so nothing can be deployed.")
+_register(
+    "DEPLOY_RESULT_NOT_SELECTED",
+    "The benchmark result given is not the candidate the selection chose.",
+)
+_register("DEPLOY_SELECTION_NOT_READY", "The selection report holds error findings.")
+_register(
+    "DEPLOY_GATE_NOT_PASSED",
+    "The selected run has no PASS gate receipt of this selection in the run ledger.",
+)
+_register(
+    "DEPLOY_THRESHOLDS_PARTIAL",
+    "Only some of the three thresholds were given; give all three or none.",
+)
+_register(
+    "DEPLOY_THRESHOLDS_UNAVAILABLE",
+    "The selected result carries no calibrated thresholds and none were given.",
+)
+_register(
+    "DEPLOY_THRESHOLDS_OUT_OF_ORDER",
+    "Thresholds break 1 >= threshold >= abstention >= escalation >= 0.",
+)
+_register(
+    "DEPLOY_BUNDLE_NOT_PUBLISHED",
+    "The deployed bundle is not published for the selected run in the factory home's registry.",
+)
+_register("DEPLOY_RESULT_NOT_READY", "The selected result is not a ready test result.")
+_register("DEPLOY_ROLLBACK_REQUIRED", "A production deployment names no rollback package.")
+_register("DEPLOY_ROLLBACK_IS_PACKAGE", "The rollback package is the package being deployed.")
+_register(
+    "DEPLOY_BUNDLE_MISMATCH",
+    "The model bundle packages another run, model, result or selection.",
+)
+_register(
+    "DEPLOY_BINDING_MISMATCH",
+    "The deployment's inputs belong to different customers, workspaces or tenants.",
+)
+_register(
+    "DEPLOY_CALIBRATION_MISMATCH",
+    "The calibration result is not the one the selected run's thresholds came from.",
+)
+_register(
+    "DEPLOY_CALIBRATION_UNVERIFIED",
+    "The calibration result behind the thresholds cannot be read to verify it.",
+)
+_register(
+    "DEPLOY_MODEL_UNAVAILABLE",
+    "The selected model's file list cannot be found or does not hash to its digest.",
+)
+_register("DEPLOY_URI_INVALID", "A declared URI holds a control character or credentials.")
+_register(
+    "EVIDENCE_CONTROL_EVIDENCE_MISSING",
+    "A control of a sector evidence mapping needs an evidence kind no artefact of the pack proves.",
+)
+_register(
+    "EVIDENCE_CONTROL_EVIDENCE_DEFERRED",
+    "An evidence kind is proved by a later stage's manifest; the release gate checks it.",
+)
+_register(
+    "EVIDENCE_CHAIN_MISMATCH",
+    "An artefact of the pack is not the one the chain links (another hash).",
+)
+_register(
+    "EVIDENCE_ARTEFACT_UNAVAILABLE",
+    "An artefact of the chain was not given and is not in the artefact store.",
+)
+_register("EVIDENCE_INPUT_NOT_READY", "A manifest the pack binds holds error findings.")
+_register(
+    "EVIDENCE_BINDING_MISMATCH",
+    "The pack's manifests belong to different customers, workspaces or tenants.",
+)
+_register(
+    "EVIDENCE_GATE_RECEIPT_MISSING",
+    "The run ledger holds no intact PASS gate receipt of the selected run for this selection.",
+)
+_register(
+    "EVIDENCE_URI_DIFFERS",
+    "An artefact was read from another location than the deployment declares.",
+)
+_register(
+    "EVIDENCE_SECTOR_DEFAULT_MAPPING",
+    "A sector has no owning pack or no mapping from it, so the core default mapping is used.",
+)
+_register(
+    "EVIDENCE_SECTORS_UNKNOWN",
+    "No dataset report was found, so the data's sectors and their mappings are unknown.",
+)
+_register(
+    "EVIDENCE_SECTOR_OWNER_MISSING",
+    "The pack that validated a sector is not loaded, so its evidence mapping cannot be read.",
+)
+_register(
+    "EVIDENCE_SECTOR_OWNER_CHANGED",
+    "A sector is owned by another pack than the one that validated the data.",
+)
+_register("EVIDENCE_MAPPING_NOT_READY", "A sector evidence mapping holds error findings.")
+_register(
+    "EVIDENCE_KIND_UNUSED",
+    "An operator evidence file proves a kind no control of the pack's mappings requires.",
+)
+_register(
+    "EVIDENCE_CALLBACKS_NOT_ALLOWED",
+    "Callback endpoints are given but external callbacks are off.",
+)
+_register("EVIDENCE_CALLBACK_NOT_HTTPS", "A callback endpoint is not an https:// URL.")
+_register(
+    "EVIDENCE_CALLBACK_HOST_NOT_ALLOWED",
+    "A callback endpoint names a host that is not on the callback allow list.",
+)
+_register("EVIDENCE_NOT_READY", "An evidence pack holding error findings cannot be exported.")
+# ---- monitoring stage (stage 8) ----
+_register("MONITOR_LOG_EMPTY", "The decision log holds no valid decision of the runtime package.")
+_register("MONITOR_LOG_UNREADABLE", "The decision log is not UTF-8 JSONL (compressed, UTF-16...).")
+_register("MONITOR_LOG_LINE_INVALID", "A decision-log line is not a JSON object (or is too long).")
+_register("MONITOR_LOG_TRUNCATED_LINE", "The decision log ends in the middle of a line.")
+_register("MONITOR_LOG_FIELD_INVALID", "A decision-log line has a missing, extra or bad field.")
+_register(
+    "MONITOR_LOG_FOREIGN_RUNTIME",
+    "Decision-log lines carry another runtime_id, runtime_hash or package_version.",
+)
+_register("MONITOR_LOG_FINDINGS_TRUNCATED", "More bad decision-log lines than are listed.")
+_register("MONITOR_REFERENCE_EMPTY", "A reference histogram holds no count; drift not measurable.")
+_register("MONITOR_REVIEW_LINE_INVALID", "A review-file line is malformed.")
+_register("MONITOR_REVIEW_UNKNOWN_TRACE", "A review names no flagged decision of the log.")
+_register("MONITOR_REVIEW_DUPLICATE", "A trace is reviewed twice; the latest review counts.")
+_register("MONITOR_INCIDENT_LINE_INVALID", "An incident-file line is malformed.")
+_register("MONITOR_INCIDENT_UNKNOWN_TRACE", "An incident names no approved decision of the log.")
+_register("MONITOR_INCIDENT_DUPLICATE", "An incident_id is used twice in the incident file.")
+_register("MONITOR_INPUT_DRIFT_BREACH", "Input-length PSI is over max_input_drift_score.")
+_register("MONITOR_SOURCE_DRIFT_BREACH", "Score PSI is over max_source_corpus_drift_score.")
+_register(
+    "MONITOR_FALSE_NEGATIVE_BREACH",
+    "False-negative incidents exceed max_false_negative_incidents (blocks release).",
+)
+_register("MONITOR_ABSTENTION_RATE_BREACH", "The abstention rate is over max_abstention_rate.")
+_register("MONITOR_ESCALATION_RATE_BREACH", "The escalation rate is over max_escalation_rate.")
+_register("MONITOR_LATENCY_BREACH", "The p95 latency is over max_latency_p95_ms.")
+_register("MONITOR_COST_BREACH", "Cost per 1,000 decisions is over max_cost_per_1k_decisions.")
+
+# ---- risk register stage (stage 9) ----
+_register("RISK_OWNER_MISSING", "An accepted risk names no owner.")
+_register("RISK_ACCEPTED_AT_MISSING", "An accepted risk has no accepted_at.")
+_register("RISK_EXPIRY_MISSING", "An accepted risk has no expires_at.")
+_register("RISK_TIME_INVALID", "A risk time is not an RFC 3339 date-time with an offset.")
+_register("RISK_EXPIRED", "An accepted risk's expiry is at or before generated_at.")
+_register("RISK_EXPIRY_BEFORE_ACCEPTANCE", "An accepted risk expires at or before its acceptance.")
+_register("RISK_ACCEPTED_IN_FUTURE", "A risk's accepted_at is after generated_at.")
+_register("RISK_CONTROLS_MISSING", "An accepted risk lists no compensating control.")
+_register("RISK_LINK_MISSING", "An accepted risk does not link the evidence pack or monitoring.")
+_register("RISK_LINK_STALE", "An accepted risk links another evidence or monitoring hash.")
+_register("RISK_DUPLICATE_ID", "A risk_id is used by more than one risk.")
+_register(
+    "RISK_BINDING_MISMATCH",
+    "Evidence pack and monitoring bind another customer, workspace, tenant or deployment.",
+)
+_register("RISK_EVIDENCE_MISMATCH", "The monitoring was computed against another evidence pack.")
+
+# ---- release gate (stage 10) ----
+_register(
+    "RELEASE_CHAIN_BROKEN",
+    "A hash link of the chain behind the release is missing or does not verify, or the chain "
+    "does not reach an artefact the gate needs (deployment ... dataset report).",
+)
+_register(
+    "RELEASE_BINDING_MISMATCH",
+    "An artefact's customer, workspace, tenant or deployment differs from the runtime package's.",
+)
+_register(
+    "RELEASE_LINK_MISMATCH",
+    "An artefact records another hash (or environment) of an upstream artefact than the one given.",
+)
+_register("RELEASE_INPUT_NOT_READY", "An artefact of the release chain is not ready.")
+_register("RELEASE_ENTERPRISE_NOT_READY", "The enterprise readiness file says not ready.")
+_register("RELEASE_ENTERPRISE_DEBT", "The enterprise readiness file lists blocking debt.")
+_register("RELEASE_MONITORING_EVIDENCE_BLOCKED", "Monitoring health is evidence_blocked.")
+_register(
+    "RELEASE_MONITORING_FN_BREACH",
+    "Monitoring counted more false-negative incidents than its threshold allows.",
+)
+_register(
+    "RELEASE_MONITORING_REVIEW",
+    "Monitoring needs review (a breach other than false negatives); a warning, never a blocker.",
+)
+_register(
+    "RELEASE_RISK_EXPIRED",
+    "An accepted risk of the register has expired by the release's generated_at instant.",
+)
+_register(
+    "RELEASE_PLUGIN_CHECK_FAILED",
+    "A plugin's release check returned an error finding whose code the plugin does not declare.",
+)
+_register("RELEASE_DOMAIN_MISSING", "No evidence record for a domain the environment requires.")
+_register("RELEASE_DOMAIN_UNKNOWN", "An evidence record names a domain no one declares.")
+_register("RELEASE_DOMAIN_DUPLICATE", "Two evidence records name the same domain.")
+_register(
+    "RELEASE_DOMAIN_CONFLICT", "A plugin declares a release domain the core already declares."
+)
+_register(
+    "RELEASE_DOMAIN_URI_MISSING", "A domain record lacks a required URI (or it has no scheme)."
+)
+_register("RELEASE_DOMAIN_CHECK_FAILED", "A domain record's required check is missing or false.")
+_register(
+    "RELEASE_DOMAIN_ENVIRONMENT_MISMATCH",
+    "A domain record's environment differs from the deployment's.",
+)
+_register(
+    "RELEASE_DOMAIN_EVIDENCE_MISMATCH",
+    "The sha256 recomputed from a domain record's evidence file differs from the claimed hash.",
+)
+_register(
+    "RELEASE_DOMAIN_EVIDENCE_UNREADABLE",
+    "A domain record's evidence file cannot be found or read (or its URI is refused).",
+)
+
+
 FINDING_CODES: Final[Mapping[str, str]] = MappingProxyType(_CODES)
 """Every registered finding code mapped to its one-line meaning (read-only view)."""
 

@@ -11,11 +11,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-from customer_model_factory.plugin_api import ReleaseCheckInput
+from customer_model_factory.plugin_api import ArtefactRef, ReleaseCheckInput
 from customer_model_factory.plugins import (
     CMFPluginManager,
     collect_proprietary_identifiers,
     collect_release_checks,
+    collect_release_domains,
     collect_retrieval_schemas,
     collect_sector_packs,
     create_plugin_manager,
@@ -25,7 +26,14 @@ from customer_model_factory.stages.sector import (
     sector_evidence_mappings,
     validate_sector_trace_metadata,
 )
-from customer_model_factory.testing import check_plugin_contributions, registered
+from customer_model_factory.testing import (
+    check_benchmark_traces,
+    check_finding_codes,
+    check_plugin_contributions,
+    make_trace,
+    make_workspace,
+    registered,
+)
 
 from cmf_example_retail_banking import BENCHMARK_ID, SECTOR_ID, plugin
 from cmf_example_retail_banking._generate import DATA_FILE, generate_traces, render_traces
@@ -46,12 +54,10 @@ def _traces() -> list[dict[str, Any]]:
 
 
 def _trace(**changes: Any) -> dict[str, Any]:
-    trace = {
-        "trace_id": "rb-t",
-        "vertical": SECTOR_ID,
-        "severity": "low",
-        "expected_decision": "approve",
-        "metadata": {
+    trace = make_trace(
+        trace_id="rb-t",
+        vertical=SECTOR_ID,
+        metadata={
             "sector_class": "retail_banking",
             "knowledge_class": "product_terms",
             "jurisdiction": "UK",
@@ -60,7 +66,7 @@ def _trace(**changes: Any) -> dict[str, Any]:
             "customer_segment": "mass_retail",
             "regulatory_topic": "product_information",
         },
-    }
+    )
     metadata = changes.pop("metadata", {})
     trace.update(changes)
     trace["metadata"] = {**trace["metadata"], **metadata}
@@ -78,12 +84,22 @@ def test_every_contribution_validates() -> None:
 def test_pack_codes_are_declared_and_owned_by_the_plugin_manager(pm: CMFPluginManager) -> None:
     collect_sector_packs(pm)
     assert pm.finding_codes() == dict(sorted(FINDING_CODES.items()))
-    source = "".join(
-        path.read_text(encoding="utf-8")
-        for path in (_PACK_ROOT / "src" / "cmf_example_retail_banking").glob("*.py")
+    # Every code declared, prefixed, and used by a rule; none used undeclared.
+    assert check_finding_codes(plugin, name=SECTOR_ID) == dict(sorted(FINDING_CODES.items()))
+
+
+def test_benchmark_traces_validate_under_their_workspace() -> None:
+    workspace = make_workspace(
+        customer_id="example-retail-bank",
+        workspace_id="retail-banking-benchmark",
+        tenant_id="retail-uk",
+        data_classification="confidential",
+        required_splits=["test"],
+        vertical=SECTOR_ID,
     )
-    used = set(re.findall(r"\b(?:SECTOR|RELEASE)_RETAIL_BANKING_[A-Z_]+\b", source))
-    assert used == set(FINDING_CODES)
+    (report,) = check_benchmark_traces(plugin, workspace, name=SECTOR_ID)
+    assert report.row_count == 200
+    assert report.sector_counts == {SECTOR_ID: 200}
 
 
 def test_real_entry_point_registers_the_pack() -> None:
@@ -234,6 +250,57 @@ def test_release_check_blocks_without_a_ready_benchmark_result(pm: CMFPluginMana
     assert problems == []
     other = ReleaseCheckInput(**binding, sector_ids=("other",))
     assert collect_release_checks(other, pm) == ([], [])
+
+
+def _evidence_ref(mapping_hash: str, classification: str = "confidential") -> ArtefactRef:
+    from customer_model_factory.stages.evidence.models import (
+        CustomerEvidencePackManifest,
+        SectorMappingRef,
+    )
+
+    ref = SectorMappingRef(
+        sector_id=SECTOR_ID,
+        mapping_hash=mapping_hash,
+        jurisdiction="UK",
+        frameworks=("SOC2",),
+        plugin=SECTOR_ID,
+    )
+    # Only the fields the check reads: the release gate hands over the verified manifest.
+    pack = CustomerEvidencePackManifest.model_construct(
+        schema_version="1",
+        kind="evidence-pack",
+        inputs=(),
+        ready=True,
+        findings=(),
+        classification=classification,
+        sector_mappings=(ref,),
+    )
+    return ArtefactRef(kind="evidence-pack", hash="sha256:" + "e" * 64, manifest=pack)
+
+
+def test_release_check_requires_the_current_evidence_mapping_in_the_pack(
+    pm: CMFPluginManager,
+) -> None:
+    binding = {"customer_id": "c", "workspace_id": "w", "tenant_id": "t"}
+    current = plugin.evidence_mapping().mapping_hash
+    stale = ReleaseCheckInput(
+        **binding, sector_ids=(SECTOR_ID,), evidence_pack=_evidence_ref("sha256:" + "0" * 64)
+    )
+    blockers, _ = collect_release_checks(stale, pm)
+    assert "RELEASE_RETAIL_BANKING_MAPPING_MISSING" in _codes(blockers)
+    bound = ReleaseCheckInput(
+        **binding, sector_ids=(SECTOR_ID,), evidence_pack=_evidence_ref(current)
+    )
+    blockers, _ = collect_release_checks(bound, pm)
+    assert "RELEASE_RETAIL_BANKING_MAPPING_MISSING" not in _codes(blockers)
+
+
+def test_release_domain_consumer_duty_is_required_in_production(pm: CMFPluginManager) -> None:
+    domains, findings = collect_release_domains(pm)
+    assert findings == []
+    domain = domains[plugin.CONSUMER_DUTY_DOMAIN]
+    assert domain.required_in == ("production",)
+    assert "vulnerability_review_log_uri" in domain.required_uris
 
 
 # ---- proprietary identifiers ----

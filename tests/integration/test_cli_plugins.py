@@ -70,13 +70,14 @@ def test_list_shows_the_example_pack_and_every_hook(runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     (example,) = [p for p in json.loads(result.stdout) if p["name"] == "example-retail-banking"]
     assert example["distribution"] == "cmf-example-retail-banking"
-    assert example["api_version"] == "1.1"
+    assert example["api_version"] == "1.2"
     assert example["hooks"] == [
         "cmf_benchmark_packages",
         "cmf_evidence_mappings",
         "cmf_objective_profiles",
         "cmf_proprietary_identifiers",
         "cmf_release_checks",
+        "cmf_release_domains",
         "cmf_retrieval_schemas",
         "cmf_sector_packs",
         "cmf_training_lanes",
@@ -86,9 +87,10 @@ def test_list_shows_the_example_pack_and_every_hook(runner: CliRunner) -> None:
     assert contributions["sectors"] == ["example-retail-banking"]
     assert contributions["lanes"] == ["example-retail-banking.tfidf-logreg"]
     assert contributions["benchmark packages"] == ["example-retail-banking.conduct-v1"]
+    assert contributions["release domains"] == ["example-retail-banking.consumer-duty"]
     text = runner.invoke(app, ["plugins", "list"]).stdout
     assert (
-        "example-retail-banking (cmf-example-retail-banking 0.1.0, api 1.1, entry-point): ok"
+        "example-retail-banking (cmf-example-retail-banking 0.1.0, api 1.2, entry-point): ok"
         in (text)
     )
     assert "customer_model_factory.builtins" not in text
@@ -172,7 +174,7 @@ def test_api_mismatch_is_a_clear_error_and_list_exits_1(runner: CliRunner, tmp_p
     assert result.exit_code == 1
     assert "future_cli_pack (module, api ?, module): API-MISMATCH" in result.stdout
     assert "targets plugin API 7.0 (major 7); this core" in result.stdout
-    assert "provides plugin API 1.1" in result.stdout
+    assert "provides plugin API 1.2" in result.stdout
     sys.modules.pop("future_cli_pack", None)
 
 

@@ -23,6 +23,7 @@ from customer_model_factory import (
     MetricConstraint,
     ObjectiveProfile,
     ProprietaryIdentifiers,
+    ReleaseDomain,
     RetrievalSchema,
     SectorPack,
     TrainingLaneSpec,
@@ -40,6 +41,7 @@ from customer_model_factory.plugins import (
     collect_objective_profiles,
     collect_proprietary_identifiers,
     collect_release_checks,
+    collect_release_domains,
     collect_retrieval_schemas,
     collect_sector_packs,
     collect_training_lanes,
@@ -92,7 +94,7 @@ def test_hooks_are_prefixed_and_never_firstresult_or_historic(name: str, spec: A
 
 
 def test_package_root_exports_what_packs_need() -> None:
-    assert CMF_PLUGIN_API == hookspecs.CMF_PLUGIN_API == "1.1"
+    assert CMF_PLUGIN_API == hookspecs.CMF_PLUGIN_API == "1.2"
     assert hookimpl is hookspecs.hookimpl
     assert hookspecs.PROJECT_NAME == "customer_model_factory"
 
@@ -122,7 +124,7 @@ class _MeanLane:
 class _Everything:
     """One plugin implementing every hook, for the per-hook tests."""
 
-    CMF_PLUGIN_API = "1.1"
+    CMF_PLUGIN_API = "1.2"
 
     @hookimpl
     def cmf_sector_packs(self) -> list[SectorPack]:
@@ -175,6 +177,17 @@ class _Everything:
         if release.environment == "development":
             return None
         return [Finding(code="RELEASE_OMEGA_UNAPPROVED", severity="error", message="unapproved")]
+
+    @hookimpl
+    def cmf_release_domains(self) -> list[ReleaseDomain]:
+        return [
+            ReleaseDomain(
+                name="omega.audit",
+                required_uris=("audit_report_uri",),
+                required_checks=("auditor_signed",),
+                required_in=("production",),
+            )
+        ]
 
     @hookimpl
     def cmf_proprietary_identifiers(self) -> list[ProprietaryIdentifiers]:
@@ -272,6 +285,21 @@ def test_a_release_check_taking_the_deprecated_mapping_still_runs_and_warns() ->
         release = ReleaseCheckInput(customer_id="c", workspace_id="w", tenant_id="t-9")
         (blocker,), problems = collect_release_checks(release, pm)
         assert blocker.message == "t-9" and problems == []
+
+
+def test_hook_cmf_release_domains(everything: Any) -> None:
+    domains, findings = collect_release_domains(everything)
+    assert list(domains) == ["omega.audit"] and findings == []
+    assert domains["omega.audit"].required_in == ("production",)
+
+
+def test_a_release_domain_requiring_nothing_or_naming_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        ReleaseDomain(name="empty")
+    with pytest.raises(ValueError, match="twice"):
+        ReleaseDomain(name="twice", required_checks=("a", "a"))
+    with pytest.raises(ValueError, match="lower-case id"):
+        ReleaseDomain(name="Upper", required_checks=("a",))
 
 
 def test_hook_cmf_proprietary_identifiers(everything: Any) -> None:

@@ -166,11 +166,11 @@ def test_plugin_with_other_api_version_is_rejected() -> None:
     class Newer(_Pack):
         CMF_PLUGIN_API = "1.9"
 
-    with pytest.raises(PluginAPIError, match=r"targets plugin API 1.9, newer than 1.1.*upgrade"):
+    with pytest.raises(PluginAPIError, match=r"targets plugin API 1.9, newer than 1.2.*upgrade"):
         fresh_plugin_manager().register(Newer(), "newer-pack")
 
 
-@pytest.mark.parametrize("declared", ["1.0", "1.1"])
+@pytest.mark.parametrize("declared", ["1.0", "1.1", "1.2"])
 def test_a_pack_targeting_an_older_or_equal_minor_loads(declared: str) -> None:
     class Older(_Pack):
         CMF_PLUGIN_API = declared
@@ -588,7 +588,7 @@ def test_example_pack_loads_through_its_real_entry_point() -> None:
     (info,) = [info for info in list_plugins(pm) if info.name == "example-retail-banking"]
     assert info.source == "entry-point"
     assert info.distribution == "cmf-example-retail-banking"
-    assert info.api_version == "1.1"
+    assert info.api_version == "1.2"
     assert set(info.hooks) == set(hook_names())
     assert info.sectors == ("example-retail-banking",)
     assert check_plugins(pm).ok

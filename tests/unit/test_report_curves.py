@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from customer_model_factory.report import psi
 from customer_model_factory.report.curves import (
     calibration_points,
     decimate,
@@ -72,25 +70,6 @@ def test_decimate_keeps_ends_and_limit() -> None:
     points = [(float(i), float(i)) for i in range(1000)]
     kept = decimate(points, 50)
     assert len(kept) == 50 and kept[0] == points[0] and kept[-1] == points[-1]
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(0, 1000), min_size=3, max_size=12))
-def test_psi_is_zero_for_identical_and_nonnegative_otherwise(counts) -> None:
-    if sum(counts) == 0:
-        assert psi(counts, counts) == 0.0
-        return
-    assert psi(counts, counts) == pytest.approx(0.0, abs=1e-12)
-    shifted = counts[1:] + counts[:1]
-    assert psi(counts, shifted) >= 0.0
-
-
-def test_psi_matches_the_textbook_formula() -> None:
-    reference, observed = [50, 30, 20], [30, 30, 40]
-    r = np.array(reference) / 100
-    o = np.array(observed) / 100
-    assert psi(reference, observed) == pytest.approx(float(np.sum((o - r) * np.log(o / r))))
-    assert math.isfinite(psi([10, 0, 0], [0, 0, 10]))
 
 
 def test_charts_are_well_formed_svg_and_escape_labels() -> None:

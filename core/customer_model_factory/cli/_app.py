@@ -193,8 +193,13 @@ def _register_groups() -> None:
         schemas,
         train,
     )
+    from customer_model_factory.cli import deploy as deploy_cli  # noqa: PLC0415
+    from customer_model_factory.cli import evidence as evidence_cli  # noqa: PLC0415
+    from customer_model_factory.cli import monitor as monitor_cli  # noqa: PLC0415
     from customer_model_factory.cli import publish as publish_cli  # noqa: PLC0415
+    from customer_model_factory.cli import release as release_cli  # noqa: PLC0415
     from customer_model_factory.cli import report as report_cli  # noqa: PLC0415
+    from customer_model_factory.cli import risk as risk_cli  # noqa: PLC0415
     from customer_model_factory.cli import runtime as runtime_cli  # noqa: PLC0415
     from customer_model_factory.cli import score as score_cli  # noqa: PLC0415
     from customer_model_factory.cli import select as select_cli  # noqa: PLC0415
@@ -209,9 +214,14 @@ def _register_groups() -> None:
     app.add_typer(benchmark_cli.app, name="benchmark")
     app.command("select")(select_cli.select)
     app.command("publish")(publish_cli.publish)
+    app.command("deploy")(deploy_cli.deploy)
+    app.add_typer(evidence_cli.app, name="evidence")
     app.add_typer(runtime_cli.app, name="runtime")
     app.command("score")(score_cli.score)
     app.command("serve")(score_cli.serve)
+    app.command("monitor")(monitor_cli.monitor)
+    app.command("risk")(risk_cli.risk)
+    app.add_typer(release_cli.app, name="release")
     app.command("report")(report_cli.report)
 
 

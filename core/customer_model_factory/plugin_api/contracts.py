@@ -32,6 +32,7 @@ __all__ = [
     "ObjectiveProfile",
     "ProprietaryIdentifiers",
     "ReleaseCheckInput",
+    "ReleaseDomain",
     "RetrievalSchema",
     "SectorEvidenceMapping",
     "SectorOwner",
@@ -405,6 +406,46 @@ class ReleaseCheckInput(BaseModel):
                 else value(field_value)
             )
         return out
+
+
+class ReleaseDomain(_Contribution):
+    """A release domain: the evidence record a release gate requires, declared, not coded.
+
+    The core declares ten (observability, provenance, conformal routing, rollback, multimodal,
+    federated privacy, edge, auto-redteam, formal, deployment hardening); a pack adds its own
+    through ``cmf_release_domains``. A domain evidence record names the domain, the environment,
+    a URI for each of ``required_uris``, a boolean for each of ``required_checks`` (each must be
+    true), and an evidence file whose sha256 the gate recomputes. In an environment listed in
+    ``required_in`` a missing record blocks promotion; elsewhere a record is checked when given.
+
+    .. versionadded:: 1.2
+    """
+
+    name: LowerId = Field(description="The domain id records name in their `domain` field.")
+    title: str = Field(default="", description="A short human title.")
+    required_uris: tuple[LowerId, ...] = Field(
+        default=(), description="URI names a record must give (each a URI with a scheme)."
+    )
+    required_checks: tuple[LowerId, ...] = Field(
+        default=(), description="Boolean checks a record must give, each true."
+    )
+    required_in: tuple[Literal["development", "staging", "production"], ...] = Field(
+        default=(), description="Environments where a release without a record is blocked."
+    )
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _requires_something(self) -> ReleaseDomain:
+        if not self.required_uris and not self.required_checks:
+            raise ValueError("a release domain requires at least one URI or one check")
+        for name, values in (
+            ("required_uris", self.required_uris),
+            ("required_checks", self.required_checks),
+            ("required_in", self.required_in),
+        ):
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} lists a name twice")
+        return self
 
 
 class SectorOwner(BaseModel):

@@ -29,6 +29,7 @@ from customer_model_factory.plugin_api.contracts import (
     ObjectiveProfile,
     ProprietaryIdentifiers,
     ReleaseCheckInput,
+    ReleaseDomain,
     RetrievalSchema,
     SectorEvidenceMapping,
     SectorPack,
@@ -216,6 +217,25 @@ def cmf_release_checks(
 
     .. versionadded:: 1.0
     .. versionchanged:: 1.1 ``release``; ``context`` deprecated.
+    """
+
+
+@hookspec
+def cmf_release_domains() -> list[ReleaseDomain]:
+    """Declare release domains: evidence records a release gate requires, declaratively.
+
+    Called once per plugin manager (cached until plugins change), by every release gate and by
+    ``cmf plugins list`` / ``cmf plugins check``. Each domain names the URIs and boolean checks a
+    record must give and the environments where a missing record blocks promotion. A name the
+    core already declares (``observability``, ``provenance``, ...) is refused with a
+    ``RELEASE_DOMAIN_CONFLICT`` blocker; two plugins declaring one name is
+    ``PLUGIN_DUPLICATE_ID`` and neither keeps it.
+
+    :returns: ``list[ReleaseDomain]``.
+
+    Not ``firstresult``: every implementation is called, one at a time, in isolation.
+
+    .. versionadded:: 1.2
     """
 
 

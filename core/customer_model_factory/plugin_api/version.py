@@ -23,12 +23,13 @@ __all__ = [
     "parse_api_version",
 ]
 
-CMF_PLUGIN_API: Final = "1.1"
+CMF_PLUGIN_API: Final = "1.2"
 """The plugin API this release of the core provides."""
 
 API_HISTORY: Final[dict[str, str]] = {
     "1.0": "0.1.0",
     "1.1": "0.2.0",
+    "1.2": "0.3.0",
 }
 """Plugin API version → the first core release that provides it."""
 

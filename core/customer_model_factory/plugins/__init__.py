@@ -22,6 +22,7 @@ from customer_model_factory.plugin_api.contracts import (
     ObjectiveProfile,
     ProprietaryIdentifiers,
     ReleaseCheckInput,
+    ReleaseDomain,
     RetrievalSchema,
     SectorEvidenceMapping,
     SectorPack,
@@ -83,6 +84,7 @@ __all__ = [
     "collect_objective_profiles",
     "collect_proprietary_identifiers",
     "collect_release_checks",
+    "collect_release_domains",
     "collect_retrieval_schemas",
     "collect_sector_packs",
     "collect_training_lanes",
@@ -206,6 +208,14 @@ def collect_release_checks(
                     )
                 )
     return list(sort_findings(blockers)), problems
+
+
+def collect_release_domains(
+    pm: CMFPluginManager,
+) -> tuple[dict[str, ReleaseDomain], list[Finding]]:
+    """Return ``({domain name: ReleaseDomain}, findings)`` of the release domains packs add
+    (the core's own domains are declared in ``customer_model_factory.stages.release.domains``)."""
+    return _by_id(pm, "cmf_release_domains")
 
 
 def collect_evidence_mappings(

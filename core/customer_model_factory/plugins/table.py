@@ -29,6 +29,7 @@ from customer_model_factory.plugin_api.contracts import (
     EvidenceMappingSpec,
     ObjectiveProfile,
     ProprietaryIdentifiers,
+    ReleaseDomain,
     RetrievalSchema,
     SectorEvidenceMapping,
     SectorPack,
@@ -209,6 +210,14 @@ HOOKS: Final[tuple[HookEntry, ...]] = (
         "release finding",
         samples=_release_samples,
         returns=Finding,
+    ),
+    HookEntry(
+        "cmf_release_domains",
+        "release",
+        "release domain",
+        listing="release domains",
+        model=ReleaseDomain,
+        key="name",
     ),
     HookEntry(
         "cmf_proprietary_identifiers",

@@ -31,11 +31,11 @@ from customer_model_factory.report.curves import (
     roc_points,
 )
 from customer_model_factory.report.svg import heatmap, line_chart
+from customer_model_factory.stages.monitoring.metrics import bin_counts, psi_against
 
-__all__ = ["EvidenceReport", "build_evidence_report", "psi"]
+__all__ = ["EvidenceReport", "build_evidence_report"]
 
 _DRIFT_WINDOWS: Final = 8
-_EPSILON: Final = 1e-4
 _STYLE: Final = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;
 max-width:1100px;color:#24292f;line-height:1.45}
@@ -60,23 +60,6 @@ class EvidenceReport(BaseModel):
     promotion_allowed: bool
     notes: tuple[str, ...]
     read_paths: tuple[str, ...]
-
-
-def psi(reference: Sequence[int], observed: Sequence[int]) -> float:
-    """Population stability index of ``observed`` counts against ``reference`` counts over the
-    same bins: ``Σ (o - r) · ln(o / r)`` of the bin shares, each share floored at 1e-4."""
-    ref = np.asarray(reference, dtype=np.float64)
-    obs = np.asarray(observed, dtype=np.float64)
-    if ref.sum() <= 0 or obs.sum() <= 0:
-        return 0.0
-    r = np.maximum(ref / ref.sum(), _EPSILON)
-    o = np.maximum(obs / obs.sum(), _EPSILON)
-    return float(np.sum((o - r) * np.log(o / r)))
-
-
-def _bin_counts(values: np.ndarray, edges: Sequence[float]) -> list[int]:
-    index = np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="right")
-    return np.bincount(index, minlength=len(edges) + 1).tolist()
 
 
 def _e(value: Any) -> str:
@@ -330,13 +313,13 @@ def _drift(monitoring_path: str, monitoring: Any, runtime: Any, home: Path | Non
         scores = np.array([records[i][1] for i in window])
         lengths = np.array([records[i][2] for i in window])
         score_points.append(
-            (number, psi(reference.score.counts, _bin_counts(scores, reference.score.edges)))
+            (number, psi_against(reference.score, bin_counts(reference.score.edges, scores)))
         )
         length_points.append(
             (
                 number,
-                psi(
-                    reference.input_chars.counts, _bin_counts(lengths, reference.input_chars.edges)
+                psi_against(
+                    reference.input_chars, bin_counts(reference.input_chars.edges, lengths)
                 ),
             )
         )

@@ -40,6 +40,9 @@ FINDING_CODES: Final[Mapping[str, str]] = {
     "RELEASE_RETAIL_BANKING_CLASSIFICATION": (
         "A retail-banking evidence pack must be classified confidential or restricted."
     ),
+    "RELEASE_RETAIL_BANKING_MAPPING_MISSING": (
+        "A retail-banking evidence pack does not bind the pack's current evidence mapping."
+    ),
 }
 """Every code this pack emits → its meaning (declared with the sector pack)."""
 

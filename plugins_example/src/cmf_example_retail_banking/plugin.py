@@ -19,6 +19,7 @@ from customer_model_factory.plugin_api import (
     ObjectiveProfile,
     ProprietaryIdentifiers,
     ReleaseCheckInput,
+    ReleaseDomain,
     RetrievalSchema,
     SectorEvidenceMapping,
     SectorPack,
@@ -37,6 +38,7 @@ from cmf_example_retail_banking.metadata import (
 
 __all__ = [
     "CMF_PLUGIN_API",
+    "CONSUMER_DUTY_DOMAIN",
     "DOCUMENTS_SCHEMA_ID",
     "FRAMEWORKS",
     "cmf_benchmark_packages",
@@ -44,6 +46,7 @@ __all__ = [
     "cmf_objective_profiles",
     "cmf_proprietary_identifiers",
     "cmf_release_checks",
+    "cmf_release_domains",
     "cmf_retrieval_schemas",
     "cmf_sector_packs",
     "cmf_training_lanes",
@@ -51,11 +54,14 @@ __all__ = [
     "trace_source",
 ]
 
-CMF_PLUGIN_API: Final = "1.1"
-"""The plugin API this pack targets (MAJOR.MINOR): it loads on a core providing 1.1 or a later
-1.x, and is refused, with the core release that supports it named, anywhere else."""
+CMF_PLUGIN_API: Final = "1.2"
+"""The plugin API this pack targets (MAJOR.MINOR): it loads on a core providing 1.2 or a later
+1.x, and is refused, with the core release that supports it named, anywhere else (1.2 added
+``cmf_release_domains``)."""
 
 DOCUMENTS_SCHEMA_ID: Final = f"{SECTOR_ID}.documents"
+CONSUMER_DUTY_DOMAIN: Final = f"{SECTOR_ID}.consumer-duty"
+"""The release domain this pack adds: Consumer Duty evidence, required in production."""
 FRAMEWORKS: Final = ("EU-AI-Act", "ISO27001", "ISO42001", "NIST-AI-RMF", "SOC2", "SR-11-7")
 _DOCUMENT_CLASSES: Final = (
     "complaints_policy",
@@ -103,6 +109,11 @@ def cmf_evidence_mappings(sector_id: str) -> list[SectorEvidenceMapping] | None:
     """Map the bank's controls to evidence kinds, for the public frameworks it claims."""
     if sector_id != SECTOR_ID:
         return None
+    return [evidence_mapping()]
+
+
+def evidence_mapping() -> SectorEvidenceMapping:
+    """The pack's current evidence mapping (the release check requires its hash)."""
     controls = {
         **DEFAULT_CONTROL_EVIDENCE,
         "affordability_evidence": ("numeric_evidence_refs", "rate_sheet_version"),
@@ -114,15 +125,13 @@ def cmf_evidence_mappings(sector_id: str) -> list[SectorEvidenceMapping] | None:
         ),
         "vulnerable_customer_handling": ("escalation_policy", "vulnerability_review_log"),
     }
-    return [
-        build_sector_evidence_mapping(
-            sector_id=SECTOR_ID,
-            jurisdiction="UK",
-            evidence_pack_uri=f"file:///srv/cmf/evidence/{SECTOR_ID}/",
-            frameworks=FRAMEWORKS,
-            control_evidence=controls,
-        )
-    ]
+    return build_sector_evidence_mapping(
+        sector_id=SECTOR_ID,
+        jurisdiction="UK",
+        evidence_pack_uri=f"file:///srv/cmf/evidence/{SECTOR_ID}/",
+        frameworks=FRAMEWORKS,
+        control_evidence=controls,
+    )
 
 
 @hookimpl
@@ -213,8 +222,9 @@ def cmf_training_lanes() -> list[TrainingLaneSpec]:
 
 @hookimpl
 def cmf_release_checks(release: ReleaseCheckInput) -> list[Finding] | None:
-    """Block a retail-banking release without a ready benchmark result or with a weakly
-    classified evidence pack."""
+    """Block a retail-banking release without a ready benchmark result, with a weakly
+    classified evidence pack, or with an evidence pack that does not bind the pack's current
+    evidence mapping (by hash: a mapping changed since the pack was built must be re-bound)."""
     if SECTOR_ID not in release.sector_ids:
         return None
     findings: list[Finding] = []
@@ -245,7 +255,36 @@ def cmf_release_checks(release: ReleaseCheckInput) -> list[Finding] | None:
                 field="evidence_pack.classification",
             )
         )
+    if pack is not None:
+        current = evidence_mapping().mapping_hash
+        bound = getattr(pack.manifest, "sector_mappings", ())
+        if not any(ref.sector_id == SECTOR_ID and ref.mapping_hash == current for ref in bound):
+            findings.append(
+                Finding(
+                    code="RELEASE_RETAIL_BANKING_MAPPING_MISSING",
+                    severity="error",
+                    message=f"the evidence pack does not bind the current {SECTOR_ID} evidence "
+                    f"mapping {current}",
+                    field="evidence_pack.sector_mappings",
+                )
+            )
     return findings
+
+
+@hookimpl
+def cmf_release_domains() -> list[ReleaseDomain]:
+    """Add the Consumer Duty domain: a production release of the bank needs its evidence."""
+    return [
+        ReleaseDomain(
+            name=CONSUMER_DUTY_DOMAIN,
+            title="Consumer Duty outcomes",
+            required_uris=("fair_value_assessment_uri", "vulnerability_review_log_uri"),
+            required_checks=("fair_value_assessed", "vulnerable_customer_outcomes_reviewed"),
+            required_in=("production",),
+            description="Fair value and vulnerable-customer outcomes were assessed for the "
+            "release (a fictional bank's Consumer Duty evidence).",
+        )
+    ]
 
 
 # Salted hashes (scheme cmf-boundary-v1, separator-insensitive) of the bank's internal codenames

@@ -14,15 +14,16 @@ Rules fall in three groups:
   reuses it.
 - **Shape rules** (presence, JSON type, blank values, reference lists, time syntax) name what is
   wrong with a field. They run in :meth:`RowRules.check`.
-- **Value rules** (:meth:`RowRules.judge_values`) run on a row whose fields have the right shape:
+- **Value rules** (:meth:`RowRules.value_rules`) run on a row whose fields have the right shape:
   the signature verdict's findings, the leakage key, the label cut-off, the split's time window,
   the sector pack, the self-declared flags.
 
 The fast engine (:mod:`.engine`) takes a row only when its shape rules are known to pass (its
-typed decoder and cached verdicts prove it) and then calls :meth:`RowRules.judge_values`, the
-same code as here; any other row is checked by :meth:`RowRules.check`. So a rule is added in one
-place: in :meth:`~RowRules.judge_signature` when it reads only categorical fields, else in
-:meth:`~RowRules.check` (shape) or :meth:`~RowRules.judge_values` (value). A new field read by a
+typed decoder and cached verdicts prove it) and then calls its verdict's
+:meth:`RowRules.value_rules`, the function :meth:`RowRules.judge_values` applies here; any
+other row is checked by :meth:`RowRules.check`. So a rule is added in one place: in
+:meth:`~RowRules.judge_signature` when it reads only categorical fields, else in
+:meth:`~RowRules.check` (shape) or :meth:`~RowRules.value_rules` (value). A new field read by a
 value rule must also be decoded by the engine's typed decoder (``_typed_decoder``), which the
 contract test ``tests/unit/test_dataset_engine_contract.py`` would otherwise catch.
 """
@@ -35,7 +36,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -57,7 +58,7 @@ from customer_model_factory.stages.dataset.models import (
     REDACTION_STATUSES,
     SEVERITIES,
     CustomerWorkspace,
-    parse_rfc3339,
+    rfc3339_seconds,
 )
 
 __all__ = [
@@ -77,6 +78,8 @@ __all__ = [
 
 Template = tuple[str, str, str, str | None]
 """A finding without its row: ``(code, severity, message, field)``."""
+ValueRules = Callable[..., None]
+"""The value rules of one verdict's rows (:meth:`RowRules.value_rules`)."""
 
 SIG_FIELDS: Final = (
     "customer_id",
@@ -381,7 +384,7 @@ class RowRules(abc.ABC):
         )
         return redacted
 
-    def judge_values(  # noqa: PLR0917 - one call per row on the fast path
+    def judge_values(  # noqa: PLR0917 - the reference path's way in
         self,
         trace_id: str | None,
         tid: str | None,
@@ -396,7 +399,8 @@ class RowRules(abc.ABC):
         spaced: bool,
         redacted: bool,
     ) -> None:
-        """The value rules of a row whose fields have the right shape.
+        """The value rules of a row whose fields have the right shape (:meth:`value_rules`
+        of its verdict, applied to it).
 
         :param trace_id: the row's trace id when it is valid (non-blank), else ``None``.
         :param tid: the trace id that names the row in findings (also a blank one).
@@ -407,43 +411,87 @@ class RowRules(abc.ABC):
             sector pack needs the whole row).
         :param redacted: the redacted copy replaces a detected secret or personal datum here.
         """
-        if trace_id is not None:
-            self.record_trace_id(trace_id, line)
-        for code, severity, message, field_name in verdict.templates:
-            self.add(code, severity, message, tid, field_name, line)
-        if prompt is not None and response is not None and verdict.split is not None:
-            self.record_leakage(
-                prompt, response, verdict, line, None if tid is trace_id else tid, spaced
-            )
+        self.value_rules_of(verdict)(
+            trace_id, tid, prompt, response, observed, event, row, raw, line, spaced, redacted
+        )
+
+    def value_rules_of(self, verdict: Verdict) -> ValueRules:
+        """The value rules of a verdict's rows (:meth:`value_rules`); the engine caches them with
+        the verdict."""
+        return self.value_rules(verdict)
+
+    def value_rules(self, verdict: Verdict) -> ValueRules:
+        """The value rules for the rows of one signature verdict, as one function of a row's
+        values (the parameters of :meth:`judge_values` but the verdict).
+
+        What depends only on the verdict and the workspace (the verdict's findings, its split,
+        time window and sector, the label cut-off, the engine's hooks) is read once, here, so
+        the engine's common row costs one call into the rules.
+        """
+        add = self.add
+        record_trace_id = self.record_trace_id
+        record_leakage = self.record_leakage
+        record_event_time = self.record_event_time
+        sector = self.sector
+        templates = verdict.templates
+        split = verdict.split
         cutoff = self.cutoff
-        if observed is not None and cutoff is not None and observed > cutoff:
-            self.add(
-                "DATASET_LABEL_AFTER_CUTOFF",
-                "error",
-                "observed_at is after the workspace label cut-off (as-of leakage)",
-                tid,
-                "observed_at",
-                line,
-            )
-        if event is not None:
-            window = verdict.window
-            if window is not None and not window[0] <= event < window[1]:
-                self.add(
-                    "DATASET_EVENT_OUTSIDE_WINDOW",
+        window = verdict.window
+        role = verdict.role
+        pack = verdict.sector
+        declared = verdict.declared
+        redact = self.settings.redact
+
+        def judge(  # noqa: PLR0917 - one call per row on the fast path
+            trace_id: str | None,
+            tid: str | None,
+            prompt: str | None,
+            response: str | None,
+            observed: float | None,
+            event: float | None,
+            row: dict[str, Any] | None,
+            raw: bytes,
+            line: int,
+            spaced: bool,
+            redacted: bool,
+        ) -> None:
+            if trace_id is not None:
+                record_trace_id(trace_id, line)
+            for code, severity, message, field_name in templates:
+                add(code, severity, message, tid, field_name, line)
+            if prompt is not None and response is not None and split is not None:
+                record_leakage(
+                    prompt, response, verdict, line, None if tid is trace_id else tid, spaced
+                )
+            if observed is not None and cutoff is not None and observed > cutoff:
+                add(
+                    "DATASET_LABEL_AFTER_CUTOFF",
                     "error",
-                    f"event_time is outside the time window of split {verdict.split!r}",
+                    "observed_at is after the workspace label cut-off (as-of leakage)",
                     tid,
-                    "event_time",
+                    "observed_at",
                     line,
                 )
-            if verdict.role:
-                self.record_event_time(event, verdict, line)
-        if verdict.sector is not None:
-            self.sector(row if row is not None else orjson.loads(raw), verdict.sector, tid, line)
-        # Under the redact policy a row the copy redacts is judged by its detections instead.
-        if verdict.declared and not (redacted and self.settings.redact):
-            for code, severity, message, field_name in verdict.declared:
-                self.add(code, severity, message, tid, field_name, line)
+            if event is not None:
+                if window is not None and not window[0] <= event < window[1]:
+                    add(
+                        "DATASET_EVENT_OUTSIDE_WINDOW",
+                        "error",
+                        f"event_time is outside the time window of split {split!r}",
+                        tid,
+                        "event_time",
+                        line,
+                    )
+                if role:
+                    record_event_time(event, verdict, line)
+            if pack is not None:
+                sector(row if row is not None else orjson.loads(raw), pack, tid, line)
+            # Under the redact policy a row the copy redacts is judged by its detections instead.
+            if declared and not (redacted and redact):
+                for code, severity, message, field_name in declared:
+                    add(code, severity, message, tid, field_name, line)
+
+        return judge
 
     # -- signature rules --
 
@@ -817,8 +865,8 @@ class RowRules(abc.ABC):
         if type(value) is not str:
             self.field_problem(row, name, tid, line, str)
             return None
-        parsed = parse_rfc3339(value)
-        if parsed is None:
+        seconds = rfc3339_seconds(value)
+        if seconds is None:
             self.add(
                 "DATASET_INVALID_TIMESTAMP",
                 "error",
@@ -827,8 +875,7 @@ class RowRules(abc.ABC):
                 name,
                 line,
             )
-            return None
-        return parsed.timestamp()
+        return seconds
 
     def event_time_of(
         self, row: Mapping[str, Any], split: str | None, tid: str | None, line: int

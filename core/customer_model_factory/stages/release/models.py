@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from customer_model_factory.manifest import HASH_PATTERN, BoundManifest
+from customer_model_factory.stages.deployment.models import Environment
 
 __all__ = [
     "Blocker",
     "CustomerReleaseGateManifest",
+    "DomainEvidenceRecord",
     "DomainEvidenceResult",
     "EnterpriseReadiness",
 ]
@@ -28,8 +30,30 @@ class EnterpriseReadiness(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    ready: bool
-    blocking_debt_ids: tuple[str, ...] = ()
+    ready: StrictBool = Field(description="The enterprise's readiness verdict (a JSON boolean).")
+    blocking_debt_ids: tuple[str, ...] = Field(
+        default=(), description="Debt items that block promotion; any one blocks."
+    )
+
+
+class DomainEvidenceRecord(BaseModel):
+    """A domain evidence record, as an operator writes it (one JSON object a file).
+
+    ``evidence_uri`` names the evidence file (``file:///absolute/path``, a path relative to the
+    record's directory, or ``cmf://sha256/<hex>`` in the factory home's store); the gate reads
+    it and recomputes its sha256, which must equal ``evidence_hash``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    domain: str = Field(min_length=1, description="The release domain (observability, ...).")
+    environment: Environment = Field(description="The environment the evidence was taken in.")
+    uris: dict[str, str] = Field(default_factory=dict, description="URI name -> URI.")
+    checks: dict[str, StrictBool] = Field(
+        default_factory=dict, description="Check name -> its result (JSON booleans only)."
+    )
+    evidence_uri: str = Field(min_length=1, description="Where the evidence file is.")
+    evidence_hash: str = Field(pattern=HASH_PATTERN, description="sha256 of its bytes.")
 
 
 class Blocker(BaseModel):
