@@ -14,8 +14,12 @@ file (``trace_id``, ``prompt``, ``response``, ``source_refs``; 100,000 lines, 20
   :func:`score_file` (every line read and validated, scored in batches of 4,096, decided, the
   decision log appended and fsynced, ``-o`` written atomically), as ``cmf score`` calls them;
   the median of three runs (one with ``--quick``), each with a fresh log.
+* ``score.model_reference`` (informational): the loaded model's ``score`` called once on the same
+  texts (already in memory), right after each timed run; the ratio is what the runtime adds to
+  the bare model call (reading, validating, deciding, logging, writing). On a shared machine the
+  absolute figure moves with the load; this ratio much less.
 * ``score.parse_reference`` (informational): orjson parsing the same requests file line by line,
-  the floor any runtime reading JSONL pays; its ratio says how much of the time is scoring.
+  the floor any runtime reading JSONL pays.
 """
 
 from __future__ import annotations
@@ -158,7 +162,11 @@ def run(quick: bool = False) -> list[BenchResult]:
         context = RunContext(home=home)
         parse_s = statistics.median(_parse(requests) for _ in range(3))
         timings: list[float] = []
+        model_timings: list[float] = []
         outcome: Any = None
+        texts = [orjson.loads(line) for line in requests.read_bytes().splitlines()]
+        prompts = [row["prompt"] for row in texts]
+        responses = [row["response"] for row in texts]
         for attempt in range(repeat):
             started = time.perf_counter()
             runtime = load_runtime(runtime_dir, context=context)
@@ -170,7 +178,11 @@ def run(quick: bool = False) -> list[BenchResult]:
                 decision_log=root / f"log-{attempt}.jsonl",
             )
             timings.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            runtime.scorer.score(prompts, responses)
+            model_timings.append(time.perf_counter() - started)
         measured = statistics.median(timings)
+        model_s = statistics.median(model_timings)
         assert outcome is not None
         assert outcome.scored == rows
         per_s = rows / measured
@@ -190,6 +202,16 @@ def run(quick: bool = False) -> list[BenchResult]:
                 "decisions": outcome.decisions,
                 "runs_s": [round(t, 3) for t in timings],
             },
+        ),
+        BenchResult(
+            name="score.model_reference",
+            description=f"the model's score() alone on the same {rows} texts, median of {repeat}",
+            reference="the bare model call",
+            reference_s=model_s,
+            measured_s=measured,
+            target_ratio=1.0,
+            informational=True,
+            extra={"model_traces_per_s": round(rows / model_s)},
         ),
         BenchResult(
             name="score.parse_reference",

@@ -621,6 +621,11 @@ _register("RELEASE_ENTERPRISE_NOT_READY", "The enterprise readiness file says no
 _register("RELEASE_ENTERPRISE_DEBT", "The enterprise readiness file lists blocking debt.")
 _register("RELEASE_MONITORING_EVIDENCE_BLOCKED", "Monitoring health is evidence_blocked.")
 _register(
+    "RELEASE_DEFERRED_EVIDENCE_MISSING",
+    "A control's evidence kind the evidence pack deferred to a later stage is not proved by it "
+    "(e.g. monitoring read no review queue).",
+)
+_register(
     "RELEASE_MONITORING_FN_BREACH",
     "Monitoring counted more false-negative incidents than its threshold allows.",
 )

@@ -663,3 +663,34 @@ def test_the_docs_list_every_core_domain_and_release_code() -> None:
     for code in FINDING_CODES:
         if code.startswith("RELEASE_"):
             assert f"`{code}`" in text, code
+
+
+# ---- evidence the pack deferred to later stages ----
+
+
+def _deferring(**monitoring: Any) -> dict[str, dict[str, Any]]:
+    from customer_model_factory.stages.evidence.models import ControlCoverage
+
+    coverage = ControlCoverage(
+        sector_id="default",
+        control="human_escalation",
+        required=("escalation_policy", "review_queue_uri"),
+        present=("escalation_policy",),
+        missing=(),
+        deferred=("review_queue_uri",),
+    )
+    return {"evidence-pack": {"control_coverage": (coverage,)}, "monitoring": monitoring}
+
+
+def test_a_deferred_review_queue_with_no_review_file_read_blocks(tmp_path: Path) -> None:
+    chain = build_release_chain(tmp_path, overrides=_deferring())
+    gate = _assemble(chain)
+    assert ("RELEASE_DEFERRED_EVIDENCE_MISSING", "evidence-pack") in _blocked(gate)
+    (blocker,) = [b for b in gate.blockers if b.code == "RELEASE_DEFERRED_EVIDENCE_MISSING"]
+    assert "review_queue_uri" in blocker.message and "human_escalation" in blocker.message
+
+
+def test_a_deferred_review_queue_proved_by_monitoring_passes(tmp_path: Path) -> None:
+    proved = _deferring(review_queue_uri="reviews.jsonl", review_queue_digest="sha256:" + "c" * 64)
+    gate = _assemble(build_release_chain(tmp_path, overrides=proved))
+    assert "RELEASE_DEFERRED_EVIDENCE_MISSING" not in {b.code for b in gate.blockers}

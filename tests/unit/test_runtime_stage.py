@@ -332,6 +332,26 @@ def test_scoring_gives_the_benchmark_decisions_and_logs_them(chain, tmp_path):
     assert {r["package_version"] for r in records} == {"2026.03.1"}
 
 
+def test_trace_ids_with_quotes_escapes_and_unicode_round_trip_in_the_log(chain, tmp_path):
+    rows = requests_of(chain)[:4]
+    ids = ['a"b', "c\\d", "caf\u00e9-\u2603", "x</script>"]
+    for row, trace_id in zip(rows, ids, strict=True):
+        row["trace_id"] = trace_id
+    _score(chain, tmp_path, rows)
+    lines = (tmp_path / "out.jsonl").read_bytes().splitlines()
+    records = [DecisionRecord.model_validate(orjson.loads(line)) for line in lines]
+    assert [r.trace_id for r in records] == ids
+    assert all(line.startswith(b'{"decided_at":') and line.endswith(b"}") for line in lines)
+
+
+def test_a_trace_id_with_a_newline_is_refused(chain, tmp_path):
+    rows = requests_of(chain)[:2]
+    rows[1]["trace_id"] = 'forged\n{"trace_id": "x"}'
+    with pytest.raises(DataFormatError) as caught:
+        _score(chain, tmp_path, rows)
+    assert caught.value.field == "trace_id" and caught.value.line == 2
+
+
 def test_the_log_is_appended_never_truncated(chain, tmp_path):
     rows = requests_of(chain)[:5]
     _score(chain, tmp_path, rows)

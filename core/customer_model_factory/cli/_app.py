@@ -49,6 +49,31 @@ def is_debug(ctx: typer.Context | None = None) -> bool:
     return os.environ.get(_DEBUG_ENV, "") not in ("", "0")
 
 
+_COMMAND_ORDER: tuple[str, ...] = (
+    "pipeline",
+    "fixture",
+    "dataset",
+    "train",
+    "runs",
+    "benchmark",
+    "select",
+    "publish",
+    "deploy",
+    "evidence",
+    "runtime",
+    "score",
+    "serve",
+    "monitor",
+    "risk",
+    "release",
+    "report",
+    "manifest",
+    "schemas",
+    "plugins",
+    "boundary",
+)
+
+
 class _ErrorBoundary(TyperGroup):
     """Turn library errors into one line on stderr and their exit code (tracebacks on --debug).
 
@@ -61,6 +86,12 @@ class _ErrorBoundary(TyperGroup):
         from customer_model_factory.cli._help import plainify  # noqa: PLC0415
 
         plainify(self)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """Commands in workflow order (the stages first, then the tools), not alphabetically."""
+        names = list(super().list_commands(ctx))
+        rank = {name: index for index, name in enumerate(_COMMAND_ORDER)}
+        return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:

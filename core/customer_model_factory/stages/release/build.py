@@ -54,7 +54,10 @@ from customer_model_factory.plugins.calling import one_line
 from customer_model_factory.plugins.table import collect, entry_for
 from customer_model_factory.stages.dataset.models import parse_rfc3339
 from customer_model_factory.stages.deployment.models import CustomerDeploymentManifest
-from customer_model_factory.stages.evidence.models import CustomerEvidencePackManifest
+from customer_model_factory.stages.evidence.models import (
+    DEFERRED_EVIDENCE,
+    CustomerEvidencePackManifest,
+)
 from customer_model_factory.stages.monitoring.models import CustomerMonitoringManifest
 from customer_model_factory.stages.release.domains import core_domains
 from customer_model_factory.stages.release.models import (
@@ -584,6 +587,42 @@ def _check_monitoring(monitoring: CustomerMonitoringManifest, gate: _Gate) -> No
         )
 
 
+def _check_deferred_evidence(
+    evidence: CustomerEvidencePackManifest, monitoring: CustomerMonitoringManifest, gate: _Gate
+) -> None:
+    """Evidence kinds the pack could only defer (produced by stages 7-9) must be proved now.
+
+    The runtime package, monitoring manifest and risk register are loaded and cross-linked to
+    this evidence pack by the gate itself, so ``runtime_hash``, ``monitoring_hash`` and
+    ``risk_register_hash`` are proved by their presence; ``review_queue_uri`` needs monitoring
+    that actually read a review queue (a URI and its digest).
+    """
+    proved = {
+        "runtime_hash": True,
+        "monitoring_hash": True,
+        "risk_register_hash": True,
+        "review_queue_uri": bool(monitoring.review_queue_uri)
+        and monitoring.review_queue_digest is not None,
+    }
+    missing = sorted(
+        {
+            (coverage.sector_id, coverage.control, kind)
+            for coverage in evidence.control_coverage
+            for kind in coverage.deferred
+            if kind not in DEFERRED_EVIDENCE or not proved.get(kind, False)
+        }
+    )
+    for sector, control, kind in missing:
+        gate.block(
+            "RELEASE_DEFERRED_EVIDENCE_MISSING",
+            "evidence-pack",
+            f"sector {sector!r}, control {control!r}: deferred evidence kind {kind!r} is not "
+            "proved by the chain"
+            + (" (monitoring read no review queue)" if kind == "review_queue_uri" else ""),
+            source_hash=evidence.evidence_hash,
+        )
+
+
 # ---- domains ----
 
 
@@ -909,6 +948,7 @@ def assemble_release(request: ReleaseRequest, context: RunContext) -> CustomerRe
     readiness_digest = _digest(readiness_raw)
     _check_enterprise(readiness, readiness_digest, gate)
     _check_monitoring(monitoring, gate)
+    _check_deferred_evidence(evidence, monitoring, gate)
     domains = release_domains(context, gate)
     domain_results, domain_hashes = _check_domains(records, domains, environment, context, gate)
     release = _release_input(

@@ -102,14 +102,33 @@ class LoadedRuntime:
     ) -> tuple[list[dict[str, Any]], float]:
         """Score and decide one batch; return ``(decision records, seconds the model took)``.
 
-        Each record is a :class:`~.models.DecisionRecord` as a JSON object (built directly: a
-        model object per decision would cost more than the scoring).
+        Each record is a :class:`~.models.DecisionRecord` as a JSON object: the line
+        :meth:`decide_lines` writes, parsed.
+
+        :raises StageInputError: as :meth:`decide_lines`.
+        """
+        lines, _, elapsed = self.decide_lines(requests, decided_at=decided_at, timer=timer)
+        return [orjson.loads(line) for line in lines], elapsed
+
+    def decide_lines(
+        self,
+        requests: Sequence[ScoreRequest],
+        *,
+        decided_at: str,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> tuple[list[bytes], list[str], float]:
+        """Score and decide one batch; return ``(decision log lines, reasons, model seconds)``.
+
+        Each line is a :class:`~.models.DecisionRecord` as compact JSON with sorted keys and no
+        newline. Lines are assembled from pre-encoded parts (only ``trace_id`` goes through a
+        JSON encoder; every other value is a number or one of a fixed set of words): a model
+        object or a generic encoder call per decision would cost a good part of the scoring.
 
         :raises StageInputError: ``RUNTIME_SCORE_INVALID``: the model raised, or returned the
             wrong number of scores or a score outside [0, 1].
         """
         if not requests:
-            return [], 0.0
+            return [], [], 0.0
         prompts = [r.prompt for r in requests]
         responses = [r.response for r in requests]
         began = timer()
@@ -134,28 +153,35 @@ class LoadedRuntime:
         cited = np.fromiter((r.cited for r in requests), dtype=bool, count=len(requests))
         config = self.package.runtime_config
         decisions, reasons = decide(scores, config.policy, cited)
-        latency = elapsed * 1000.0 / len(requests)
-        version = config.package_version
-        runtime_id = self.package.runtime_id
-        runtime_hash = self.package.runtime_hash
-        records = [
-            {
-                "decided_at": decided_at,
-                "decision": decision,
-                "input_chars": len(request.prompt) + len(request.response),
-                "latency_ms": latency,
-                "package_version": version,
-                "reason": reason,
-                "runtime_hash": runtime_hash,
-                "runtime_id": runtime_id,
-                "score": score,
-                "trace_id": request.trace_id,
-            }
+        latency = float(elapsed * 1000.0 / len(requests))
+
+        def text(value: str) -> str:
+            return orjson.dumps(value).decode()
+
+        # Keys in sorted order, as the canonical form of a DecisionRecord.
+        head = '{"decided_at":' + text(decided_at) + ',"decision":"'
+        middle = (
+            f',"latency_ms":{latency!r},"package_version":{text(config.package_version)},"reason":"'
+        )
+        tail = (
+            f'","runtime_hash":{text(self.package.runtime_hash)}'
+            f',"runtime_id":{text(self.package.runtime_id)},"score":'
+        )
+        dumps = orjson.dumps
+        reason_list = reasons.tolist()
+        lines = [
+            (
+                f'{head}{decision}","input_chars":{len(request.prompt) + len(request.response)}'
+                f"{middle}{reason}{tail}{score!r}"
+                ',"trace_id":'
+            ).encode()
+            + dumps(request.trace_id)
+            + b"}"
             for request, score, decision, reason in zip(
-                requests, scores.tolist(), decisions.tolist(), reasons.tolist(), strict=True
+                requests, scores.tolist(), decisions.tolist(), reason_list, strict=True
             )
         ]
-        return records, elapsed
+        return lines, reason_list, elapsed
 
 
 class ScoreOutcome(BaseModel):
@@ -286,7 +312,9 @@ def load_runtime(path: str | Path, *, context: RunContext) -> LoadedRuntime:
 # ---- requests ----
 
 
-def _request(value: dict[str, Any], where: dict[str, Any]) -> ScoreRequest:
+def _request(value: dict[str, Any], path: str | Path, line: int | None) -> ScoreRequest:
+    # The error location is only built when a field is wrong: this runs once per request.
+    where: dict[str, Any] = {"path": path, "line": line}
     trace_id = value.get("trace_id")
     if type(trace_id) is not str or not trace_id:
         raise DataFormatError("trace_id must be a non-empty string", field="trace_id", **where)
@@ -326,7 +354,7 @@ def score_request(value: Any, *, source: str = "request") -> ScoreRequest:
     """
     if not isinstance(value, dict):
         raise DataFormatError("a request is a JSON object", path=source)
-    return _request(value, {"path": source})
+    return _request(value, source, None)
 
 
 def read_score_requests(path: str | Path) -> list[ScoreRequest]:
@@ -347,12 +375,14 @@ def read_score_requests(path: str | Path) -> list[ScoreRequest]:
     requests: list[ScoreRequest] = []
     first_line: dict[str, int] = {}
     for row in JsonlReader(source, on_problem=stop):
-        where = {"path": source, "line": row.line}
-        request = _request(row.value, where)
+        request = _request(row.value, source, row.line)
         seen = first_line.setdefault(request.trace_id, row.line)
         if seen != row.line:
             raise DataFormatError(
-                f"trace_id is also used on line {seen}", field="trace_id", **where
+                f"trace_id is also used on line {seen}",
+                field="trace_id",
+                path=source,
+                line=row.line,
             )
         requests.append(request)
     return requests
@@ -425,15 +455,13 @@ def score_file(
     lines: list[bytes] = []
     counts: Counter[str] = Counter()
     seconds = 0.0
-    dumps = orjson.dumps
     for start in range(0, len(requests), batch_size):
-        records, elapsed = runtime.decide(
+        batch, reasons, elapsed = runtime.decide_lines(
             requests[start : start + batch_size], decided_at=context.now(), timer=timer
         )
         seconds += elapsed
-        for record in records:
-            counts[record["reason"]] += 1
-            lines.append(dumps(record))
+        counts.update(reasons)
+        lines += batch
     data = b"\n".join(lines) + b"\n" if lines else b""
     # -o is written to its temporary file first, the log appended, and only then -o renamed in
     # place: a decision handed back is always a decision logged, and a log that cannot be

@@ -73,18 +73,20 @@ class RuntimeServer(ThreadingHTTPServer):
         self.log_lock = threading.Lock()
         super().__init__(address, _ScoreHandler)
 
-    def score(self, body: Any) -> dict[str, Any]:
-        """Check a decoded body, decide, log, and return the decision record.
+    def score(self, body: Any) -> bytes:
+        """Check a decoded body, decide, log, and return the decision record (the exact bytes
+        of the logged line).
 
         :raises PayloadRefused: the body is refused (see the module docstring).
         :raises StageInputError: the model failed, or the decision log cannot be appended to.
         """
         request = check_score_payload(body, self.runtime.package)
-        records, _ = self.runtime.decide([request], decided_at=self.context.now(), timer=self.timer)
-        line = orjson.dumps(records[0]) + b"\n"
+        lines, _, _ = self.runtime.decide_lines(
+            [request], decided_at=self.context.now(), timer=self.timer
+        )
         with self.log_lock:  # flock orders processes; this lock orders this server's threads
-            append_lines(self.decision_log, line)
-        return records[0]
+            append_lines(self.decision_log, lines[0] + b"\n")
+        return lines[0]
 
 
 class _ScoreHandler(BaseHTTPRequestHandler):
@@ -99,7 +101,9 @@ class _ScoreHandler(BaseHTTPRequestHandler):
         return
 
     def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None):
-        data = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        self._send_bytes(status, orjson.dumps(payload, option=orjson.OPT_SORT_KEYS), headers)
+
+    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -143,7 +147,7 @@ class _ScoreHandler(BaseHTTPRequestHandler):
                 500, {"error": {"code": code, "message": "nothing was decided", "status": 500}}
             )
             return
-        self._send(200, record)
+        self._send_bytes(200, record)
 
     def _too_large(self) -> PayloadRefused:
         return PayloadRefused(
