@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(modules)}")
     selected = args.names or list(modules)
-    source = LATEST if LATEST.exists() else RECORDED
+    # --record updates the committed figures with this run's only; otherwise the latest figures
+    # of every benchmark are kept together in the untracked file.
+    source = RECORDED if args.record or not LATEST.exists() else LATEST
     previous = json.loads(source.read_text()) if source.exists() else {}
     results = dict(previous.get("results", {}))
     ok = True
