@@ -49,6 +49,8 @@ __all__ = [
     "ManifestCheck",
     "manifest_class_for",
     "manifest_classes",
+    "parse_manifest_payload",
+    "read_manifest_bytes",
     "read_manifest_payload",
     "recompute_manifest_hash",
     "verify_manifest_file",
@@ -236,28 +238,43 @@ def _kind_text(payload: dict[str, Any]) -> str:
     return repr(kind[:60])
 
 
-def read_manifest_payload(path: str | Path) -> dict[str, Any]:
-    """Read a manifest file as a JSON object.
+def read_manifest_bytes(path: str | Path) -> bytes:
+    """Read a manifest file's bytes.
 
-    :raises DataFormatError: missing or unreadable file, invalid JSON, not an object.
+    :raises DataFormatError: a missing, unreadable or directory path.
     """
     target = Path(path)
     try:
-        raw = target.read_bytes()
+        return target.read_bytes()
     except FileNotFoundError:
         raise DataFormatError("file not found", path=target) from None
     except IsADirectoryError:
         raise DataFormatError("is a directory, not a manifest file", path=target) from None
     except OSError as error:
         raise DataFormatError(f"cannot read: {error.strerror}", path=target) from None
+
+
+def parse_manifest_payload(raw: bytes, path: str | Path | None = None) -> dict[str, Any]:
+    """Parse a manifest's bytes as a JSON object (``path`` names it in errors).
+
+    :raises DataFormatError: invalid JSON (with its line), or not an object.
+    """
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         line = raw.count(b"\n", 0, error.pos) + 1
-        raise DataFormatError(f"invalid JSON: {error.msg}", path=target, line=line) from None
+        raise DataFormatError(f"invalid JSON: {error.msg}", path=path, line=line) from None
     if not isinstance(payload, dict):
-        raise DataFormatError("a manifest is a JSON object", path=target)
+        raise DataFormatError("a manifest is a JSON object", path=path)
     return payload
+
+
+def read_manifest_payload(path: str | Path) -> dict[str, Any]:
+    """Read a manifest file as a JSON object.
+
+    :raises DataFormatError: missing or unreadable file, invalid JSON, not an object.
+    """
+    return parse_manifest_payload(read_manifest_bytes(path), Path(path))
 
 
 def recompute_manifest_hash(

@@ -30,13 +30,17 @@ from customer_model_factory.canonical import sha256_bytes
 from customer_model_factory.context import RunContext
 from customer_model_factory.errors import (
     ArtefactError,
-    DataFormatError,
     InputError,
     LedgerError,
     StageInputError,
 )
 from customer_model_factory.findings import Finding
-from customer_model_factory.manifest import InputLink, Manifest
+from customer_model_factory.manifest import (
+    InputLink,
+    Manifest,
+    parse_manifest_payload,
+    read_manifest_bytes,
+)
 from customer_model_factory.stages.benchmark.models import CustomerBenchmarkResult
 from customer_model_factory.stages.deployment.models import (
     CustomerDeploymentManifest,
@@ -174,21 +178,8 @@ def _resolve_linked(
 def _load_stored(path: Path, cls: type[_M], store: ArtefactStore) -> tuple[_M, InputLink]:
     """Load a manifest file (hash verified), put the very bytes verified in the store, and
     return it and its link (read once, so the stored bytes are the verified ones)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataFormatError("file not found", path=path) from None
-    except IsADirectoryError:
-        raise DataFormatError("is a directory, not a manifest file", path=path) from None
-    except OSError as error:
-        raise DataFormatError(f"cannot read: {error.strerror}", path=path) from None
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        line = raw.count(b"\n", 0, error.pos) + 1
-        raise DataFormatError(f"invalid JSON: {error.msg}", path=path, line=line) from None
-    if not isinstance(payload, dict):
-        raise DataFormatError("a manifest is a JSON object", path=path)
+    raw = read_manifest_bytes(path)
+    payload = parse_manifest_payload(raw, path)
     manifest = cls.from_payload(payload, path=path)
     stored = store.put_bytes(raw)
     return manifest, manifest.link(stored.uri)

@@ -35,13 +35,18 @@ from customer_model_factory.canonical import sha256_bytes
 from customer_model_factory.context import RunContext
 from customer_model_factory.errors import (
     ArtefactError,
-    DataFormatError,
     InputError,
     LedgerError,
     StageInputError,
 )
 from customer_model_factory.findings import Finding
-from customer_model_factory.manifest import BoundManifest, InputLink, Manifest
+from customer_model_factory.manifest import (
+    BoundManifest,
+    InputLink,
+    Manifest,
+    parse_manifest_payload,
+    read_manifest_bytes,
+)
 from customer_model_factory.plugin_api.contracts import (
     DEFAULT_CONTROL_EVIDENCE,
     SectorEvidenceMapping,
@@ -192,26 +197,12 @@ class _Pack:
 
 def _load_file(path: Path, cls: type[_M]) -> tuple[_M, bytes]:
     """Read a manifest file once, verify its hash and model; return it with the bytes read."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataFormatError("file not found", path=path) from None
-    except IsADirectoryError:
-        raise DataFormatError("is a directory, not a manifest file", path=path) from None
-    except OSError as error:
-        raise DataFormatError(f"cannot read: {error.strerror}", path=path) from None
+    raw = read_manifest_bytes(path)
     return _parse(raw, cls, path), raw
 
 
 def _parse(raw: bytes, cls: type[_M], source: str | Path) -> _M:
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        line = raw.count(b"\n", 0, error.pos) + 1
-        raise DataFormatError(f"invalid JSON: {error.msg}", path=source, line=line) from None
-    if not isinstance(payload, dict):
-        raise DataFormatError("a manifest is a JSON object", path=source)
-    return cls.from_payload(payload, path=source)
+    return cls.from_payload(parse_manifest_payload(raw, source), path=source)
 
 
 def _linked(
