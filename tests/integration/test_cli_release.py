@@ -126,6 +126,10 @@ def test_a_bad_generated_at_is_exit_2(runner: CliRunner, tmp_path: Path) -> None
     args[args.index("--generated-at") + 1] = "2026-05-18 late"
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "RFC 3339" in result.output
+    for beyond in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00"):
+        args[args.index("--generated-at") + 1] = beyond
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "internal error" not in result.output, result.output
 
 
 def test_an_existing_output_that_is_not_a_release_gate_is_never_overwritten(

@@ -694,3 +694,25 @@ def test_a_deferred_review_queue_proved_by_monitoring_passes(tmp_path: Path) -> 
     proved = _deferring(review_queue_uri="reviews.jsonl", review_queue_digest="sha256:" + "c" * 64)
     gate = _assemble(build_release_chain(tmp_path, overrides=proved))
     assert "RELEASE_DEFERRED_EVIDENCE_MISSING" not in {b.code for b in gate.blockers}
+
+
+# ---- a register or a date the gate must not take on trust ----
+
+
+def test_a_resealed_register_with_an_unbacked_accepted_risk_still_blocks(tmp_path: Path) -> None:
+    chain = build_release_chain(tmp_path)
+    register = chain.manifests["risk-register"]
+    (risk,) = register.risks
+    bare = risk.model_copy(update={"owner": "", "compensating_controls": (), "accepted_at": ""})
+    fields = register.model_dump(exclude={"kind", "ready", "register_hash"})
+    fields["risks"] = (bare,)
+    fields["findings"] = ()  # a forger also clears the register's own findings
+    type(register).seal(**fields).write(chain.path("risk-register"))
+    blocked = _blocked(_assemble(chain))
+    for code in ("RISK_OWNER_MISSING", "RISK_CONTROLS_MISSING", "RISK_ACCEPTED_AT_MISSING"):
+        assert (code, "risk-register") in blocked
+
+
+def test_a_backdated_release_is_refused(chain: ReleaseChain) -> None:
+    gate = _assemble(chain, generated_at="2000-01-01T00:00:00Z")
+    assert ("RELEASE_GENERATED_AT_TOO_EARLY", "risk-register") in _blocked(gate)

@@ -154,7 +154,16 @@ def test_risks_file_formats_and_errors(tmp_path: Path) -> None:
 
 
 def test_instants_at_the_ends_of_the_calendar_do_not_crash() -> None:
-    far = risk(accepted_at="0001-01-01T00:00:00+01:00", expires_at="9999-12-31T23:59:59-01:00")
+    # Instants with no UTC form (before year 1 or after 9999 in UTC) are not times anything can
+    # compare: refused as invalid, never a crash here or in the release gate.
+    beyond = risk(accepted_at="0001-01-01T00:00:00+01:00", expires_at="9999-12-31T23:59:59-01:00")
+    assert codes(beyond).count("RISK_TIME_INVALID") == 2
+    far = risk(accepted_at="0001-01-01T01:00:00+01:00", expires_at="9999-12-31T22:59:59-01:00")
     assert codes(far) == []
-    old = risk(expires_at="0001-01-01T00:30:00+01:00")
+    old = risk(expires_at="0001-01-01T01:30:00+01:00")
     assert "RISK_EXPIRED" in codes(old)
+
+
+def test_an_invisible_owner_or_control_is_missing() -> None:
+    found = codes(risk(owner="\u200b", compensating_controls=("\u200b\u2060", " ")))
+    assert "RISK_OWNER_MISSING" in found and "RISK_CONTROLS_MISSING" in found

@@ -148,9 +148,14 @@ def parse_rfc3339(text: str) -> dt.datetime | None:
         parsed = dt.datetime(
             year, month, day, hour, minute, 59 if leap else second, micro, tzinfo=offset
         )
-    except ValueError:
+        if leap:
+            parsed += dt.timedelta(seconds=1) - dt.timedelta(microseconds=micro)
+        # An instant outside years 1-9999 in UTC (9999-12-31T23:59:59-23:59) has no UTC form:
+        # it is not a time anything here can compare.
+        parsed.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed + dt.timedelta(seconds=1) - dt.timedelta(microseconds=micro) if leap else parsed
+    return parsed
 
 
 _FROM_ISO: Final = dt.datetime.fromisoformat

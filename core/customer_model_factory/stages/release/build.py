@@ -67,6 +67,7 @@ from customer_model_factory.stages.release.models import (
     DomainEvidenceResult,
     EnterpriseReadiness,
 )
+from customer_model_factory.stages.risk.build import check_risks
 from customer_model_factory.stages.risk.models import CustomerRiskRegister
 from customer_model_factory.stages.runtime.models import CustomerRuntimePackage
 from customer_model_factory.store import build_file_uri, parse_artefact_uri
@@ -496,9 +497,46 @@ def _error_codes(manifest: Manifest) -> str:
     return "errors: " + ", ".join(codes[:8]) + (" ..." if len(codes) > 8 else "")
 
 
+def _check_not_backdated(
+    at: dt.datetime,
+    monitoring: CustomerMonitoringManifest,
+    risk: CustomerRiskRegister,
+    gate: _Gate,
+) -> None:
+    """A release decided before the evidence it rests on existed would revive expired risks."""
+    for source, stamp, digest in (
+        ("monitoring", monitoring.monitored_at, monitoring.monitoring_hash),
+        ("risk-register", risk.generated_at, risk.register_hash),
+    ):
+        moment = parse_rfc3339(stamp)
+        if moment is not None and at < moment.astimezone(dt.UTC):
+            gate.block(
+                "RELEASE_GENERATED_AT_TOO_EARLY",
+                source,
+                f"generated_at is before this artefact was made ({stamp})",
+                source_hash=digest,
+            )
+
+
 def _check_risks(
     risk: CustomerRiskRegister, current: dict[str, str], at: dt.datetime, gate: _Gate
 ) -> None:
+    # The register's own findings are not trusted: a register re-sealed after its risks were
+    # edited verifies by hash, so every risk rule is applied again here, at generated_at.
+    for finding in check_risks(
+        risk.risks,
+        evidence_hash=current["evidence-pack"],
+        monitoring_hash=current["monitoring"],
+        generated_at=at,
+    ):
+        # Expiry and stale links are judged below, under the gate's own codes.
+        if finding.severity == "error" and finding.code not in {"RISK_EXPIRED", "RISK_LINK_STALE"}:
+            gate.block(
+                finding.code,
+                "risk-register",
+                finding.message,
+                source_hash=risk.register_hash,
+            )
     for item in risk.risks:
         if item.status != "accepted":
             continue
@@ -944,6 +982,7 @@ def assemble_release(request: ReleaseRequest, context: RunContext) -> CustomerRe
     _check_cross_links(runtime, evidence, monitoring, risk, deployment=deployment, gate=gate)
     _check_ready(chain, deployment, gate)
     current = {"evidence-pack": evidence.evidence_hash, "monitoring": monitoring.monitoring_hash}
+    _check_not_backdated(at, monitoring, risk, gate)
     _check_risks(risk, current, at, gate)
     readiness_digest = _digest(readiness_raw)
     _check_enterprise(readiness, readiness_digest, gate)

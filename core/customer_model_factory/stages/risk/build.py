@@ -24,6 +24,7 @@ import json
 import os
 import re
 import tomllib
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -187,6 +188,12 @@ def _finding(
     )
 
 
+def _visible(text: str) -> bool:
+    """Whether ``text`` holds a character one can see: not only spaces, controls or format
+    characters (a zero-width space is no owner)."""
+    return any(not c.isspace() and unicodedata.category(c)[0] not in "CZ" for c in text)
+
+
 def check_risks(
     risks: Sequence[CustomerRiskException],
     *,
@@ -218,7 +225,7 @@ def check_risks(
             times[name] = parsed  # aware: compared as instants, whatever the offset
         if risk.status != "accepted":
             continue
-        if not risk.owner.strip():
+        if not _visible(risk.owner):
             add("RISK_OWNER_MISSING", "owner", "an accepted risk needs an owner")
         if not risk.accepted_at.strip():
             add("RISK_ACCEPTED_AT_MISSING", "accepted_at", "an accepted risk needs accepted_at")
@@ -243,7 +250,7 @@ def check_risks(
                 "accepted_at",
                 f"accepted at {_utc(accepted)}, after generated_at {_utc(now)}",
             )
-        if not any(control.strip() for control in risk.compensating_controls):
+        if not any(_visible(control) for control in risk.compensating_controls):
             add(
                 "RISK_CONTROLS_MISSING",
                 "compensating_controls",
