@@ -272,3 +272,19 @@ def test_an_input_inside_the_directory_the_runtime_replaces_is_refused(work: Pat
     with pytest.raises(ConfigError, match="replaces the directory model"):
         run_pipeline(work / "factory.toml", context=_context(work))
     assert (work / "model" / "reviews.jsonl").is_file()
+
+
+def test_a_store_object_altered_after_a_run_blocks_the_next_run_instead_of_reusing(
+    work: Path,
+) -> None:
+    # Every step's own outputs still verify, so each is reused; the gate is not: an artefact
+    # upstream of it (the raw results, reached only through the chain) no longer matches.
+    result = json.loads((work / "benchmark_test-seed0.json").read_text())
+    target = _stored(work, result["raw_result_uri"])
+    target.chmod(0o644)
+    target.write_bytes(target.read_bytes() + b"x")
+    outcome = run_pipeline(work / "factory.toml", context=_context(work))
+    assert outcome.promotion_allowed is False
+    assert {step.step: step.how for step in outcome.steps}["release"] == "ran"
+    gate = json.loads((work / "release_gate.json").read_text())
+    assert "RELEASE_CHAIN_BROKEN" in {b["code"] for b in gate["blockers"]}

@@ -470,6 +470,19 @@ def _not_run(step: Step) -> StepReport:
     )
 
 
+def _chain_holds(outputs: dict[str, Path], context: Any) -> bool:
+    """Whether every link of a reused release gate's chain still verifies.
+
+    The release step's key covers the files it reads directly; the artefacts further up (raw
+    results, the model, the dataset report in the store) are only reached through the chain, so
+    the gate is reused only when ``cmf manifest verify --chain`` would pass on it.
+    """
+    from customer_model_factory.catalog import verify_chain  # noqa: PLC0415
+
+    gates = [path for path in outputs.values() if path.suffix == ".json"]
+    return verify_chain(gates, home=context.home).ready
+
+
 def _run_step(
     *,
     step: Step,
@@ -486,6 +499,8 @@ def _run_step(
     done = ledger.completed_step(step.name, key)
     store = ArtefactStore(context.home)
     found = _reusable(done.detail, state.out, store) if done is not None else None
+    if found is not None and step.name == "release" and not _chain_holds(found[0], context):
+        found = None  # an upstream artefact changed in the store: decide again (and block)
     if done is not None and found is not None:
         reused, restored = found
         state.produced[step.name] = reused
