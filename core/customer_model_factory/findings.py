@@ -621,6 +621,10 @@ _register("RELEASE_ENTERPRISE_NOT_READY", "The enterprise readiness file says no
 _register("RELEASE_ENTERPRISE_DEBT", "The enterprise readiness file lists blocking debt.")
 _register("RELEASE_MONITORING_EVIDENCE_BLOCKED", "Monitoring health is evidence_blocked.")
 _register(
+    "RELEASE_MONITORING_MISMATCH",
+    "The monitoring manifest's incident count differs from the incident queue it read.",
+)
+_register(
     "RELEASE_GENERATED_AT_TOO_EARLY",
     "The release's generated_at is before the monitoring or risk register it rests on was made.",
 )

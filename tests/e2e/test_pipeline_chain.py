@@ -5,6 +5,7 @@ expired risk, a monitoring breach (a false-negative incident)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -288,3 +289,74 @@ def test_a_store_object_altered_after_a_run_blocks_the_next_run_instead_of_reusi
     assert {step.step: step.how for step in outcome.steps}["release"] == "ran"
     gate = json.loads((work / "release_gate.json").read_text())
     assert "RELEASE_CHAIN_BROKEN" in {b["code"] for b in gate["blockers"]}
+
+
+def _reseal(path: Path, cls: Any, **changes: Any) -> Any:
+    payload = json.loads(path.read_text())
+    payload.update(changes)
+    fields = {k: v for k, v in payload.items() if k not in {"kind", "ready", cls.HASH_FIELD}}
+    manifest = cls.seal(**fields)
+    manifest.write(path)
+    return manifest
+
+
+def test_a_resealed_monitoring_that_hides_an_incident_is_caught_from_the_queue(
+    work: Path,
+) -> None:
+    from customer_model_factory.stages.monitoring.models import CustomerMonitoringManifest
+    from customer_model_factory.stages.risk.models import CustomerRiskRegister
+
+    approved = next(
+        json.loads(line)["trace_id"]
+        for line in (work / "decision_log.jsonl").read_text().splitlines()
+        if json.loads(line)["decision"] == "approve"
+    )
+    (work / "incidents.jsonl").write_text(
+        json.dumps(
+            {
+                "incident_id": "INC-1",
+                "trace_id": approved,
+                "reported_at": "2026-05-18T13:00:00Z",
+                "severity": "high",
+            }
+        )
+        + "\n"
+    )
+    monitoring_path = work / "monitoring_manifest.json"
+    payload = json.loads(monitoring_path.read_text())
+    digest = "sha256:" + hashlib.sha256((work / "incidents.jsonl").read_bytes()).hexdigest()
+    inputs = [
+        {**link, "hash": digest} if link["kind"] == "incident-queue" else link
+        for link in payload["inputs"]
+    ]
+    # The forger records the queue it read, but a count of zero and a clean bill of health.
+    metrics = {**payload["metrics"], "false_negative_incident_count": 0}
+    forged = _reseal(
+        monitoring_path,
+        CustomerMonitoringManifest,
+        inputs=inputs,
+        incident_queue_digest=digest,
+        metrics=metrics,
+        threshold_breaches=[],
+        findings=[],
+        health_status="within_control",
+    )
+    register = json.loads((work / "risk_register.json").read_text())
+    for risk in register["risks"]:
+        risk["linked_artifact_hashes"]["monitoring"] = forged.monitoring_hash
+    _reseal(
+        work / "risk_register.json",
+        CustomerRiskRegister,
+        monitoring_hash=forged.monitoring_hash,
+        risks=register["risks"],
+        inputs=[
+            {**link, "hash": forged.monitoring_hash} if link["kind"] == "monitoring" else link
+            for link in register["inputs"]
+        ],
+    )
+    gate = assemble_release(_gate_request(work), _context(work))
+    assert gate.promotion_allowed is False
+    assert {
+        ("RELEASE_MONITORING_MISMATCH", "monitoring"),
+        ("RELEASE_MONITORING_FN_BREACH", "monitoring"),
+    } <= _codes(gate)

@@ -625,6 +625,54 @@ def _check_monitoring(monitoring: CustomerMonitoringManifest, gate: _Gate) -> No
         )
 
 
+def _recount_incidents(
+    monitoring: CustomerMonitoringManifest, monitoring_path: Path, gate: _Gate
+) -> None:
+    """Count the false-negative incidents again from the incident queue the monitoring read.
+
+    The queue's bytes are verified by the chain (its digest is linked), but the count in the
+    manifest is only as good as the manifest: a manifest re-sealed with a lower count would
+    otherwise hide a breach that the verified queue still holds.
+    """
+    from customer_model_factory.stages.monitoring.queues import read_incidents  # noqa: PLC0415
+
+    uri = monitoring.incident_queue_uri
+    if not uri:
+        return
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        path = Path(parsed.path)
+    elif "://" in uri:
+        return  # not a file this gate can read; the chain check names it
+    else:
+        path = monitoring_path.parent / uri
+    try:
+        queue = read_incidents(path)
+    except CMFError:
+        return  # missing or unreadable: the chain check blocks on it (RELEASE_CHAIN_BROKEN)
+    if queue.digest != monitoring.incident_queue_digest:
+        return  # another file than the one monitored: the chain check blocks on it
+    counted = len({record.incident_id for _, record, _ in queue.records})
+    recorded = monitoring.metrics.false_negative_incident_count
+    digest = monitoring.monitoring_hash
+    if counted != recorded:
+        gate.block(
+            "RELEASE_MONITORING_MISMATCH",
+            "monitoring",
+            f"the incident queue it read holds {counted} false-negative incident(s); "
+            f"the manifest records {recorded}",
+            source_hash=digest,
+        )
+    limit = monitoring.thresholds.max_false_negative_incidents
+    if counted > limit >= recorded:
+        gate.block(
+            "RELEASE_MONITORING_FN_BREACH",
+            "monitoring",
+            f"{counted} false-negative incident(s) in the queue, limit {limit}",
+            source_hash=digest,
+        )
+
+
 def _check_deferred_evidence(
     evidence: CustomerEvidencePackManifest, monitoring: CustomerMonitoringManifest, gate: _Gate
 ) -> None:
@@ -987,6 +1035,7 @@ def assemble_release(request: ReleaseRequest, context: RunContext) -> CustomerRe
     readiness_digest = _digest(readiness_raw)
     _check_enterprise(readiness, readiness_digest, gate)
     _check_monitoring(monitoring, gate)
+    _recount_incidents(monitoring, request.monitoring_manifest, gate)
     _check_deferred_evidence(evidence, monitoring, gate)
     domains = release_domains(context, gate)
     domain_results, domain_hashes = _check_domains(records, domains, environment, context, gate)
