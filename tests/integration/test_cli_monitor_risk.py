@@ -190,6 +190,11 @@ def test_monitor_refuses_a_bad_thresholds_file_and_overwriting_an_input(
     overwrite = monitor(chain, out="decisions.jsonl")
     assert overwrite.exit_code == 2
     assert "is also an input" in overwrite.output
+    other = chain["dir"] / "traces.jsonl"  # a file of the chain this command does not read
+    other.write_text("{}\n", encoding="utf-8")
+    clobber = monitor(chain, out="traces.jsonl")
+    assert clobber.exit_code == 2 and "not a monitoring manifest" in clobber.output
+    assert other.read_text(encoding="utf-8") == "{}\n"
 
 
 def _risks(path: Path, evidence: str, monitoring: str, **over: Any) -> Path:

@@ -139,7 +139,7 @@ def test_an_existing_output_that_is_not_a_release_gate_is_never_overwritten(
     upstream = chain.path("dataset-report")
     before = upstream.read_bytes()
     result = runner.invoke(app, _args(chain, upstream))
-    assert result.exit_code == 2 and "not a release gate" in result.output
+    assert result.exit_code == 2 and "not a release-gate manifest" in result.output
     assert upstream.read_bytes() == before
     # An earlier gate at the same place is replaced.
     gate = tmp_path / "gate.json"

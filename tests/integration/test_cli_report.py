@@ -112,7 +112,9 @@ def test_the_report_never_overwrites_a_manifest_of_the_chain(tmp_path: Path) -> 
     result = runner.invoke(
         app, ["--home", str(chain.root / ".cmf"), "report", str(gate), "-o", str(target)]
     )
-    assert result.exit_code == 2 and "is also an input" in result.output
+    assert (
+        result.exit_code == 2 and "not an evidence report; refusing to overwrite" in result.output
+    )
     assert target.read_bytes() == before
 
 
@@ -139,3 +141,15 @@ def test_the_report_renders_in_a_headless_browser(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert "PROMOTION ALLOWED" in dom and re.search(r"<table", dom)
+
+
+def test_a_report_is_rewritten_in_place_but_no_other_file_is_overwritten(tmp_path: Path) -> None:
+    chain, gate = _gate(tmp_path)
+    page = tmp_path / "report.html"
+    home = ["--home", str(chain.root / ".cmf")]
+    assert runner.invoke(app, [*home, "report", str(gate), "-o", str(page)]).exit_code == 0
+    assert runner.invoke(app, [*home, "report", str(gate), "-o", str(page)]).exit_code == 0
+    unrelated = tmp_path / "traces.jsonl"
+    unrelated.write_text('{"trace_id": "t"}\n')
+    result = runner.invoke(app, [*home, "report", str(gate), "-o", str(unrelated)])
+    assert result.exit_code == 2 and unrelated.read_text() == '{"trace_id": "t"}\n'

@@ -157,7 +157,10 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
     partial thresholds).
     """
     from customer_model_factory.cli._app import run_context  # noqa: PLC0415
-    from customer_model_factory.cli._paths import refuse_overwrite  # noqa: PLC0415
+    from customer_model_factory.cli._paths import (  # noqa: PLC0415
+        refuse_clobbering,
+        refuse_overwrite,
+    )
     from customer_model_factory.errors import InputError  # noqa: PLC0415
     from customer_model_factory.stages.deployment.build import (  # noqa: PLC0415
         DeployRequest,
@@ -174,6 +177,7 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
     if telemetry_mode not in TELEMETRY_MODES:
         raise InputError(f"--telemetry-mode must be one of {', '.join(TELEMETRY_MODES)}")
     refuse_overwrite({"--output": output}, [selection, result, calibration, bundle])
+    refuse_clobbering(output, "deployment")
     request = request_or_usage_error(
         DeployRequest,
         selection=selection,

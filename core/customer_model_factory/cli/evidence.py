@@ -217,7 +217,10 @@ def build(  # noqa: PLR0917 - typer maps each parameter to an option
     input (tampered or unreadable files, a URI that cannot be read, a malformed option).
     """
     from customer_model_factory.cli._app import run_context  # noqa: PLC0415
-    from customer_model_factory.cli._paths import refuse_overwrite  # noqa: PLC0415
+    from customer_model_factory.cli._paths import (  # noqa: PLC0415
+        refuse_clobbering,
+        refuse_overwrite,
+    )
     from customer_model_factory.errors import InputError  # noqa: PLC0415
     from customer_model_factory.stages.deployment.build import (  # noqa: PLC0415
         request_or_usage_error,
@@ -239,6 +242,7 @@ def build(  # noqa: PLR0917 - typer maps each parameter to an option
         [deployment, selection, result, dataset_report, training_manifest,
          *(sector_mapping or []), *local],
     )  # fmt: skip
+    refuse_clobbering(output, "evidence-pack")
     request = request_or_usage_error(
         EvidenceRequest,
         deployment=deployment,

@@ -111,7 +111,10 @@ def monitor(  # noqa: PLR0917 - typer maps each parameter to an option
     thresholds file). The manifest is written in every case but 2.
     """
     from customer_model_factory.cli._app import run_context  # noqa: PLC0415
-    from customer_model_factory.cli._paths import refuse_overwrite  # noqa: PLC0415
+    from customer_model_factory.cli._paths import (  # noqa: PLC0415
+        refuse_clobbering,
+        refuse_overwrite,
+    )
     from customer_model_factory.stages.monitoring.build import (  # noqa: PLC0415
         RUNTIME_PACKAGE_FILE,
         MonitorRequest,
@@ -124,6 +127,7 @@ def monitor(  # noqa: PLR0917 - typer maps each parameter to an option
     refuse_overwrite(
         {"--output": output}, [package_file, decision_log, reviews, incidents, thresholds]
     )
+    refuse_clobbering(output, "monitoring")
     request = MonitorRequest(
         runtime=runtime,
         decision_log=decision_log,

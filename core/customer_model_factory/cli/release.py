@@ -46,29 +46,6 @@ def render_text(gate: CustomerReleaseGateManifest) -> str:
     return "\n".join(printable(line) for line in lines) + "\n"
 
 
-def _refuse_clobbering(output: Path) -> None:
-    """Refuse an existing output that is not a release gate: it may be an artefact of the chain
-    (a dataset report, an evidence file) that the gate itself links to."""
-    from customer_model_factory.errors import InputError  # noqa: PLC0415
-
-    if not output.exists() and not output.is_symlink():
-        return
-    kind = None
-    try:
-        if output.is_file() and output.stat().st_size < (64 << 20):
-            import orjson  # noqa: PLC0415
-
-            payload = orjson.loads(output.read_bytes())
-            kind = payload.get("kind") if isinstance(payload, dict) else None
-    except (OSError, ValueError):
-        kind = None
-    if kind != "release-gate":
-        raise InputError(
-            f"--output {output} exists and is not a release gate; refusing to overwrite it "
-            "(it may be an artefact of the chain): write the gate elsewhere"
-        )
-
-
 def _file(flag: str, help_text: str) -> typer.models.OptionInfo:
     return typer.Option(flag, help=help_text, show_default=False, dir_okay=False)
 
@@ -134,7 +111,10 @@ def assemble(  # noqa: PLR0917 - typer maps each parameter to an option
     way), 2 for bad input (a missing, malformed or tampered input file, a bad --generated-at).
     """
     from customer_model_factory.cli._app import run_context  # noqa: PLC0415
-    from customer_model_factory.cli._paths import refuse_overwrite  # noqa: PLC0415
+    from customer_model_factory.cli._paths import (  # noqa: PLC0415
+        refuse_clobbering,
+        refuse_overwrite,
+    )
     from customer_model_factory.errors import InputError  # noqa: PLC0415
     from customer_model_factory.stages.release.build import (  # noqa: PLC0415
         ReleaseRequest,
@@ -147,7 +127,7 @@ def assemble(  # noqa: PLR0917 - typer maps each parameter to an option
         [enterprise_readiness, runtime_package, evidence_pack, monitoring_manifest, risk_register]
         + [path for path in records if not path.is_dir()],
     )
-    _refuse_clobbering(output)
+    refuse_clobbering(output, "release-gate")
     for directory in (path for path in records if path.is_dir()):
         if output.resolve().parent == directory.resolve():
             raise InputError(

@@ -43,12 +43,16 @@ def report(
     tampered, or the output would overwrite an input.
     """
     from customer_model_factory.cli._app import run_context  # noqa: PLC0415
-    from customer_model_factory.cli._paths import refuse_overwrite  # noqa: PLC0415
+    from customer_model_factory.cli._paths import (  # noqa: PLC0415
+        refuse_clobbering,
+        refuse_overwrite,
+    )
     from customer_model_factory.io import atomic_write_bytes  # noqa: PLC0415
     from customer_model_factory.report import build_evidence_report  # noqa: PLC0415
 
     context = run_context(ctx)
     refuse_overwrite({"--output": output}, [release_gate])
+    refuse_clobbering(output, "evidence-report")
     result = build_evidence_report(release_gate, search=search or (), home=context.home)
     refuse_overwrite({"--output": output}, [Path(path) for path in result.read_paths])
     atomic_write_bytes(output, result.html.encode("utf-8"))

@@ -90,7 +90,10 @@ def risk(  # noqa: PLR0917 - typer maps each parameter to an option
     tampered file).
     """
     from customer_model_factory.cli._app import run_context  # noqa: PLC0415
-    from customer_model_factory.cli._paths import refuse_overwrite  # noqa: PLC0415
+    from customer_model_factory.cli._paths import (  # noqa: PLC0415
+        refuse_clobbering,
+        refuse_overwrite,
+    )
     from customer_model_factory.stages.risk.build import (  # noqa: PLC0415
         RiskRequest,
         build_risk_register,
@@ -99,6 +102,7 @@ def risk(  # noqa: PLR0917 - typer maps each parameter to an option
     if register_id is not None and not register_id.strip():
         raise typer.BadParameter("must not be blank", param_hint="--register-id")
     refuse_overwrite({"--output": output}, [risks, evidence_pack, monitoring])
+    refuse_clobbering(output, "risk-register")
     request = RiskRequest(
         risks=risks,
         evidence_pack=evidence_pack,
