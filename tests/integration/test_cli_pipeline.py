@@ -237,3 +237,26 @@ def test_toml_key_line_finds_the_key_inside_its_own_table() -> None:
     assert toml_key_line(text, "train.hyperparameters.c") == 7
     assert toml_key_line(text, "train.hyperparameters") == 6
     assert toml_key_line(text, "publish") is None
+
+
+def test_an_output_dir_or_home_that_is_a_file_is_a_config_error(workdir: Path) -> None:
+    (workdir / "taken").write_text("not a directory\n")
+    for key, old, new in (
+        ("output_dir", 'output_dir = "out"', 'output_dir = "taken"'),
+        ("home", 'home = "home"', 'home = "taken"'),
+    ):
+        text = _CONFIG.replace(old, new)
+        (workdir / "factory.toml").write_text(text)
+        refused = _invoke("pipeline", "run", "factory.toml")
+        assert refused.exit_code == 2, refused.output
+        assert f"pipeline.{key}" in refused.output and "internal error" not in refused.output
+    assert (workdir / "taken").read_text() == "not a directory\n"
+
+
+def test_an_operating_system_refusal_is_one_line_and_exit_2(workdir: Path) -> None:
+    (workdir / "taken").write_text("a file\n")
+    result = _invoke(
+        "dataset", "validate", "traces.jsonl", "-w", "workspace.toml", "-o", "taken/report.json"
+    )
+    assert result.exit_code == 2 and "internal error" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

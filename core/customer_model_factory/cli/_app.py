@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from customer_model_factory._version import __version__
-from customer_model_factory.errors import EXIT_INTERNAL, CMFError
+from customer_model_factory.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, CMFError
 
 if TYPE_CHECKING:
     from customer_model_factory.context import RunContext
@@ -106,6 +106,15 @@ class _ErrorBoundary(TyperGroup):
             suffix = f" [{code}]" if isinstance(code, str) and code not in str(error) else ""
             typer.echo(f"error: {error}{suffix}", err=True)
             raise typer.Exit(error.exit_code) from None
+        except OSError as error:
+            # The operating system refused a path the user gave (unwritable directory, a file
+            # where a directory is needed, a full disk): bad input, named, not an internal error.
+            if is_debug(ctx):
+                traceback.print_exc()
+            where = f"{error.filename}: " if error.filename else ""
+            reason = error.strerror or type(error).__name__
+            typer.echo(f"error: {where}{reason}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
         except Exception as error:
             if is_debug(ctx):
                 traceback.print_exc()

@@ -360,7 +360,15 @@ def _run(
         timer=_fixed_timer if config.pipeline.reproducible else time.perf_counter,
     )
     _refuse_output_over_inputs(state, steps, path)
-    state.out.mkdir(parents=True, exist_ok=True)
+    for key, directory in (("pipeline.output_dir", state.out), ("pipeline.home", context.home)):
+        try:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(
+                f"{key} {_shown(Path(directory))} cannot be used as a directory: "
+                f"{error.strerror or type(error).__name__}",
+                path=path,
+            ) from None
     pipeline_id = pipeline_run_id(config.model_dump(mode="json"), str(base))
     actor = config.pipeline.actor
     plugins = _plugin_fingerprint(context)
