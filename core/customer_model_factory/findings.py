@@ -424,6 +424,10 @@ _register(
     "No decision log was named and the policy's audit_log_uri is not a file:// path.",
 )
 _register(
+    "RUNTIME_OUTPUT_NOT_DECISIONS",
+    "cmf score's -o names an existing file that holds something else than decisions.",
+)
+_register(
     "RUNTIME_DECISION_LOG_INVALID",
     "The decision log is a symbolic link, not a regular file, ends mid-line, or cannot be written.",
 )

@@ -243,3 +243,19 @@ def test_cmf_serve_answers_on_loopback(chain, tmp_path):
         if process.stderr is not None:
             process.stderr.close()
     assert len((tmp_path / "serve.log").read_bytes().splitlines()) == 1
+
+
+def test_score_never_appends_to_or_overwrites_a_file_that_holds_no_decisions(
+    tmp_path: Path,
+) -> None:
+    from customer_model_factory.stages.runtime.decision_log import holds_decisions
+
+    manifest = tmp_path / "evidence_pack.json"
+    manifest.write_text('{\n  "kind": "evidence-pack"\n}\n')
+    assert not holds_decisions(manifest)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    assert holds_decisions(empty)
+    record = tmp_path / "log.jsonl"
+    record.write_text('{"decided_at": "2026-05-18T18:45:00Z", "runtime_hash": "sha256:x"}\n')
+    assert holds_decisions(record)

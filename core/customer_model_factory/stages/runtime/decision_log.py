@@ -16,6 +16,8 @@ import os
 import stat
 from pathlib import Path
 
+import orjson
+
 from customer_model_factory.errors import StageInputError
 
 try:  # POSIX; elsewhere the O_APPEND write is the only guard
@@ -30,8 +32,23 @@ def _invalid(message: str, path: Path) -> StageInputError:
     return StageInputError(message, code="RUNTIME_DECISION_LOG_INVALID", path=path)
 
 
+def holds_decisions(path: str | Path) -> bool:
+    """Whether an existing regular file is empty or starts with a decision record (a JSON object
+    with ``decided_at`` and ``runtime_hash``): what a runtime may append to or rewrite."""
+    with open(path, "rb") as handle:
+        first = handle.readline(1 << 20)
+    if not first:
+        return True
+    try:
+        record = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and {"decided_at", "runtime_hash"} <= record.keys()
+
+
 def check_log_path(path: str | Path) -> Path:
-    """Refuse a decision log path that is a symbolic link or not a regular file (when it exists).
+    """Refuse a decision log path that is a symbolic link, not a regular file, or a file that
+    holds something else than decisions (when it exists).
 
     :raises StageInputError: ``RUNTIME_DECISION_LOG_INVALID``.
     """
@@ -44,6 +61,12 @@ def check_log_path(path: str | Path) -> Path:
         raise _invalid("the decision log is a symbolic link; name the file itself", target)
     if not stat.S_ISREG(info.st_mode):
         raise _invalid("the decision log is not a regular file", target)
+    if not holds_decisions(target):
+        raise _invalid(
+            "the decision log's first line is not a decision record: it is another file; name "
+            "a new or an existing decision log",
+            target,
+        )
     return target
 
 

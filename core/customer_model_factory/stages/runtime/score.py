@@ -42,7 +42,11 @@ from customer_model_factory.findings import Finding
 from customer_model_factory.io import JsonlProblem, JsonlReader, atomic_writer, same_file
 from customer_model_factory.plugin_api.contracts import TrainedScorer
 from customer_model_factory.stages.runtime.build import PACKAGE_FILE
-from customer_model_factory.stages.runtime.decision_log import append_lines, check_log_path
+from customer_model_factory.stages.runtime.decision_log import (
+    append_lines,
+    check_log_path,
+    holds_decisions,
+)
 from customer_model_factory.stages.runtime.models import CustomerRuntimePackage
 from customer_model_factory.stages.runtime.policy import decide
 from customer_model_factory.stages.training.models import model_index_bytes
@@ -451,6 +455,13 @@ def score_file(
         [source, runtime.package_file, *runtime.model_files],
     )
     check_log_path(log)
+    if target.is_file() and not holds_decisions(target):
+        raise StageInputError(
+            "the output exists and holds something else than decisions; refusing to overwrite "
+            "it (it may be an artefact of the chain): write elsewhere",
+            code="RUNTIME_OUTPUT_NOT_DECISIONS",
+            path=target,
+        )
     requests = read_score_requests(source)
     lines: list[bytes] = []
     counts: Counter[str] = Counter()
