@@ -16,6 +16,7 @@ from typing import Any
 
 import pluggy
 
+from customer_model_factory.errors import StageInputError
 from customer_model_factory.findings import Finding, sort_findings
 from customer_model_factory.plugin_api.contracts import (
     BenchmarkPackage,
@@ -91,6 +92,7 @@ __all__ = [
     "create_plugin_manager",
     "hook_names",
     "list_plugins",
+    "scoring_lane",
 ]
 
 
@@ -157,6 +159,31 @@ def collect_training_lanes(
                 )
             )
     return lanes, findings
+
+
+def scoring_lane(
+    pm: CMFPluginManager, name: str, *, stage: str
+) -> tuple[TrainingLaneSpec, list[Finding]]:
+    """The installed lane ``name`` that can load a model to score, with the lanes' findings.
+
+    :param stage: the finding-code prefix of the calling stage (``BENCH``, ``RUNTIME``).
+    :raises StageInputError: ``<stage>_LANE_UNKNOWN`` (no such lane installed) or
+        ``<stage>_LANE_CANNOT_SCORE`` (a manifest-only lane).
+    """
+    lanes, findings = collect_training_lanes(pm)
+    spec = lanes.get(name)
+    if spec is None:
+        known = ", ".join(sorted(lanes)) or "none"
+        raise StageInputError(
+            f"no training lane {name[:60]!r} is installed to load the model (known: {known})",
+            code=f"{stage}_LANE_UNKNOWN",
+        )
+    if spec.lane is None:
+        raise StageInputError(
+            f"lane {name!r} is manifest-only: it cannot load a model to score here",
+            code=f"{stage}_LANE_CANNOT_SCORE",
+        )
+    return spec, findings
 
 
 def collect_objective_profiles(

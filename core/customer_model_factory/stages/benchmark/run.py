@@ -289,22 +289,10 @@ def load_scorer(
         that is not a plain name), ``BENCH_MODEL_LOAD_FAILED`` (the lane's ``load`` raised).
     :raises ArtefactError: a file is not stored, or its bytes differ from its digest.
     """
-    from customer_model_factory.plugins import collect_training_lanes  # noqa: PLC0415
+    from customer_model_factory.plugins import scoring_lane  # noqa: PLC0415
 
     store = store if store is not None else ArtefactStore(context.home)
-    lanes, findings = collect_training_lanes(context.plugin_manager)
-    spec = lanes.get(model.lane)
-    if spec is None:
-        known = ", ".join(sorted(lanes)) or "none"
-        raise StageInputError(
-            f"no training lane {model.lane[:60]!r} is installed to load the model (known: {known})",
-            code="BENCH_LANE_UNKNOWN",
-        )
-    if spec.lane is None:
-        raise StageInputError(
-            f"lane {model.lane!r} is manifest-only: it cannot load a model to score here",
-            code="BENCH_LANE_CANNOT_SCORE",
-        )
+    spec, findings = scoring_lane(context.plugin_manager, model.lane, stage="BENCH")
     with tempfile.TemporaryDirectory(prefix="cmf-model-") as directory:
         for name, digest in sorted(model.files.items()):
             if not name or name in {".", ".."} or not set(name) <= _FILE_NAME_CHARS:

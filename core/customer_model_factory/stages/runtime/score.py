@@ -241,7 +241,7 @@ def load_runtime(path: str | Path, *, context: RunContext) -> LoadedRuntime:
         digest), ``RUNTIME_LANE_UNKNOWN``, ``RUNTIME_LANE_CANNOT_SCORE``,
         ``RUNTIME_MODEL_LOAD_FAILED`` (all exit 2).
     """
-    from customer_model_factory.plugins import collect_training_lanes  # noqa: PLC0415
+    from customer_model_factory.plugins import scoring_lane  # noqa: PLC0415
 
     package_file = _package_file(path)
     package = CustomerRuntimePackage.load(package_file)
@@ -259,19 +259,7 @@ def load_runtime(path: str | Path, *, context: RunContext) -> LoadedRuntime:
             code="RUNTIME_MODEL_INDEX_INVALID",
             path=package_file,
         )
-    lanes, findings = collect_training_lanes(context.plugin_manager)
-    spec = lanes.get(model.lane)
-    if spec is None:
-        known = ", ".join(sorted(lanes)) or "none"
-        raise StageInputError(
-            f"no training lane {model.lane[:60]!r} is installed to load the model (known: {known})",
-            code="RUNTIME_LANE_UNKNOWN",
-        )
-    if spec.lane is None:
-        raise StageInputError(
-            f"lane {model.lane!r} is manifest-only: it cannot load a model to score here",
-            code="RUNTIME_LANE_CANNOT_SCORE",
-        )
+    spec, findings = scoring_lane(context.plugin_manager, model.lane, stage="RUNTIME")
     model_root = package_file.parent.joinpath(*config.model_dir.split("/"))
     verified: dict[str, bytes] = {}
     paths = []
