@@ -247,7 +247,10 @@ class DetectorSet:
             for detector in detectors
         ]
         self._widths = [_min_width(detector.pattern) for detector in detectors]
+        # By detector selection (a frozenset of indices, or None for all): the fewest
+        # characters any of them can match, and those detectors with their precise patterns.
         self._shortest: dict[Collection[int] | None, int] = {}
+        self._selected: dict[Collection[int] | None, list[tuple[Detector, re.Pattern[str]]]] = {}
         self._hs_db: Any = None
         self._fallback: re.Pattern[bytes] | None = None
         if engine == "hyperscan" and not _hyperscan_available():
@@ -302,9 +305,14 @@ class DetectorSet:
         if len(text) < shortest:
             return []  # too short for any of these detectors to match
         found: list[Detection] = []
-        precise = (
-            self._precise if only is None else [self._precise[index] for index in sorted(only)]
-        )
+        # A row's fields are scanned one by one with the same selection: build it once.
+        precise = self._selected.get(only) if cacheable else None
+        if precise is None:
+            precise = (
+                self._precise if only is None else [self._precise[index] for index in sorted(only)]
+            )
+            if cacheable:
+                self._selected[only] = precise
         for detector, pattern in precise:
             for match in pattern.finditer(text):
                 if detector.validate is not None and not detector.validate(match.group()):
