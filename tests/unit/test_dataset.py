@@ -427,6 +427,28 @@ def test_source_refs_naming_a_retrieval_schema_are_checked_against_it(tmp_path):
     assert only(report, "DATASET_RETRIEVAL_SCHEMA_UNKNOWN").trace_id == "t-4"
 
 
+def test_rows_citing_documents_never_seen_before_stay_on_the_typed_path(tmp_path, monkeypatch):
+    # Every row cites its own document: each reference is judged (once) where the row is
+    # checked, so only the rows the typed path cannot prove (a new signature, a bad reference)
+    # are decoded as dicts. The bad reference is still reported, on its own row.
+    from customer_model_factory.stages.dataset import engine
+
+    slow: list[int] = []
+    check = engine._RowChecker.check
+
+    def counted(self, row, line, *args, **kwargs):
+        slow.append(line)
+        return check(self, row, line, *args, **kwargs)
+
+    monkeypatch.setattr(engine._RowChecker, "check", counted)
+    rows = [trace(index, source_refs=[f"kb:doc-{index}"]) for index in range(60)]
+    rows[40]["source_refs"] = ["kb:page-40"]
+    with registered(_KnowledgeBase()) as manager:
+        report = validate(tmp_path, rows, manager)
+    assert only(report, "DATASET_RETRIEVAL_SCHEMA_VIOLATION").trace_id == "t-40"
+    assert slow == [1, 2, 3, 41]  # the three splits' first rows, then the bad reference
+
+
 def test_without_the_schema_plugin_prefixed_strings_are_plain_refs(tmp_path, pm):
     assert validate(tmp_path, [trace(0, source_refs=["kb:page-1"])], pm).ready
 
@@ -964,8 +986,7 @@ def test_block_scanner_engines_flag_the_same_lines():
     from customer_model_factory.detectors import DetectorSet
     from customer_model_factory.stages.dataset.engine import (
         _BlockScanner,
-        _detectors_by_line,
-        _lines_of,
+        _lines_of_matches,
     )
 
     rows = [
@@ -982,8 +1003,8 @@ def test_block_scanner_engines_flag_the_same_lines():
     fired = {}
     for engine in ("hyperscan", "re"):
         candidates, markers = _BlockScanner(DetectorSet(engine=engine)).scan(block)
-        fired[engine] = _detectors_by_line(candidates, lines)
-        results.append((set(fired[engine]), _lines_of(markers, lines)))
+        fired[engine], spaced = _lines_of_matches(candidates, markers, lines)
+        results.append((set(fired[engine]), spaced))
     assert results[0] == results[1] == ({1, 4}, {2, 3})
     # Hyperscan says which detector fired, so only that one is confirmed; `re` cannot.
     kinds = [detector.kind for detector in DEFAULT_DETECTORS]

@@ -6,7 +6,9 @@ the report is byte-identical to checking every row with :meth:`~.rules.RowRules.
 
 - A row is decoded by msgspec into a typed struct of the fields the rules read. When every shape
   rule is known to pass for it (its JSON types are checked by the decoder, its categorical
-  signature and its references have a cached verdict that says so, its times parse), the engine
+  signature has a cached verdict that says so, its one source and one policy reference are
+  judged fine (once each, then cached: a dataset citing thousands of documents keeps every row
+  on this path), its times parse), the engine
   calls the verdict's value rules directly (:meth:`~.rules.RowRules.value_rules`, built once
   per cached verdict; :meth:`_RowChecker.check_typed`); any other row is decoded as a dict and
   checked by :meth:`~.rules.RowRules.check`, which names each problem. A
@@ -34,7 +36,7 @@ import datetime as dt
 import functools
 import gc
 import hashlib
-import operator
+import marshal
 import os
 import re
 import sys
@@ -49,6 +51,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import numpy as np
 import orjson
 
 from customer_model_factory.detectors import DetectorSet, default_detector_set
@@ -116,7 +119,6 @@ _ASCII_FOLD: Final = bytes.maketrans(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZ\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f",
     b"abcdefghijklmnopqrstuvwxyz         ",
 )
-_SIGNATURE_OF: Final = operator.attrgetter(*SIG_FIELDS)
 
 
 def _expected_values(ws: CustomerWorkspace) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -136,8 +138,11 @@ def _expected_values(ws: CustomerWorkspace) -> tuple[tuple[str, tuple[str, ...]]
 @functools.cache
 def _typed_decoder(
     expected: tuple[tuple[str, tuple[str, ...]], ...] = (),
-) -> tuple[Callable[[bytes], Any], type[Exception]] | None:
-    """A decoder of the trace fields the rules read, typed as the contract wants them.
+) -> tuple[Callable[[bytes], Any], type[Exception], Callable[[Any], tuple[Any, ...]]] | None:
+    """A decoder of the trace fields the rules read, typed as the contract wants them, with its
+    error type and a reader of a decoded row's fields as one tuple (:data:`SIG_FIELDS`, then
+    trace_id, prompt, response, source_refs, policy_refs, observed_at, event_time, metadata: the
+    order :meth:`_RowChecker.check_typed` unpacks).
 
     msgspec decodes a row straight into a slotted struct and checks every field's JSON type in
     C, so the common row skips both the dict and the per-field type checks. Fields the rules do
@@ -181,7 +186,7 @@ def _typed_decoder(
     row_type = msgspec.defstruct(
         "TraceRow", fields, kw_only=True, gc=False, forbid_unknown_fields=True
     )
-    return msgspec.json.Decoder(row_type).decode, msgspec.MsgspecError
+    return msgspec.json.Decoder(row_type).decode, msgspec.MsgspecError, msgspec.structs.astuple
 
 
 # ---- per-chunk validation state ----
@@ -197,13 +202,15 @@ class _Chunk:
 
     lines: int = 0
     rows: int = 0
+    base: int = 0
     findings: list[tuple[str, str, str, str | None, str | None, int]] = field(default_factory=list)
     signatures: dict[tuple[Any, ...], Verdict] = field(default_factory=dict)
     slow_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     # Compact, so a chunk pickles and merges cheaply: the key of every valid trace id (the id,
-    # or a digest of a long one) and its location, in row order; every leakage digest (16
-    # bytes each, concatenated) with ``location << 8 | split index``; and the trace id of a
-    # digest's row when it is not a valid id (blank), by location.
+    # or a digest of a long one) and its local line, in row order; every leakage digest (16
+    # bytes each, concatenated) with ``local line << 8 | split index``; and the trace id of a
+    # digest's row when it is not a valid id (blank), by (packed) location. Local lines are
+    # small ints, cheap to append; the merge packs them with the range's ``base``.
     ids: list[Any] = field(default_factory=list)
     id_locs: array = field(default_factory=lambda: array("q"))
     digests: bytearray = field(default_factory=bytearray)
@@ -218,6 +225,18 @@ class _Chunk:
     copy_spans: int = 0
     copy_dropped: int = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A worker's chunk is pickled back to the parent: its trace ids (str, or the bytes
+        # digest of a long one) go as one marshal blob, about twenty times cheaper than
+        # pickling half a million strings one by one (pickle memoises each).
+        state = dict(self.__dict__)
+        state["ids"] = marshal.dumps(self.ids)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["ids"] = marshal.loads(state["ids"])  # our own worker's blob
+        self.__dict__.update(state)
+
 
 class _RowChecker(RowRules):
     """Applies :class:`~.rules.RowRules` to the rows of one byte range, recording into a
@@ -227,8 +246,8 @@ class _RowChecker(RowRules):
         self, settings: _Settings, range_index: int, *, keep_redacted: bool = True
     ) -> None:
         super().__init__(settings, keep_redacted=keep_redacted)
-        self.chunk = _Chunk()
         self.base = range_index << _LINE_BITS
+        self.chunk = _Chunk(base=self.base)
         chunk = self.chunk
         self.cache: dict[tuple[Any, ...], Verdict] = chunk.signatures
         # The hooks' appends, bound once (they run for almost every row).
@@ -250,8 +269,10 @@ class _RowChecker(RowRules):
         self.policy_ok: dict[str, bool] = shared.setdefault("policy_ok", {})
         # The typed path covers rows with no workspace-specific required field.
         self.typed_ok = not self.extra_required
-        # Deepest nesting a row may hold (set by the range checker).
+        # Deepest nesting a row may hold, and the typed rows' field reader (set by the range
+        # checker; see _typed_decoder).
         self.max_depth = DEFAULT_MAX_DEPTH
+        self.astuple: Callable[[Any], tuple[Any, ...]] = tuple
 
     # -- the rules' hooks --
 
@@ -268,39 +289,39 @@ class _RowChecker(RowRules):
             (code, severity, message, trace_id, field_name, self.base | line)
         )
 
-    def record_trace_id(self, trace_id: str, line: int) -> None:
-        self.ids_append(
-            trace_id
-            if len(trace_id) <= _LONG_ID
-            else hashlib.blake2b(trace_id.encode(), digest_size=16).digest()
-        )
-        self.id_locs_append(self.base | line)
-
-    def record_leakage(  # noqa: PLR0917
+    def record_row(  # noqa: PLR0917
         self,
-        prompt: str,
-        response: str,
+        trace_id: str | None,
+        prompt: str | None,
+        response: str | None,
+        blank_tid: str | None,
+        event: float | None,
         verdict: Verdict,
         line: int,
-        blank_tid: str | None,
         spaced: bool,
     ) -> None:
-        loc = self.base | line
-        self.digests_extend(_digest(_fold(prompt, response, spaced=spaced)))
-        # One int per row: the packed location with the split's index in the low byte.
-        self.digest_meta_append(loc << 8 | verdict.split_index)
-        if blank_tid is not None:
-            # A blank id names the row in a leakage finding but is no trace id.
-            self.chunk.digest_tids[loc] = blank_tid
-
-    def record_event_time(self, seconds: float, verdict: Verdict, line: int) -> None:
-        chunk = self.chunk
-        if verdict.role == 1:
-            if seconds > chunk.train_max:  # noqa: PLR1730 - cheaper than max() per row
-                chunk.train_max = seconds
-        else:
-            chunk.eval_times.append(seconds)
-            chunk.eval_locs.append(self.base | line)
+        if trace_id is not None:
+            self.ids_append(
+                trace_id
+                if len(trace_id) <= _LONG_ID
+                else hashlib.blake2b(trace_id.encode(), digest_size=16).digest()
+            )
+            self.id_locs_append(line)
+        if prompt is not None and response is not None:
+            self.digests_extend(_digest(_fold(prompt, response, spaced=spaced)))
+            # One int per row: the local line with the split's index in the low byte.
+            self.digest_meta_append(line << 8 | verdict.split_index)
+            if blank_tid is not None:
+                # A blank id names the row in a leakage finding but is no trace id.
+                self.chunk.digest_tids[self.base | line] = blank_tid
+        if event is not None:
+            chunk = self.chunk
+            if verdict.role == 1:
+                if event > chunk.train_max:  # noqa: PLR1730 - cheaper than max() per row
+                    chunk.train_max = event
+            else:
+                chunk.eval_times.append(event)
+                chunk.eval_locs.append(line)
 
     def verdict(self, row: Any, sig: tuple[Any, ...]) -> Verdict:
         """The signature verdict, from the cache when the rules said it may be reused."""
@@ -365,20 +386,18 @@ class _RowChecker(RowRules):
     def check_typed(self, row: Any, line: int, spaced: bool, raw: bytes) -> int:
         """Check a row decoded by :func:`_typed_decoder` when every shape rule is known to pass
         for it, by calling the value rules directly, and return its keys plus string values (for
-        :func:`_repeated_keys`); return ``0``, having changed nothing, when that is not known
-        (the caller then checks the row as a dict).
+        :func:`_repeated_keys`); return ``0``, having recorded nothing (a reference verdict may
+        have been cached), when that is not known (the caller then checks the row as a dict).
 
         Known to pass: a non-blank trace id, prompt and response; one source and one policy
-        reference the rules already judged fine; RFC 3339 times with an offset (and an event
-        time where the as-of policy needs one); a categorical signature already judged; no
-        prefilter hit (the caller's part); the struct's JSON types (the decoder's part).
+        reference the rules judge fine (:meth:`string_ref`, cached); RFC 3339 times with an
+        offset (and an event time where the as-of policy needs one); a categorical signature
+        already judged; no prefilter hit (the caller's part); the struct's JSON types (the
+        decoder's part).
         """
-        trace_id = row.trace_id
-        prompt = row.prompt
-        response = row.response
-        source = row.source_refs
-        policy = row.policy_refs
-        observed = row.observed_at
+        # One C call reads every field (an attribute load on a struct costs about as much).
+        fields = self.astuple(row)
+        trace_id, prompt, response, source, policy, observed, event, metadata = fields[12:]
         # (source_ok and policy_ok hold only references judged fine; typed_ok is checked by
         # the caller, which takes the typed path only when it holds.)
         if not (
@@ -388,21 +407,20 @@ class _RowChecker(RowRules):
             and source
             and policy
             and observed
-            and source[0] in self.source_ok
-            and policy[0] in self.policy_ok
+            and (source[0] in self.source_ok or self.string_ref(source[0], "source_refs") is None)
+            and (policy[0] in self.policy_ok or self.string_ref(policy[0], "policy_refs") is None)
             and len(trace_id) <= TRACE_ID_LIMIT
             and not trace_id.isspace()
             and not prompt.isspace()
             and not response.isspace()
         ):
             return 0
-        known = self.typed.get(_SIGNATURE_OF(row))
+        known = self.typed.get(fields[:12])
         if known is None:
             return 0
         observed_seconds = rfc3339_seconds(observed)
         if observed_seconds is None:
             return 0
-        event = row.event_time
         event_seconds = None
         if event is not None:
             event_seconds = rfc3339_seconds(event)
@@ -414,7 +432,6 @@ class _RowChecker(RowRules):
         # The row's keys plus string values (its quotes prove no key repeats: _may_repeat): the
         # categorical ones, then trace_id, prompt, response, observed_at, one reference each.
         tokens = entry.tokens + (12 if event is None else 14)
-        metadata = row.metadata
         if metadata is not None:
             inner = _shape(metadata, self.max_depth - 1)
             if inner is None:
@@ -559,21 +576,14 @@ def _line_index(end: int, closing: list[int], count: int) -> int:
     return min(index, count - 1)
 
 
-def _lines_of(ends: list[int], lines: list[bytes]) -> set[int]:
-    """Indices of the lines (of a block split on newlines) where a match ends."""
-    if not ends:
-        return set()
-    closing = list(accumulate(map(len, lines)))
-    count = len(closing)
-    return {_line_index(end, closing, count) for end in ends}
-
-
-def _detectors_by_line(
-    candidates: list[tuple[int, int | None]], lines: list[bytes]
-) -> dict[int, frozenset[int] | None]:
-    """Line index → the detectors whose prefilter fired on it (``None``: all of them)."""
-    if not candidates:
-        return {}
+def _lines_of_matches(
+    candidates: list[tuple[int, int | None]], marker_ends: list[int], lines: list[bytes]
+) -> tuple[dict[int, frozenset[int] | None], set[int]]:
+    """Where the matches of a block scan fall, by index of the line (of the block split on
+    newlines) each ends in: the detectors whose prefilter fired on a line (``None``: all of
+    them), and the lines holding a whitespace marker."""
+    if not candidates and not marker_ends:
+        return {}, set()
     closing = list(accumulate(map(len, lines)))
     count = len(closing)
     fired: dict[int, set[int] | None] = {}
@@ -585,7 +595,8 @@ def _detectors_by_line(
         else:
             known.add(ident)
             fired[index] = known
-    return {index: None if ids is None else frozenset(ids) for index, ids in fired.items()}
+    flagged = {index: None if ids is None else frozenset(ids) for index, ids in fired.items()}
+    return flagged, {_line_index(end, closing, count) for end in marker_ends}
 
 
 @dataclass(frozen=True, slots=True)
@@ -651,7 +662,9 @@ def _check_lines(  # noqa: PLR0917
         if copy is None and checker.typed_ok
         else None
     )
-    typed_decode, typed_error = typed if typed is not None else (None, Exception)
+    typed_decode, typed_error, checker.astuple = (
+        typed if typed is not None else (None, Exception, tuple)
+    )
     check_typed = checker.check_typed
     check = checker.check
     line = 0
@@ -749,8 +762,7 @@ def _check_lines(  # noqa: PLR0917
                 # Matches in the partial line are found again with the next block.
                 candidates = [found for found in candidates if found[0] < limit]
                 marker_ends = [end for end in marker_ends if end < limit]
-            flagged = _detectors_by_line(candidates, lines)
-            spaced = _lines_of(marker_ends, lines)
+            flagged, spaced = _lines_of_matches(candidates, marker_ends, lines)
             carriage = b"\r" in block if limit == len(block) else block.find(b"\r", 0, limit) >= 0
             for index, line_bytes in enumerate(lines):
                 line += 1
@@ -888,19 +900,11 @@ def _repeated_keys(  # noqa: PLR0917
 
 def _count_quotes(block: bytes, limit: int) -> int:
     """How many quotes the first ``limit`` bytes of ``block`` hold, as ``bytes.count`` says, in
-    one vectorised pass (about five times faster). numpy is imported before the workers fork
-    (:func:`_load_numpy`); the merge needs it anyway."""
-    import numpy as np  # noqa: PLC0415
-
+    one vectorised pass (about five times faster)."""
     return int(np.count_nonzero(np.frombuffer(block, np.uint8, limit) == _QUOTE))
 
 
 _QUOTE: Final = ord('"')
-
-
-def _load_numpy() -> None:
-    """Import numpy once, in the parent, so the worker processes inherit it."""
-    import numpy  # noqa: F401, PLC0415
 
 
 def _copy_row(  # noqa: PLR0917
@@ -1059,14 +1063,14 @@ class _Merger:
         self.counts.update(chunk.slow_counts)
         self.ids.extend(chunk.ids)
         self.id_hashes.append(_hash_keys(chunk.ids))
-        self.id_locs.extend(chunk.id_locs)
+        self.id_locs.extend(_rebased(chunk.id_locs, chunk.base))
         self.digests += chunk.digests
         self.digest_hashes.append(_digest_keys(chunk.digests))
-        self.digest_meta.extend(chunk.digest_meta)
+        self.digest_meta.extend(_rebased(chunk.digest_meta, chunk.base << 8))
         self.digest_tids.update(chunk.digest_tids)
         self.train_max = max(self.train_max, chunk.train_max)
         if chunk.eval_times:
-            self.eval.append((chunk.eval_times, chunk.eval_locs))
+            self.eval.append((chunk.eval_times, _rebased(chunk.eval_locs, chunk.base)))
 
     def tid_at(self, packed: int) -> str | None:
         """The trace id recorded at a location (``None``: none, or a long one's digest)."""
@@ -1079,8 +1083,6 @@ class _Merger:
 
     def repeats(self) -> None:
         """Add the findings of repeated trace ids and of repeated prompt + response digests."""
-        import numpy as np  # noqa: PLC0415
-
         none = np.empty(0, np.int64)
         locs = self.id_locs
         for index, first in _repeated(
@@ -1129,18 +1131,21 @@ class _Merger:
                     self._add(temporal_order(stamp), tid if isinstance(tid, str) else None, packed)
 
 
+def _rebased(values: array, base: int) -> array:
+    """``value | base`` for every value (local lines, packed with their range's base)."""
+    if not base or not values:
+        return values
+    return array("q", (np.frombuffer(values, np.int64) | base).tobytes())
+
+
 def _hash_keys(keys: list[Any]) -> Any:
     """One 64-bit hash per key (str or bytes; Python's own, consistent within this process)."""
-    import numpy as np  # noqa: PLC0415
-
     return np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys))
 
 
 def _digest_keys(blob: bytes | bytearray) -> Any:
     """The first 8 bytes of each 16-byte digest of ``blob``, as one int64 each (a copy: the
     blob is free to change or go)."""
-    import numpy as np  # noqa: PLC0415
-
     return np.frombuffer(blob, dtype=np.int64)[0::2].copy()
 
 
@@ -1152,15 +1157,18 @@ def _repeated(hashes: Any, value_of: Callable[[int], Any]) -> list[tuple[int, in
     argsort); only the values of the hashes that occur more than once (true repeats and the
     rare colliding hash) are then compared, in index order, so the first of equal values wins.
     """
-    import numpy as np  # noqa: PLC0415
-
     if len(hashes) < 2:
         return []
     ordered = np.sort(hashes)
     same = ordered[1:] == ordered[:-1]
     if not same.any():
         return []
-    members = np.flatnonzero(np.isin(hashes, ordered[1:][same]))  # ascending: index order
+    # The indices of the hashes that occur more than once, ascending (index order): one binary
+    # search per hash in the few repeated ones (np.isin would sort everything again).
+    repeated = np.unique(ordered[1:][same])
+    slot = np.searchsorted(repeated, hashes)
+    slot[slot == len(repeated)] = 0
+    members = np.flatnonzero(repeated[slot] == hashes)
     first: dict[Any, int] = {}
     found: list[tuple[int, int]] = []
     for index in members.tolist():

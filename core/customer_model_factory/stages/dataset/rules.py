@@ -263,26 +263,29 @@ class RowRules(abc.ABC):
         """Report a finding on a row."""
 
     @abc.abstractmethod
-    def record_trace_id(self, trace_id: str, line: int) -> None:
-        """Record a valid trace id (repeats are found once every row is in)."""
-
-    @abc.abstractmethod
-    def record_leakage(  # noqa: PLR0917
+    def record_row(  # noqa: PLR0917 - one call per row on the fast path
         self,
-        prompt: str,
-        response: str,
+        trace_id: str | None,
+        prompt: str | None,
+        response: str | None,
+        blank_tid: str | None,
+        event: float | None,
         verdict: Verdict,
         line: int,
-        blank_tid: str | None,
         spaced: bool,
     ) -> None:
-        """Record the :func:`leakage_key` of a row in a known split (``blank_tid``: the row's
-        trace id when it is blank, to name the row; ``spaced``: the raw row may hold whitespace
-        other than single spaces, a hint for a faster key)."""
+        """Record what the whole-dataset rules read of a row once every row is in; each part is
+        ``None`` when it does not apply.
 
-    @abc.abstractmethod
-    def record_event_time(self, seconds: float, verdict: Verdict, line: int) -> None:
-        """Record the event time of a row in a training or evaluation split (temporal order)."""
+        :param trace_id: a valid trace id (repeats are found at the end).
+        :param prompt: with ``response``: the texts of a row in a known split, whose
+            :func:`leakage_key` is recorded (repeats within and across splits).
+        :param blank_tid: the row's trace id when it is blank, to name the row.
+        :param event: the event time of a row in a training or evaluation split (temporal
+            order; ``verdict.role`` says which).
+        :param spaced: the raw row may hold whitespace other than single spaces (a hint for a
+            faster key).
+        """
 
     def verdict(self, row: Mapping[str, Any], sig: tuple[Any, ...]) -> Verdict:
         """The signature verdict of a row (``sig``: its :data:`SIG_FIELDS` values); the engine
@@ -307,7 +310,7 @@ class RowRules(abc.ABC):
         was found (the row itself when :attr:`keep_redacted` is off: no copy is written).
 
         :param candidate: the prefilter matched this row's raw bytes (secrets/PII possible).
-        :param spaced: passed on to :meth:`record_leakage`.
+        :param spaced: passed on to :meth:`record_row`.
         :param kinds: the detectors whose prefilter matched (``None``: run them all).
         """
         get = row.get
@@ -429,9 +432,7 @@ class RowRules(abc.ABC):
         the engine's common row costs one call into the rules.
         """
         add = self.add
-        record_trace_id = self.record_trace_id
-        record_leakage = self.record_leakage
-        record_event_time = self.record_event_time
+        record_row = self.record_row
         sector = self.sector
         templates = verdict.templates
         split = verdict.split
@@ -441,6 +442,7 @@ class RowRules(abc.ABC):
         pack = verdict.sector
         declared = verdict.declared
         redact = self.settings.redact
+        keyed = split is not None  # a leakage key is recorded for rows of a known split
 
         def judge(  # noqa: PLR0917 - one call per row on the fast path
             trace_id: str | None,
@@ -455,14 +457,20 @@ class RowRules(abc.ABC):
             spaced: bool,
             redacted: bool,
         ) -> None:
-            if trace_id is not None:
-                record_trace_id(trace_id, line)
+            # What the whole-dataset rules read of the row, in one call (it adds no finding).
+            leak = keyed and prompt is not None and response is not None
+            record_row(
+                trace_id,
+                prompt if leak else None,
+                response if leak else None,
+                None if tid is trace_id else tid,
+                event if role else None,
+                verdict,
+                line,
+                spaced,
+            )
             for code, severity, message, field_name in templates:
                 add(code, severity, message, tid, field_name, line)
-            if prompt is not None and response is not None and split is not None:
-                record_leakage(
-                    prompt, response, verdict, line, None if tid is trace_id else tid, spaced
-                )
             if observed is not None and cutoff is not None and observed > cutoff:
                 add(
                     "DATASET_LABEL_AFTER_CUTOFF",
@@ -472,18 +480,15 @@ class RowRules(abc.ABC):
                     "observed_at",
                     line,
                 )
-            if event is not None:
-                if window is not None and not window[0] <= event < window[1]:
-                    add(
-                        "DATASET_EVENT_OUTSIDE_WINDOW",
-                        "error",
-                        f"event_time is outside the time window of split {split!r}",
-                        tid,
-                        "event_time",
-                        line,
-                    )
-                if role:
-                    record_event_time(event, verdict, line)
+            if event is not None and window is not None and not window[0] <= event < window[1]:
+                add(
+                    "DATASET_EVENT_OUTSIDE_WINDOW",
+                    "error",
+                    f"event_time is outside the time window of split {split!r}",
+                    tid,
+                    "event_time",
+                    line,
+                )
             if pack is not None:
                 sector(row if row is not None else orjson.loads(raw), pack, tid, line)
             # Under the redact policy a row the copy redacts is judged by its detections instead.

@@ -42,7 +42,6 @@ from customer_model_factory.stages.dataset.engine import (
     _display_name,
     _hash_shards,
     _HashingWriter,
-    _load_numpy,
     _Merger,
     _plan_ranges,
     _Range,
@@ -249,7 +248,6 @@ def _validate_files(
         _WORKER["max_line_bytes"] = max_line_bytes
         _WORKER["max_depth"] = max_depth
         _block_scanner()  # compile once here; the workers inherit it
-        _load_numpy()  # likewise
         context = multiprocessing.get_context("fork")
         try:
             with context.Pool(count) as pool:
