@@ -1039,9 +1039,11 @@ class _Merger:
         self.findings: list[tuple[str, str, str, str | None, str | None, int]] = []
         self.ids: list[Any] = []
         self.id_hashes: list[Any] = []
+        self.id_sorted: list[Any] = []
         self.id_locs = array("q")
         self.digests = bytearray()
         self.digest_hashes: list[Any] = []
+        self.digest_sorted: list[Any] = []
         self.digest_meta = array("q")
         self.digest_tids: dict[int, str] = {}
         self.counts: Counter[tuple[str, str]] = Counter()
@@ -1062,10 +1064,16 @@ class _Merger:
                     self.counts[(name, value)] += verdict.count
         self.counts.update(chunk.slow_counts)
         self.ids.extend(chunk.ids)
-        self.id_hashes.append(_hash_keys(chunk.ids))
+        # Each chunk's hashes are also sorted now, while the workers still run: the final sort
+        # then merges sorted runs (see _repeated), off the single-core tail of the run.
+        hashes = _hash_keys(chunk.ids)
+        self.id_hashes.append(hashes)
+        self.id_sorted.append(np.sort(hashes))
         self.id_locs.extend(_rebased(chunk.id_locs, chunk.base))
         self.digests += chunk.digests
-        self.digest_hashes.append(_digest_keys(chunk.digests))
+        hashes = _digest_keys(chunk.digests)
+        self.digest_hashes.append(hashes)
+        self.digest_sorted.append(np.sort(hashes))
         self.digest_meta.extend(_rebased(chunk.digest_meta, chunk.base << 8))
         self.digest_tids.update(chunk.digest_tids)
         self.train_max = max(self.train_max, chunk.train_max)
@@ -1086,7 +1094,9 @@ class _Merger:
         none = np.empty(0, np.int64)
         locs = self.id_locs
         for index, first in _repeated(
-            np.concatenate([none, *self.id_hashes]), self.ids.__getitem__
+            np.concatenate([none, *self.id_hashes]),
+            self.ids.__getitem__,
+            np.concatenate([none, *self.id_sorted]),
         ):
             key = self.ids[index]
             self._add(
@@ -1099,6 +1109,7 @@ class _Merger:
         for index, first in _repeated(
             np.concatenate([none, *self.digest_hashes]),
             lambda i: bytes(blob[16 * i : 16 * i + 16]),
+            np.concatenate([none, *self.digest_sorted]),
         ):
             packed = meta[index] >> 8
             tid = self.digest_tids[packed] if packed in self.digest_tids else self.tid_at(packed)
@@ -1149,17 +1160,22 @@ def _digest_keys(blob: bytes | bytearray) -> Any:
     return np.frombuffer(blob, dtype=np.int64)[0::2].copy()
 
 
-def _repeated(hashes: Any, value_of: Callable[[int], Any]) -> list[tuple[int, int]]:
+def _repeated(
+    hashes: Any, value_of: Callable[[int], Any], runs: Any = None
+) -> list[tuple[int, int]]:
     """Return ``(index, index of the first equal value)`` for every value equal to an earlier
     one, in index order; ``hashes[i]`` is a hash of value ``i`` and ``value_of(i)`` the value.
 
     Sorting the hashes puts equal ones side by side (a plain sort: about twice as fast as an
     argsort); only the values of the hashes that occur more than once (true repeats and the
     rare colliding hash) are then compared, in index order, so the first of equal values wins.
+
+    :param runs: the same hashes as consecutive sorted runs (each chunk's, sorted as it
+        arrived); a stable sort (timsort) merges them in a fraction of a full sort.
     """
     if len(hashes) < 2:
         return []
-    ordered = np.sort(hashes)
+    ordered = np.sort(hashes) if runs is None else np.sort(runs, kind="stable")
     same = ordered[1:] == ordered[:-1]
     if not same.any():
         return []
