@@ -48,7 +48,7 @@ import socket
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final, Literal, Self
+from typing import Any, Final, Literal, Self, get_args
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -90,14 +90,7 @@ __all__ = [
 LEDGER_FILE: Final = "ledger.sqlite"
 LEDGER_SCHEMA_VERSION: Final = 1
 RunState = Literal["QUEUED", "RUNNING", "EVAL_READY", "PASS", "FAIL", "PUBLISHED"]
-RUN_STATES: Final[tuple[str, ...]] = (
-    "QUEUED",
-    "RUNNING",
-    "EVAL_READY",
-    "PASS",
-    "FAIL",
-    "PUBLISHED",
-)
+RUN_STATES: Final[tuple[str, ...]] = get_args(RunState)
 _TRANSITIONS: Final[tuple[tuple[str | None, str], ...]] = (
     (None, "QUEUED"),
     ("QUEUED", "RUNNING"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -48,20 +48,7 @@ StepName = Literal[
     "risk",
     "release",
 ]
-STEP_NAMES: Final[tuple[str, ...]] = (
-    "dataset",
-    "train",
-    "benchmark",
-    "select",
-    "publish",
-    "deploy",
-    "evidence",
-    "runtime",
-    "score",
-    "monitor",
-    "risk",
-    "release",
-)
+STEP_NAMES: Final[tuple[str, ...]] = get_args(StepName)
 """The pipeline's steps in the order they run (stage 5, sector extension, acts through the
 plugins every step loads; its table configures them)."""
 

@@ -9,7 +9,7 @@ calibration of the selected run, and the model is recorded with every file's dig
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,9 +27,9 @@ __all__ = [
 
 Environment = Literal["development", "staging", "production"]
 TelemetryMode = Literal["disabled", "customer_controlled", "internal_only"]
-ENVIRONMENTS: Final[tuple[str, ...]] = ("development", "staging", "production")
+ENVIRONMENTS: Final[tuple[str, ...]] = get_args(Environment)
 """Deployment environments, least to most guarded."""
-TELEMETRY_MODES: Final[tuple[str, ...]] = ("disabled", "customer_controlled", "internal_only")
+TELEMETRY_MODES: Final[tuple[str, ...]] = get_args(TelemetryMode)
 """Where runtime telemetry may go."""
 
 

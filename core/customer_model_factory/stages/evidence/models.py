@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -87,7 +87,7 @@ records them as deferred (``ControlCoverage.deferred``, ``evidence_kinds[kind] =
 "deferred:<manifest kind>"``); the release gate checks them against that manifest."""
 
 Classification = Literal["internal", "confidential", "restricted"]
-CLASSIFICATIONS: Final[tuple[str, ...]] = ("internal", "confidential", "restricted")
+CLASSIFICATIONS: Final[tuple[str, ...]] = get_args(Classification)
 """Evidence pack classifications, least to most restricted."""
 
 

@@ -9,7 +9,7 @@ input-length distribution (``input_drift_score``) and score distribution
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 HealthStatus = Literal["within_control", "review_required", "evidence_blocked"]
-HEALTH_STATUSES: Final[tuple[str, ...]] = ("within_control", "review_required", "evidence_blocked")
+HEALTH_STATUSES: Final[tuple[str, ...]] = get_args(HealthStatus)
 """Monitoring health, best to worst."""
 
 

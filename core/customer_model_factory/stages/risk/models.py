@@ -6,7 +6,7 @@ RFC 3339 strings in the file and are always compared as parsed UTC instants, nev
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 RiskStatus = Literal["accepted", "mitigated", "rejected"]
-RISK_STATUSES: Final[tuple[str, ...]] = ("accepted", "mitigated", "rejected")
+RISK_STATUSES: Final[tuple[str, ...]] = get_args(RiskStatus)
 """What was decided about a risk."""
 
 

@@ -13,7 +13,7 @@ object a line); ``cmf monitor`` reads that log.
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 RuntimeMode = Literal["offline_private", "customer_cloud_private", "on_prem"]
-RUNTIME_MODES: Final[tuple[str, ...]] = ("offline_private", "customer_cloud_private", "on_prem")
+RUNTIME_MODES: Final[tuple[str, ...]] = get_args(RuntimeMode)
 """Where the runtime runs (the reference's runtime modes)."""
 DECISIONS: Final[tuple[str, ...]] = ("approve", "escalate", "abstain", "block")
 """Runtime decisions, least to most restrictive."""
